@@ -1,0 +1,70 @@
+# delivery-guarantees: the verbs SAM users know, plus the Docker-free local cloud.
+# `make` alone prints this help.
+SHELL := /bin/bash
+PYTHON ?= python3.13
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+STACK ?= delivery-guarantees
+TEMPLATE ?= template.yaml
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install test unit integration lint typecheck validate build deploy local demo invoke send bench clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The virtual environment is rebuilt whenever a dependency file changes.
+$(VENV)/.installed: pyproject.toml constraints.txt layers/shared/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-r layers/shared/requirements.txt -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==1.170.0
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
+
+test: $(VENV)/.installed ## Run the whole suite: unit tests, then integration tests on the local cloud
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed ## Run the fast unit tests only (no network)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(VENV)/.installed ## Run the integration tests against the local cloud
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed ## Lint and check formatting with ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed ## Type-check with mypy
+	$(VENV)/bin/mypy layers/shared/delivery_guarantees functions local_cloud
+
+validate: $(VENV)/.installed $(SAM_VENV)/.installed ## Validate the template (cfn-lint, sam validate --lint)
+	$(VENV)/bin/cfn-lint $(TEMPLATE)
+	$(SAM) validate --lint --template $(TEMPLATE) --region us-east-1
+
+build: $(SAM_VENV)/.installed ## sam build (python3.13, arm64)
+	$(SAM) build --template $(TEMPLATE)
+
+deploy: build ## sam deploy --guided
+	$(SAM) deploy --guided
+
+local: $(VENV)/.installed ## Run TEMPLATE as stack STACK on the local cloud until Ctrl-C
+	$(PY) -m local_cloud up --template $(TEMPLATE) --stack $(STACK) $(LOCAL_ARGS)
+
+demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario, report each guarantee
+	$(PY) -m local_cloud demo
+
+bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput
+	$(PY) benchmarks/cold_imports.py
+	$(PY) benchmarks/local_cloud_throughput.py
+
+clean: ## Remove build output and local state (keeps .venv)
+	rm -rf .aws-sam .local-cloud .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""What the deployer hands to the Lambda emulation and the event source pollers.
+
+The deployer (local_cloud.stack) reads a template, deploys it and describes the result
+with these types; the runtime (local_cloud.lambda_runtime) and the pollers
+(local_cloud.event_sources) consume them. Nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One deployed function, resolved: every intrinsic already evaluated."""
+
+    logical_id: str
+    function_name: str  # the physical name, as GetFunction knows it
+    handler: str  # "module.attr", e.g. "app.lambda_handler"
+    runtime: str  # e.g. "python3.13"
+    code_dir: Path  # what /var/task holds
+    layer_dirs: tuple[Path, ...] = ()  # each one's contents is what /opt holds (python/ inside)
+    timeout_seconds: int = 3
+    memory_mb: int = 128
+    architecture: str = "x86_64"
+    environment: dict[str, str] = field(default_factory=dict)
+    reserved_concurrency: int | None = None
+    function_arn: str = ""
+
+
+@dataclass(frozen=True)
+class SqsEventSourceSpec:
+    """One AWS::Lambda::EventSourceMapping from an SQS queue, resolved."""
+
+    logical_id: str
+    function_name: str
+    queue_arn: str
+    queue_url: str
+    batch_size: int = 10
+    maximum_batching_window_seconds: int = 0
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int | None = None
+    enabled: bool = True
+
+    @property
+    def is_fifo(self) -> bool:
+        return self.queue_arn.endswith(".fifo")
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    stack_name: str
+    endpoint_url: str
+    region: str
+    outputs: dict[str, str]
+    functions: tuple[FunctionSpec, ...]
+    sqs_event_sources: tuple[SqsEventSourceSpec, ...]
+    unsupported_resources: tuple[str, ...] = ()  # "LogicalId (Type)", reported, never hidden
+
+    def function(self, name_or_logical_id: str) -> FunctionSpec:
+        for spec in self.functions:
+            if name_or_logical_id in (spec.logical_id, spec.function_name):
+                return spec
+        known = ", ".join(f.logical_id for f in self.functions)
+        raise KeyError(f"no function {name_or_logical_id!r} in stack {self.stack_name}; known: {known}")
