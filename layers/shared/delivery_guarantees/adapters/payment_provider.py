@@ -1,0 +1,230 @@
+"""The payment provider: one charge per transaction, whatever happens around the call.
+
+The transaction ID travels to the provider as its idempotency key. A retry after a timeout,
+a crash or an expired in-progress record is then answered with the first request's result
+instead of charging again: Stripe stores the first response per key and replays it, errors
+included, for at least 24 hours.
+
+Errors say what the caller should do. `PaymentProviderUnavailable` is transient: let the
+record fail and the redelivery retry with the same key. Every other `PaymentProviderError`
+cannot be fixed by retrying (the message ends in the DLQ for a human). A declined card is
+not an error at all but a final `ChargeOutcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from delivery_guarantees.config import ConfigurationError
+from delivery_guarantees.models import ChargeOutcome, ChargeRequest
+
+if TYPE_CHECKING:
+    import stripe
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from mypy_boto3_ssm import SSMClient
+
+
+class PaymentProvider(Protocol):
+    def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        """Charge `request` at most once per `request.transaction_id`.
+
+        Returns the final outcome (succeeded or declined); raises `PaymentProviderError`.
+        """
+        ...
+
+
+class PaymentProviderError(RuntimeError):
+    """The provider did not give a final outcome for a transaction; retrying will not help."""
+
+    transient: ClassVar[bool] = False
+
+    def __init__(self, transaction_id: str, reason: str) -> None:
+        super().__init__(f"transaction {transaction_id}: {reason}")
+        self.transaction_id = transaction_id
+        self.reason = reason
+
+
+class PaymentProviderUnavailable(PaymentProviderError):
+    """Timeout, connection error, 5xx, 429, or 409 (a request with the same key still running).
+
+    Nothing is known to be charged; retrying with the same idempotency key is safe.
+    """
+
+    transient = True
+
+
+class PaymentIdempotencyConflict(PaymentProviderError):
+    """The provider already saw this transaction ID with different parameters.
+
+    The provider refused to charge; a producer reused a transaction ID and a human must decide.
+    """
+
+
+class PaymentRequestRejected(PaymentProviderError):
+    """The provider rejected the request itself: unknown payment method, bad API key, ..."""
+
+
+# A hung connection must fail well inside the function timeout so that the record fails
+# and is redelivered, rather than the whole batch timing out. Seconds: (connect, read).
+DEFAULT_TIMEOUT_SECONDS = (3.05, 10.0)
+# One quick retry inside the invocation (same key, the SDK backs off ~0.5 s); beyond that,
+# SQS redelivery after the visibility timeout is the retry.
+DEFAULT_MAX_NETWORK_RETRIES = 1
+
+
+class StripePaymentProvider:
+    """Charges through Stripe PaymentIntents, confirmed immediately, no redirects."""
+
+    def __init__(
+        self,
+        *,
+        api_key: Callable[[], str],
+        api_base: str = "https://api.stripe.com",
+        http_client: stripe.HTTPClient | None = None,
+        max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
+        timeout_seconds: tuple[float, float] = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        # A callable, so the secret is fetched on first charge (never at import) and
+        # re-read when its cache expires, which picks up a rotated key.
+        self._api_key = api_key
+        self._api_base = api_base.rstrip("/")
+        self._http_client = http_client
+        self._max_network_retries = max_network_retries
+        self._timeout_seconds = timeout_seconds
+        self._client: stripe.StripeClient | None = None
+        self._client_api_key: str | None = None
+
+    def __repr__(self) -> str:
+        return f"StripePaymentProvider(api_base={self._api_base!r})"
+
+    def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        import stripe  # lazily: the SDK takes ~130 ms to import and other functions never need it
+
+        try:
+            intent = self._stripe().v1.payment_intents.create(
+                params={
+                    "amount": request.amount,
+                    "currency": request.currency,
+                    "payment_method": request.payment_method,
+                    "confirm": True,
+                    "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+                    "metadata": {
+                        "transaction_id": request.transaction_id,
+                        "account_id": request.account_id,
+                    },
+                },
+                options={"idempotency_key": request.transaction_id},
+            )
+        except stripe.CardError as exc:
+            return _declined(request, exc)
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+            # APIError covers 5xx and 409, the answer to a concurrent request with the same key.
+            raise PaymentProviderUnavailable(request.transaction_id, _describe(exc)) from exc
+        except stripe.IdempotencyError as exc:
+            raise PaymentIdempotencyConflict(
+                request.transaction_id,
+                "the payment provider already has a request with this idempotency key and "
+                f"different parameters; nothing was charged ({_describe(exc)})",
+            ) from exc
+        except stripe.StripeError as exc:
+            raise PaymentRequestRejected(request.transaction_id, _describe(exc)) from exc
+        return _outcome_of_intent(request, intent)
+
+    def _stripe(self) -> stripe.StripeClient:
+        import stripe
+
+        api_key = self._api_key()
+        # Rebuild only when the key changed (rotation); keeping the client keeps its
+        # HTTP connection alive across warm invocations.
+        if self._client is None or api_key != self._client_api_key:
+            http_client = self._http_client or stripe.RequestsClient(timeout=self._timeout_seconds)
+            self._client = stripe.StripeClient(
+                api_key,
+                base_addresses={"api": self._api_base},
+                http_client=http_client,
+                max_network_retries=self._max_network_retries,
+            )
+            self._client_api_key = api_key
+        return self._client
+
+
+def _describe(exc: stripe.StripeError) -> str:
+    """Type, status, request ID and the provider's message; never headers (they carry the key)."""
+    code = f", code {exc.code}" if exc.code else ""
+    request_id = f", request {exc.request_id}" if exc.request_id else ""
+    message = exc.user_message or "no message"
+    return f"{type(exc).__name__} (HTTP {exc.http_status}{code}{request_id}): {message}"
+
+
+def _declined(request: ChargeRequest, exc: stripe.CardError) -> ChargeOutcome:
+    error: Any = exc.error
+    decline_code = (error.get("decline_code") if error else None) or exc.code or "card_declined"
+    payment_intent = error.get("payment_intent") if error else None
+    return ChargeOutcome(
+        transaction_id=request.transaction_id,
+        account_id=request.account_id,
+        amount=request.amount,
+        currency=request.currency,
+        status="declined",
+        payment_intent_id=payment_intent.get("id") if payment_intent else None,
+        decline_code=decline_code,
+    )
+
+
+def _outcome_of_intent(request: ChargeRequest, intent: Any) -> ChargeOutcome:
+    status = intent.get("status")
+    if status == "succeeded":
+        decline_code = None
+    elif status == "requires_payment_method":
+        last_error = intent.get("last_payment_error") or {}
+        decline_code = last_error.get("decline_code") or last_error.get("code") or "card_declined"
+    elif status == "requires_action":
+        # Redirects are disallowed and no customer is present to authenticate (3-D Secure):
+        # no money moved, and a retry would replay the same answer. Record it as declined.
+        decline_code = "authentication_required"
+    else:
+        # processing, requires_capture, canceled...: not a final outcome this flow knows.
+        raise PaymentProviderError(
+            request.transaction_id,
+            f"payment intent {intent.get('id')} is in status {status!r}, which billing does "
+            "not handle; check it in the provider's dashboard",
+        )
+    return ChargeOutcome(
+        transaction_id=request.transaction_id,
+        account_id=request.account_id,
+        amount=request.amount,
+        currency=request.currency,
+        status="succeeded" if decline_code is None else "declined",
+        payment_intent_id=intent.get("id"),
+        decline_code=decline_code,
+    )
+
+
+class ParameterStoreSecret:
+    """A SecureString from SSM Parameter Store: fetched on first call, cached `max_age_seconds`.
+
+    Callable, so it plugs into `StripePaymentProvider(api_key=...)`. Its repr names the
+    parameter, never the value.
+    """
+
+    def __init__(
+        self, name: str, *, max_age_seconds: int = 300, ssm_client: SSMClient | None = None
+    ) -> None:
+        self.name = name
+        self._max_age_seconds = max_age_seconds
+        self._ssm_client = ssm_client
+        self._provider: SSMProvider | None = None
+
+    def __repr__(self) -> str:
+        return f"ParameterStoreSecret(name={self.name!r})"
+
+    def __call__(self) -> str:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+        if self._provider is None:
+            self._provider = SSMProvider(boto3_client=self._ssm_client)
+        value = self._provider.get(self.name, decrypt=True, max_age=self._max_age_seconds)
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(f"SSM parameter {self.name} holds no payment provider key")
+        return value
