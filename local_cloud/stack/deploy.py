@@ -1,0 +1,554 @@
+"""Deploy a SAM template onto the local endpoint and describe what runs: a DeployedStack.
+
+Steps: load and check parameters; build each function and layer on this host; zip and
+upload them to S3 on the endpoint; translate SAM to CloudFormation offline; hand moto's
+CloudFormation everything except the SQS event source mappings (moto would run those in
+Docker; our pollers run them instead); create the stack; put the alarms moto skips;
+report every other resource it did not create; resolve each function and mapping.
+
+Redeploying a stack that already exists on the endpoint deletes it and creates it again:
+moto's UpdateStack replaces some resources and updates others in place, so a fresh stack
+is the only result that matches the template exactly. Data in its tables and queues is
+lost on redeploy, as it would be in a new AWS account.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
+from local_cloud.stack.build import Builder, DependencyCache
+from local_cloud.stack.errors import BuildError, DeploymentError
+from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
+from local_cloud.stack.package import S3ArtifactStore, zip_tree
+from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
+from local_cloud.stack.specs import (
+    ALARM,
+    EVENT_SOURCE_MAPPING,
+    alarm_request,
+    check_sqs_event_source,
+    not_created,
+    sqs_event_source_spec,
+)
+from local_cloud.stack.template import (
+    effective_parameters,
+    load_template,
+    translate,
+    typed_parameters,
+)
+
+logger = logging.getLogger(__name__)
+
+ARTIFACTS_BUCKET = "local-cloud-artifacts"
+_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+_STACK_TIMEOUT_SECONDS = 120.0
+_FUNCTION_DEFAULTS = {"Timeout": 3, "MemorySize": 128}
+_QUEUE_DEFAULT_VISIBILITY_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    template_path: Path
+    stack_name: str
+    endpoint_url: str
+    region: str = "us-east-1"
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    state_dir: Path = Path(".local-cloud")  # builds and the dependency cache live here
+    constraints: Path | None = None  # pip -c file; default: constraints.txt by the template
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployed stack plus what the deployer did to get there, for reports and tests."""
+
+    stack: DeployedStack
+    runtime_dir: Path  # Lambda's /var/runtime for the workers (boto3 only)
+    handled_locally: tuple[str, ...]  # "LogicalId (Type): how", resources moto does not run
+    warnings: tuple[str, ...]
+    dependency_installs: int  # requirement sets installed by pip (0 with a warm cache)
+    seconds: Mapping[str, float]  # per phase: build, package, create, resolve
+
+
+def aws_session(region: str) -> boto3.Session:
+    """A session for the local endpoint: the caller's credentials if set, else LocalStack's
+    `test`/`test` (moto accepts any), so no real credentials are ever required."""
+    return boto3.Session(
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
+        region_name=region,
+    )
+
+
+class _Clients:
+    def __init__(self, endpoint_url: str, region: str) -> None:
+        self._session = aws_session(region)
+        self._endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service, endpoint_url=self._endpoint_url)
+        return self._clients[service]
+
+
+def deploy_stack(options: DeployOptions) -> Deployment:
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    template_dir = options.template_path.resolve().parent
+    state_dir = options.state_dir.resolve()
+    sam = load_template(options.template_path)
+    parameter_values = effective_parameters(sam, options.parameter_overrides)
+    clients = _Clients(options.endpoint_url, options.region)
+    account_id = str(clients("sts").get_caller_identity()["Account"])
+
+    constraints = options.constraints
+    if constraints is None and (template_dir / "constraints.txt").is_file():
+        constraints = template_dir / "constraints.txt"
+    cache = DependencyCache(state_dir / "build" / "dependencies", constraints=constraints)
+    builder = Builder(state_dir / "build" / "stacks" / options.stack_name, cache)
+    warnings: list[str] = []
+    build = _build_artifacts(sam, template_dir, builder, warnings)
+    runtime_dir = builder.runtime()
+    seconds["build"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    store = S3ArtifactStore(clients("s3"), f"{ARTIFACTS_BUCKET}-{account_id}-{options.region}")
+    store.ensure_bucket()
+    code_dirs: dict[str, Path] = {}  # S3 key -> the build it holds
+    for location, (directory, set_location) in build.uploads.items():
+        bucket, key = store.upload(zip_tree(directory, state_dir / "build" / "zips"))
+        set_location(bucket, key)
+        code_dirs[key] = directory
+        logger.debug("packaged %s as s3://%s/%s", location, bucket, key)
+    seconds["package"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    cloudformation = translate(sam, parameter_values, options.region)
+    for_moto, mappings = _without_event_source_mappings(cloudformation)
+    stack_id = _create_stack(clients, options.stack_name, for_moto, parameter_values)
+    seconds["create"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    described = _describe_resources(clients, options.stack_name)
+    resolver = IntrinsicResolver(
+        template=cloudformation,
+        parameters=typed_parameters(cloudformation, parameter_values),
+        pseudo=pseudo_parameters(options.region, account_id, options.stack_name, stack_id),
+        resources=StackResources(described, options.region, account_id, clients),
+    )
+    expected = {
+        logical_id: resource["Type"]
+        for logical_id, resource in cloudformation["Resources"].items()
+        if _condition_holds(resolver, resource)
+    }
+    handled_locally = [
+        f"{logical_id} ({resource_type}): run by the local cloud's SQS poller"
+        for logical_id, resource_type in expected.items()
+        if resource_type == EVENT_SOURCE_MAPPING
+    ]
+    missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
+    unsupported = []
+    for logical_id, resource_type in missing:
+        if resource_type == ALARM:
+            request = alarm_request(
+                logical_id,
+                resolver.resolve(cloudformation["Resources"][logical_id].get("Properties", {})),
+                options.stack_name,
+            )
+            clients("cloudwatch").put_metric_alarm(**request)
+            handled_locally.append(
+                f"{logical_id} ({resource_type}): created with PutMetricAlarm as "
+                f"{request['AlarmName']}"
+            )
+        else:
+            unsupported.append(f"{logical_id} ({resource_type})")
+    if unsupported:
+        warnings.append("not created by the endpoint (and not emulated): " + ", ".join(unsupported))
+
+    functions = _function_specs(
+        cloudformation, expected, described, resolver, code_dirs, build, clients, warnings,
+        options.endpoint_url,
+    )  # fmt: skip
+    try:
+        sources = _sqs_event_sources(mappings, expected, resolver, functions, clients)
+    except DeploymentError:
+        # The mapping is part of the stack: AWS rolls the whole stack back.
+        _delete_stack(clients, options.stack_name)
+        raise
+    outputs = _outputs(clients, options.stack_name)
+    seconds["resolve"] = time.perf_counter() - started
+
+    stack = DeployedStack(
+        stack_name=options.stack_name,
+        endpoint_url=options.endpoint_url,
+        region=options.region,
+        outputs=outputs,
+        functions=tuple(functions.values()),
+        sqs_event_sources=tuple(sources),
+        unsupported_resources=tuple(unsupported),
+    )
+    return Deployment(
+        stack=stack,
+        runtime_dir=runtime_dir,
+        handled_locally=tuple(handled_locally),
+        warnings=tuple(warnings),
+        dependency_installs=len(cache.installs),
+        seconds=seconds,
+    )
+
+
+@dataclass
+class _Artifacts:
+    """What the builder made: uploads (logical ID -> build dir and a callback that points the
+    template at its S3 location) and inline functions (logical ID -> build dir)."""
+
+    uploads: dict[str, tuple[Path, Any]] = field(default_factory=dict)
+    inline: dict[str, Path] = field(default_factory=dict)
+
+
+def _build_artifacts(
+    sam: dict[str, Any], template_dir: Path, builder: Builder, warnings: list[str]
+) -> _Artifacts:
+    """Build every function and layer whose code is a local path; rewrite the template to
+    the S3 location each will have (as `sam package` does)."""
+    build = _Artifacts()
+    function_globals = (sam.get("Globals") or {}).get("Function") or {}
+    for logical_id, resource in sam["Resources"].items():
+        kind = resource.get("Type")
+        properties = resource.setdefault("Properties", {})
+        if kind == "AWS::Serverless::Function":
+            if properties.get("PackageType", function_globals.get("PackageType")) == "Image":
+                warnings.append(f"{logical_id}: container-image functions cannot run locally")
+                continue
+            if "InlineCode" in properties:
+                inline = builder.inline_function(logical_id, str(properties["InlineCode"]))
+                build.inline[logical_id] = inline
+                continue
+            source = _local_path(
+                logical_id, "CodeUri", properties.get("CodeUri", function_globals.get("CodeUri"))
+            )
+            directory = builder.function(logical_id, template_dir / source)
+            build.uploads[logical_id] = (directory, _points_at_s3(properties, "CodeUri"))
+        elif kind == "AWS::Lambda::Function" and isinstance(properties.get("Code"), str):
+            source = _local_path(logical_id, "Code", properties["Code"])
+            directory = builder.function(logical_id, template_dir / source)
+            build.uploads[logical_id] = (
+                directory,
+                _points_at_s3(properties, "Code"),
+            )
+        elif kind == "AWS::Lambda::Function" and "ZipFile" in (properties.get("Code") or {}):
+            inline = builder.inline_function(logical_id, str(properties["Code"]["ZipFile"]))
+            build.inline[logical_id] = inline
+        elif kind == "AWS::Serverless::LayerVersion":
+            source = _local_path(logical_id, "ContentUri", properties.get("ContentUri"))
+            directory = builder.layer(logical_id, template_dir / source)
+            build.uploads[logical_id] = (
+                directory,
+                _points_at_s3(properties, "ContentUri"),
+            )
+        elif kind == "AWS::Lambda::LayerVersion" and isinstance(properties.get("Content"), str):
+            source = _local_path(logical_id, "Content", properties["Content"])
+            directory = builder.layer(logical_id, template_dir / source)
+            build.uploads[logical_id] = (
+                directory,
+                _points_at_s3(properties, "Content"),
+            )
+    return build
+
+
+def _local_path(logical_id: str, prop: str, value: Any) -> str:
+    if not isinstance(value, str) or value.startswith("s3://"):
+        raise BuildError(
+            f"{logical_id}.{prop} is {value!r}: the local cloud builds from a local directory "
+            "(a path relative to the template)"
+        )
+    return value
+
+
+def _points_at_s3(properties: dict[str, Any], prop: str) -> Any:
+    """A callback that sets prop to an S3 location: SAM's {Bucket, Key} for CodeUri and
+    ContentUri, CloudFormation's {S3Bucket, S3Key} for Code and Content."""
+    sam_style = prop.endswith("Uri")
+
+    def set_location(bucket: str, key: str) -> None:
+        if sam_style:
+            properties[prop] = {"Bucket": bucket, "Key": key}
+        else:
+            properties[prop] = {"S3Bucket": bucket, "S3Key": key}
+
+    return set_location
+
+
+def _without_event_source_mappings(
+    template: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what moto gets, the mappings we keep). moto would run a mapping's function in
+    Docker on every SendMessage; references to the removed IDs are dropped too."""
+    for_moto = copy.deepcopy(template)
+    resources = for_moto["Resources"]
+    mappings = {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("Type") == EVENT_SOURCE_MAPPING
+    }
+    for logical_id in mappings:
+        del resources[logical_id]
+    for resource in resources.values():
+        depends_on = resource.get("DependsOn")
+        if isinstance(depends_on, str):
+            depends_on = [depends_on]
+        if depends_on:
+            kept = [name for name in depends_on if name not in mappings]
+            if kept:
+                resource["DependsOn"] = kept
+            else:
+                del resource["DependsOn"]
+    return for_moto, mappings
+
+
+def _stack_exists(clients: _Clients, stack_name: str) -> bool:
+    try:
+        stacks = clients("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError:
+        return False
+    return any(stack["StackStatus"] != "DELETE_COMPLETE" for stack in stacks)
+
+
+def _delete_stack(clients: _Clients, stack_name: str) -> None:
+    clients("cloudformation").delete_stack(StackName=stack_name)
+    deadline = time.monotonic() + _STACK_TIMEOUT_SECONDS
+    while _stack_exists(clients, stack_name):
+        if time.monotonic() > deadline:
+            raise DeploymentError(f"stack {stack_name} was not deleted within the timeout")
+        time.sleep(0.2)
+
+
+def _create_stack(
+    clients: _Clients, stack_name: str, template: dict[str, Any], parameters: Mapping[str, str]
+) -> str:
+    cloudformation = clients("cloudformation")
+    if _stack_exists(clients, stack_name):
+        logger.info("stack %s exists on the endpoint: deleting it to create it afresh", stack_name)
+        _delete_stack(clients, stack_name)
+    declared = template.get("Parameters") or {}
+    try:
+        stack_id = cloudformation.create_stack(
+            StackName=stack_name,
+            TemplateBody=json.dumps(template),
+            Parameters=[
+                {"ParameterKey": key, "ParameterValue": value}
+                for key, value in parameters.items()
+                if key in declared
+            ],
+            Capabilities=_CAPABILITIES,
+        )["StackId"]
+    except ClientError as error:
+        raise DeploymentError(f"CreateStack {stack_name} failed: {error}") from error
+    deadline = time.monotonic() + _STACK_TIMEOUT_SECONDS
+    while True:
+        stack = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]
+        status = stack["StackStatus"]
+        if status == "CREATE_COMPLETE":
+            return str(stack_id)
+        if status.endswith(("FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS")):
+            raise DeploymentError(
+                f"stack {stack_name} ended {status}: {_failure_reasons(clients, stack_id)}"
+            )
+        if time.monotonic() > deadline:
+            raise DeploymentError(f"stack {stack_name} still {status} after the timeout")
+        time.sleep(0.2)
+
+
+def _failure_reasons(clients: _Clients, stack_id: str) -> str:
+    events = clients("cloudformation").describe_stack_events(StackName=stack_id)["StackEvents"]
+    reasons = [
+        f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
+        for event in events
+        if "FAILED" in event.get("ResourceStatus", "") and event.get("ResourceStatusReason")
+    ]
+    return "; ".join(reasons) or "no reason given by the endpoint"
+
+
+def _describe_resources(clients: _Clients, stack_name: str) -> dict[str, DeployedResource]:
+    described = clients("cloudformation").describe_stack_resources(StackName=stack_name)
+    # moto lists resources it skipped without a LogicalResourceId: they were not created
+    return {
+        item["LogicalResourceId"]: DeployedResource(
+            item["LogicalResourceId"], item.get("ResourceType", ""), item.get("PhysicalResourceId")
+        )
+        for item in described["StackResources"]
+        if item.get("LogicalResourceId")
+    }
+
+
+def _condition_holds(resolver: IntrinsicResolver, resource: Mapping[str, Any]) -> bool:
+    condition = resource.get("Condition")
+    return condition is None or resolver.condition(str(condition))
+
+
+def _function_specs(
+    template: Mapping[str, Any],
+    expected: Mapping[str, str],
+    described: Mapping[str, DeployedResource],
+    resolver: IntrinsicResolver,
+    code_dirs: Mapping[str, Path],
+    build: _Artifacts,
+    clients: _Clients,
+    warnings: list[str],
+    endpoint_url: str,
+) -> dict[str, FunctionSpec]:
+    resources = template["Resources"]
+    specs: dict[str, FunctionSpec] = {}
+    for logical_id, resource_type in expected.items():
+        if resource_type != "AWS::Lambda::Function" or logical_id not in described:
+            continue
+        properties = resources[logical_id].get("Properties", {})
+        function_name = described[logical_id].physical_id or ""
+        configuration = clients("lambda").get_function_configuration(FunctionName=function_name)
+        code_dir = _code_dir(logical_id, properties, code_dirs, build)
+        if code_dir is None:
+            warnings.append(f"{logical_id}: its code is not built from this template; skipped")
+            continue
+        layer_dirs = []
+        for layer in properties.get("Layers") or []:
+            layer_dir = _layer_dir(layer, resources, code_dirs)
+            if layer_dir is None:
+                warnings.append(
+                    f"{logical_id}: layer {layer!r} is not built from this template and is "
+                    "not available locally"
+                )
+            else:
+                layer_dirs.append(layer_dir)
+        runtime = str(configuration.get("Runtime") or resolver.resolve(properties.get("Runtime")))
+        if not runtime.startswith("python"):
+            warnings.append(f"{logical_id}: runtime {runtime} cannot be run by the local cloud")
+        reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions"))
+        specs[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            function_name=function_name,
+            handler=str(configuration.get("Handler") or resolver.resolve(properties["Handler"])),
+            runtime=runtime,
+            code_dir=code_dir,
+            layer_dirs=tuple(layer_dirs),
+            timeout_seconds=int(configuration.get("Timeout") or _FUNCTION_DEFAULTS["Timeout"]),
+            memory_mb=int(configuration.get("MemorySize") or _FUNCTION_DEFAULTS["MemorySize"]),
+            architecture=str((resolver.resolve(properties.get("Architectures")) or ["x86_64"])[0]),
+            environment=_environment(logical_id, properties, configuration, resolver)
+            | {"AWS_ENDPOINT_URL": endpoint_url},
+            reserved_concurrency=int(reserved) if reserved is not None else None,
+            function_arn=str(configuration.get("FunctionArn", "")),
+        )
+    return specs
+
+
+def _environment(
+    logical_id: str,
+    properties: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    resolver: IntrinsicResolver,
+) -> dict[str, str]:
+    """Variables as the endpoint holds them; any it left unresolved, resolved by us. (moto
+    5.2 resolves Ref/GetAtt/Sub in variables; this keeps another endpoint honest too.)"""
+    declared = (properties.get("Environment") or {}).get("Variables") or {}
+    held = (configuration.get("Environment") or {}).get("Variables") or {}
+    environment: dict[str, str] = {}
+    for name, value in declared.items():
+        current = held.get(name)
+        if isinstance(current, str) and "Fn::" not in current and "'Ref'" not in current:
+            environment[name] = current
+            continue
+        try:
+            resolved = resolver.resolve(value)
+        except IntrinsicError as error:
+            raise DeploymentError(f"{logical_id}: environment variable {name}: {error}") from error
+        if resolved is not None:
+            environment[name] = resolved if isinstance(resolved, str) else str(resolved)
+    return environment
+
+
+def _code_dir(
+    logical_id: str,
+    properties: Mapping[str, Any],
+    code_dirs: Mapping[str, Path],
+    build: _Artifacts,
+) -> Path | None:
+    code = properties.get("Code") or {}
+    if "S3Key" in code:
+        return code_dirs.get(str(code["S3Key"]))
+    if "ZipFile" in code:
+        return build.inline.get(logical_id)
+    return None
+
+
+def _layer_dir(
+    layer: Any, resources: Mapping[str, Any], code_dirs: Mapping[str, Path]
+) -> Path | None:
+    if not (isinstance(layer, dict) and "Ref" in layer):
+        return None
+    content = (resources.get(layer["Ref"]) or {}).get("Properties", {}).get("Content") or {}
+    return code_dirs.get(str(content.get("S3Key")))
+
+
+def _sqs_event_sources(
+    mappings: Mapping[str, Any],
+    expected: Mapping[str, str],
+    resolver: IntrinsicResolver,
+    functions: Mapping[str, FunctionSpec],
+    clients: _Clients,
+) -> list[SqsEventSourceSpec]:
+    by_name = {spec.function_name: spec for spec in functions.values()}
+    by_arn = {spec.function_arn: spec for spec in functions.values()}
+    sources = []
+    for logical_id, resource in mappings.items():
+        if logical_id not in expected:  # its Condition is false
+            continue
+        properties = resolver.resolve(resource.get("Properties", {}))
+        source_arn = str(properties.get("EventSourceArn", ""))
+        if not source_arn.startswith("arn:aws:sqs:"):
+            raise DeploymentError(
+                f"{logical_id} (AWS::Lambda::EventSourceMapping): source {source_arn!r} is not "
+                "an SQS queue; the local cloud runs SQS event sources only"
+            )
+        target = str(properties.get("FunctionName", ""))
+        function = by_name.get(target) or by_arn.get(target) or functions.get(target)
+        if function is None:
+            raise DeploymentError(
+                f"{logical_id}: function {target!r} is not a function of this stack"
+            )
+        sqs = clients("sqs")
+        try:
+            queue_url = sqs.get_queue_url(QueueName=queue_name(source_arn))["QueueUrl"]
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"]
+            )["Attributes"]
+        except ClientError as error:
+            raise DeploymentError(f"{logical_id}: queue {source_arn} not found: {error}") from error
+        spec = sqs_event_source_spec(
+            logical_id, properties, function_name=function.function_name, queue_url=queue_url
+        )
+        check_sqs_event_source(
+            spec,
+            function_timeout_seconds=function.timeout_seconds,
+            visibility_timeout_seconds=int(
+                attributes.get("VisibilityTimeout", _QUEUE_DEFAULT_VISIBILITY_TIMEOUT)
+            ),
+        )
+        sources.append(spec)
+    return sources
+
+
+def _outputs(clients: _Clients, stack_name: str) -> dict[str, str]:
+    stack = clients("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}

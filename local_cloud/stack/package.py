@@ -1,0 +1,66 @@
+"""Zip built functions and layers and put them in an S3 bucket on the endpoint.
+
+The zips are what CloudFormation's Code/Content point at, as after `sam package`. Each
+zip is named by a digest of the files in it, so an unchanged build is not zipped again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+def tree_digest(directory: Path) -> str:
+    """sha256 over every file's relative path and contents, in a stable order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        with path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def zip_tree(directory: Path, zips_dir: Path) -> Path:
+    """The zip of directory's contents, reused if one with the same digest exists."""
+    zips_dir.mkdir(parents=True, exist_ok=True)
+    archive = zips_dir / f"{tree_digest(directory)}.zip"
+    if archive.is_file():
+        return archive
+    staging = archive.with_suffix(f".zip.staging-{os.getpid()}")
+    # Level 1: the zip only travels over loopback; speed matters more than size.
+    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as bundle:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            bundle.write(path, path.relative_to(directory).as_posix())
+    staging.rename(archive)
+    return archive
+
+
+class ArtifactStore(Protocol):
+    def upload(self, archive: Path) -> tuple[str, str]:
+        """Store archive; return its (bucket, key)."""
+        ...
+
+
+@dataclass
+class S3ArtifactStore:
+    """The endpoint's artifacts bucket (what `sam deploy --resolve-s3` would create)."""
+
+    s3: Any  # a boto3 S3 client on the endpoint
+    bucket: str
+
+    def ensure_bucket(self) -> None:
+        existing = {bucket["Name"] for bucket in self.s3.list_buckets().get("Buckets", [])}
+        if self.bucket not in existing:
+            self.s3.create_bucket(Bucket=self.bucket)
+
+    def upload(self, archive: Path) -> tuple[str, str]:
+        key = f"artifacts/{archive.name}"
+        self.s3.upload_file(str(archive), self.bucket, key)
+        return self.bucket, key
