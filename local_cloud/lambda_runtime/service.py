@@ -1,0 +1,401 @@
+"""The Lambda service: warm worker pools, concurrency limits, invocation results and logs.
+
+Each function has a pool of execution environments (worker processes). An invocation
+takes the most recently used idle worker (LIFO, as Lambda tends to reuse the warmest
+sandbox) or starts a new one (a cold start). At most `concurrency_limit` invocations of a
+function run at once: ReservedConcurrentExecutions when set, else LOCAL_CONCURRENCY_CAP
+(AWS's account limit of 1,000 would let a laptop fork-bomb itself). One more is
+throttled: `Throttled`, Lambda's TooManyRequestsException.
+
+Not emulated: idle environments are never reclaimed (Lambda does so after some minutes),
+memory size does not limit memory, and every python runtime runs on this interpreter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from local_cloud.lambda_runtime.worker import Outcome, Worker
+from local_cloud.model import FunctionSpec
+
+LOCAL_CONCURRENCY_CAP = 10
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # synchronous invocation payload limit
+
+LogSink = Callable[[str, str], None]
+
+
+class LambdaServiceError(Exception):
+    error_code = "ServiceException"
+
+
+class FunctionNotFound(LambdaServiceError, LookupError):
+    error_code = "ResourceNotFoundException"
+
+
+class Throttled(LambdaServiceError):
+    """The function is at its concurrency limit (TooManyRequestsException)."""
+
+    error_code = "TooManyRequestsException"
+
+    def __init__(self, function_name: str, limit: int, reserved: bool) -> None:
+        self.function_name = function_name
+        self.limit = limit
+        self.reason = (
+            "ReservedFunctionConcurrentInvocationLimitExceeded"
+            if reserved
+            else "ConcurrentInvocationLimitExceeded"
+        )
+        super().__init__(f"Rate Exceeded. {function_name}: {self.reason} (limit {limit})")
+
+
+class RequestTooLarge(LambdaServiceError):
+    error_code = "RequestTooLargeException"
+
+
+class UnsupportedRuntime(LambdaServiceError):
+    error_code = "InvalidRuntimeException"
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    payload: Any  # the decoded response, as boto3's Payload.read() then json.loads
+    error: dict[str, Any] | None  # Lambda's error object when the invocation failed
+    logs: str  # the function's log for this invocation, START to REPORT
+    duration_ms: float
+    cold_start: bool
+    request_id: str = ""
+    init_duration_ms: float | None = None
+    raw_payload: str | None = None  # the JSON text exactly as the runtime produced it
+
+    @property
+    def function_error(self) -> str | None:
+        """The errorType, as X-Amz-Function-Error would flag it; None on success."""
+        return None if self.error is None else str(self.error.get("errorType", "Unhandled"))
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    invocations: int
+    errors: int
+    throttles: int
+    cold_starts: int
+    timeouts: int
+    crashes: int
+    warm_workers: int  # idle environments ready for the next invocation
+    busy_workers: int  # invocations running now
+    max_concurrent: int  # the most invocations that ran at once
+    concurrency_limit: int
+
+
+class _FunctionPool:
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.lock = threading.Lock()
+        self.idle: list[Worker] = []  # a stack: the last released is the first reused
+        self.live: set[Worker] = set()
+        self.busy = 0
+        self.max_concurrent = 0
+        self.invocations = self.errors = self.throttles = 0
+        self.cold_starts = self.timeouts = self.crashes = 0
+        reserved = spec.reserved_concurrency
+        self.limit = LOCAL_CONCURRENCY_CAP if reserved is None else reserved
+
+    def acquire(self) -> Worker | None:
+        """A warm worker, or None for a cold start. Raises Throttled at the limit."""
+        with self.lock:
+            if self.busy >= self.limit:
+                self.throttles += 1
+                raise Throttled(
+                    self.spec.function_name, self.limit, self.spec.reserved_concurrency is not None
+                )
+            self.busy += 1
+            self.invocations += 1
+            self.max_concurrent = max(self.max_concurrent, self.busy)
+            return self.idle.pop() if self.idle else None
+
+    def release(self, worker: Worker | None) -> None:
+        with self.lock:
+            self.busy -= 1
+            if worker is not None and worker.alive:
+                self.idle.append(worker)
+
+    def stats(self) -> FunctionStats:
+        with self.lock:
+            return FunctionStats(
+                invocations=self.invocations,
+                errors=self.errors,
+                throttles=self.throttles,
+                cold_starts=self.cold_starts,
+                timeouts=self.timeouts,
+                crashes=self.crashes,
+                warm_workers=len(self.idle),
+                busy_workers=self.busy,
+                max_concurrent=self.max_concurrent,
+                concurrency_limit=self.limit,
+            )
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class LambdaService:
+    """Invokes the functions of one deployed stack in local worker processes."""
+
+    def __init__(
+        self,
+        functions: Iterable[FunctionSpec],
+        *,
+        endpoint_url: str,
+        region: str,
+        runtime_dir: Path,
+        log_sink: LogSink | None = None,
+        account_id: str = "123456789012",
+    ) -> None:
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._runtime_dir = Path(runtime_dir)
+        self._log_sink = log_sink
+        self._account_id = account_id
+        self._pools: dict[str, _FunctionPool] = {}
+        self._by_name: dict[str, _FunctionPool] = {}
+        for spec in functions:
+            pool = _FunctionPool(spec)
+            self._pools[spec.logical_id] = pool
+            self._by_name[spec.logical_id] = pool
+            self._by_name[spec.function_name] = pool
+        self._scratch = tempfile.TemporaryDirectory(prefix="local-cloud-lambda-")
+        self._worker_numbers = itertools.count(1)
+        self._closed = False
+
+    def function(self, name_or_logical_id: str) -> FunctionSpec:
+        return self._pool(name_or_logical_id).spec
+
+    def concurrency_limit(self, name_or_logical_id: str) -> int:
+        return self._pool(name_or_logical_id).limit
+
+    def _pool(self, name: str) -> _FunctionPool:
+        # Invoke also accepts an ARN; its last component is the name.
+        key = name.split(":function:", 1)[1].split(":")[0] if ":function:" in name else name
+        try:
+            return self._by_name[key]
+        except KeyError:
+            known = ", ".join(sorted(self._pools))
+            raise FunctionNotFound(f"Function not found: {name} (known: {known})") from None
+
+    def _function_arn(self, spec: FunctionSpec) -> str:
+        return (
+            spec.function_arn
+            or f"arn:aws:lambda:{self._region}:{self._account_id}:function:{spec.function_name}"
+        )
+
+    def invoke(self, function_name_or_logical_id: str, event: Any) -> InvocationResult:
+        """A synchronous (RequestResponse) invocation."""
+        if self._closed:
+            raise LambdaServiceError("the Lambda service is closed")
+        pool = self._pool(function_name_or_logical_id)
+        spec = pool.spec
+        if not spec.runtime.startswith("python3"):
+            raise UnsupportedRuntime(
+                f"{spec.logical_id}: runtime {spec.runtime!r} is not supported locally "
+                "(only python3.x functions run in the local cloud)"
+            )
+        size = len(json.dumps(event).encode("utf-8"))
+        if size > MAX_REQUEST_BYTES:
+            raise RequestTooLarge(
+                f"{spec.function_name}: request payload of {size} bytes exceeds "
+                f"the {MAX_REQUEST_BYTES} bytes limit"
+            )
+        worker = pool.acquire()
+        try:
+            result, worker = self._run(pool, worker, event)
+        finally:
+            pool.release(worker)
+        if self._log_sink is not None:
+            for line in result.logs.splitlines():
+                self._log_sink(spec.logical_id, line)
+        return result
+
+    def _start_worker(self, spec: FunctionSpec) -> Worker:
+        log_path = Path(self._scratch.name) / f"{spec.logical_id}-{next(self._worker_numbers)}.log"
+        return Worker(
+            spec,
+            endpoint_url=self._endpoint_url,
+            region=self._region,
+            runtime_dir=self._runtime_dir,
+            log_path=log_path,
+        )
+
+    def _run(
+        self, pool: _FunctionPool, worker: Worker | None, event: Any
+    ) -> tuple[InvocationResult, Worker | None]:
+        spec = pool.spec
+        request_id = str(uuid.uuid4())
+        lines: list[str] = []
+        cold_start = worker is None
+        init_ms: float | None = None
+        if worker is None:
+            started = time.perf_counter()
+            worker = self._start_worker(spec)
+            with pool.lock:
+                pool.live.add(worker)
+                pool.cold_starts += 1
+            init = worker.wait_for_init()
+            init_ms = (time.perf_counter() - started) * 1000
+            lines.append(f"INIT_START Runtime Version: {spec.runtime} Runtime Environment: local")
+            lines.extend(worker.read_new_logs().splitlines())
+            init_error = init.error
+            if init.outcome is Outcome.TIMED_OUT:
+                init_error = {
+                    "errorMessage": f"{_timestamp()} {request_id} Task timed out during init",
+                    "errorType": "Sandbox.Timedout",
+                }
+            elif init.outcome is Outcome.CRASHED:
+                init_error = {
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                    f"{init.exit_description}",
+                    "errorType": "Runtime.ExitError",
+                }
+            if init_error is not None:
+                init_error.setdefault("requestId", request_id)
+                self._forget(pool, worker)
+                with pool.lock:
+                    pool.errors += 1
+                lines.append(
+                    f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+                    f"Error Type: {init_error['errorType']}"
+                )
+                return self._finish(
+                    spec, request_id, lines, None, init_error, 0.0, True, init_ms, None
+                ), None
+
+        lines.append(f"START RequestId: {request_id} Version: $LATEST")
+        started = time.perf_counter()
+        outcome = worker.invoke(
+            request_id,
+            event,
+            timeout_seconds=spec.timeout_seconds,
+            invoked_function_arn=self._function_arn(spec),
+        )
+        duration_ms = (time.perf_counter() - started) * 1000
+        lines.extend(worker.read_new_logs().splitlines())
+        error = outcome.error
+        if outcome.outcome is Outcome.TIMED_OUT:
+            message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
+            lines.append(f"{_timestamp()} {request_id} {message}")
+            error = {
+                "errorMessage": f"RequestId: {request_id} Error: {message}",
+                "errorType": "Sandbox.Timedout",
+            }
+            with pool.lock:
+                pool.timeouts += 1
+        elif outcome.outcome is Outcome.CRASHED:
+            error = {
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                f"{outcome.exit_description}",
+                "errorType": "Runtime.ExitError",
+            }
+            lines.append(error["errorMessage"])
+            lines.append("Runtime.ExitError")
+            with pool.lock:
+                pool.crashes += 1
+        if error is not None:
+            error.setdefault("requestId", request_id)
+            with pool.lock:
+                pool.errors += 1
+        if not worker.alive:
+            self._forget(pool, worker)
+        result = self._finish(
+            spec,
+            request_id,
+            lines,
+            outcome.payload,
+            error,
+            duration_ms,
+            cold_start,
+            init_ms,
+            outcome.max_memory_used_mb,
+        )
+        return result, (worker if worker.alive else None)
+
+    def _finish(
+        self,
+        spec: FunctionSpec,
+        request_id: str,
+        lines: list[str],
+        raw_payload: str | None,
+        error: dict[str, Any] | None,
+        duration_ms: float,
+        cold_start: bool,
+        init_ms: float | None,
+        memory_used_mb: int | None,
+    ) -> InvocationResult:
+        lines.append(f"END RequestId: {request_id}")
+        report = [
+            f"REPORT RequestId: {request_id}",
+            f"Duration: {duration_ms:.2f} ms",
+            f"Billed Duration: {math.ceil(duration_ms + (init_ms or 0.0))} ms",
+            f"Memory Size: {spec.memory_mb} MB",
+            f"Max Memory Used: {memory_used_mb if memory_used_mb is not None else '-'} MB",
+        ]
+        if init_ms is not None:
+            report.append(f"Init Duration: {init_ms:.2f} ms")
+        if error is not None and error.get("errorType") in ("Sandbox.Timedout",):
+            report.append("Status: timeout")
+        elif error is not None and str(error.get("errorType", "")).startswith("Runtime."):
+            report.append(f"Status: error\tError Type: {error['errorType']}")
+        lines.append("\t".join(report))
+        payload = error if error is not None else (json.loads(raw_payload) if raw_payload else None)
+        return InvocationResult(
+            payload=payload,
+            error=error,
+            logs="\n".join(lines) + "\n",
+            duration_ms=duration_ms,
+            cold_start=cold_start,
+            request_id=request_id,
+            init_duration_ms=init_ms,
+            raw_payload=raw_payload if error is None else json.dumps(error),
+        )
+
+    def _forget(self, pool: _FunctionPool, worker: Worker) -> None:
+        worker.discard()
+        with pool.lock:
+            pool.live.discard(worker)
+
+    def stats(self) -> dict[str, FunctionStats]:
+        """Counters per function, keyed by logical ID."""
+        return {logical_id: pool.stats() for logical_id, pool in self._pools.items()}
+
+    def close(self) -> None:
+        """Kill every worker, idle or busy. Invocations still running end as crashes."""
+        self._closed = True
+        for pool in self._pools.values():
+            with pool.lock:
+                idle = list(pool.idle)
+                busy = [worker for worker in pool.live if worker not in pool.idle]
+                pool.idle.clear()
+                pool.live.difference_update(idle)
+            for worker in idle:
+                worker.discard()
+            # A busy worker's pipes belong to the thread invoking it: killing the process
+            # ends that invocation as a crash, and that thread cleans up.
+            for worker in busy:
+                worker.process.kill()
+        self._scratch.cleanup()
+
+    def __enter__(self) -> LambdaService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,280 @@
+"""A worker process: one Lambda execution environment, seen from the parent.
+
+The parent owns the clock. Every read from the worker is bounded by the invocation's
+deadline; at the deadline the worker is killed (SIGKILL), as Lambda kills a sandbox that
+timed out, and the next invocation needs a fresh (cold) one.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from local_cloud.lambda_runtime.bootstrap import FRAME_HEADER, encode_frame
+from local_cloud.model import FunctionSpec
+
+BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.py")
+INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase of an on-demand environment
+DUMMY_CREDENTIAL = "testing"  # the local endpoint accepts any; real ones never reach a worker
+
+
+class WorkerGone(Exception):
+    """The worker closed its pipe: it exited or crashed."""
+
+
+class DeadlineExceeded(Exception):
+    pass
+
+
+class Outcome(enum.Enum):
+    OK = "ok"  # the handler returned (payload) or raised (error): the worker stays warm
+    TIMED_OUT = "timed_out"
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True)
+class InvokeOutcome:
+    outcome: Outcome
+    payload: str | None = None  # the JSON text the runtime marshalled
+    error: dict[str, Any] | None = None
+    max_memory_used_mb: int | None = None
+    exit_description: str = ""
+
+
+def python_sys_path(spec: FunctionSpec, runtime_dir: Path) -> list[str]:
+    """The import path of Lambda's python runtime, with our directories standing in.
+
+    /var/task, then /opt (per layer: python/lib/<runtime>/site-packages, then python),
+    then /var/runtime (boto3). Lambda unpacks layers into one /opt, a later layer
+    overwriting an earlier one, so a later layer comes first here.
+    """
+    paths = [str(spec.code_dir)]
+    for layer in reversed(spec.layer_dirs):
+        paths.append(str(layer / "python" / "lib" / spec.runtime / "site-packages"))
+        paths.append(str(layer / "python"))
+    paths.append(str(runtime_dir))
+    return paths
+
+
+def log_stream_name(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+
+
+def worker_environment(
+    spec: FunctionSpec,
+    *,
+    endpoint_url: str,
+    region: str,
+    runtime_dir: Path,
+    stream_name: str,
+) -> dict[str, str]:
+    """The function's environment: its own variables, then Lambda's reserved ones on top.
+
+    Nothing is inherited from our process wholesale: a function that works here because
+    of a variable in the developer's shell would fail in AWS.
+    """
+    env = dict(spec.environment)
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream_name,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "LAMBDA_TASK_ROOT": str(spec.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(runtime_dir),
+            "_HANDLER": spec.handler,
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+            "AWS_SESSION_TOKEN": DUMMY_CREDENTIAL,
+        }
+    )
+    # Only so the interpreter itself can start where it needs a non-standard libpython.
+    if "LD_LIBRARY_PATH" in os.environ:
+        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+    return env
+
+
+def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            raise DeadlineExceeded
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise DeadlineExceeded
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            raise WorkerGone
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame_until(fd: int, deadline: float) -> dict[str, Any]:
+    """The worker's next message, or DeadlineExceeded / WorkerGone."""
+    (length,) = FRAME_HEADER.unpack(_read_exactly(fd, FRAME_HEADER.size, deadline))
+    message: dict[str, Any] = json.loads(_read_exactly(fd, length, deadline))
+    return message
+
+
+class Worker:
+    """A started worker process. Not thread safe: the pool lends it to one caller at a time."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        *,
+        endpoint_url: str,
+        region: str,
+        runtime_dir: Path,
+        log_path: Path,
+    ) -> None:
+        self.spec = spec
+        self.log_stream_name = log_stream_name()
+        self._log_path = log_path
+        request_read, self._request_write = os.pipe()
+        self._response_read, response_write = os.pipe()
+        with log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our bootstrap
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    str(BOOTSTRAP_PATH),
+                    "--request-fd",
+                    str(request_read),
+                    "--response-fd",
+                    str(response_write),
+                    *(f"--sys-path={path}" for path in python_sys_path(spec, runtime_dir)),
+                ],
+                pass_fds=(request_read, response_write),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=worker_environment(
+                    spec,
+                    endpoint_url=endpoint_url,
+                    region=region,
+                    runtime_dir=runtime_dir,
+                    stream_name=self.log_stream_name,
+                ),
+                cwd=spec.code_dir,
+                start_new_session=True,  # a Ctrl-C meant for us must not hit the functions
+            )
+        os.close(request_read)
+        os.close(response_write)
+        self._log_reader = log_path.open("rb")
+        self.alive = True
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_for_init(self, timeout: float = INIT_TIMEOUT_SECONDS) -> InvokeOutcome:
+        """The init phase: import the handler's module. A failed init leaves the worker dead."""
+        try:
+            message = read_frame_until(self._response_read, time.monotonic() + timeout)
+        except DeadlineExceeded:
+            self.kill()
+            return InvokeOutcome(Outcome.TIMED_OUT)
+        except WorkerGone:
+            return InvokeOutcome(Outcome.CRASHED, exit_description=self._exit_description())
+        if message.get("error") is not None:
+            self.kill()
+            return InvokeOutcome(Outcome.OK, error=message["error"])
+        return InvokeOutcome(Outcome.OK)
+
+    def invoke(
+        self, request_id: str, event: Any, *, timeout_seconds: float, invoked_function_arn: str
+    ) -> InvokeOutcome:
+        deadline = time.monotonic() + timeout_seconds
+        request = {
+            "type": "invoke",
+            "request_id": request_id,
+            "event": event,
+            "deadline_ms": int((time.time() + timeout_seconds) * 1000),
+            "invoked_function_arn": invoked_function_arn,
+        }
+        try:
+            self._write(encode_frame(request))
+            message = read_frame_until(self._response_read, deadline)
+        except DeadlineExceeded:
+            self.kill()
+            return InvokeOutcome(Outcome.TIMED_OUT)
+        except (WorkerGone, BrokenPipeError):
+            return InvokeOutcome(Outcome.CRASHED, exit_description=self._exit_description())
+        return InvokeOutcome(
+            Outcome.OK,
+            payload=message.get("payload"),
+            error=message.get("error"),
+            max_memory_used_mb=message.get("max_memory_used_mb"),
+        )
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._request_write, view)
+            view = view[written:]
+
+    def _exit_description(self) -> str:
+        """How the process ended, in the words Lambda uses ("exit status 1")."""
+        self.alive = False
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return "the runtime closed its connection"
+        self._close_pipes()
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"signal: {name}"
+        return f"exit status {code}"
+
+    def read_new_logs(self) -> str:
+        """What the function printed since the previous call."""
+        return self._log_reader.read().decode("utf-8", errors="replace")
+
+    def kill(self) -> None:
+        self.alive = False
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for fd in (self._request_write, self._response_read):
+            if fd >= 0:
+                os.close(fd)
+        self._request_write = self._response_read = -1
+
+    def discard(self) -> None:
+        """Kill the process and remove its log file."""
+        self.kill()
+        self._log_reader.close()
+        self._log_path.unlink(missing_ok=True)
