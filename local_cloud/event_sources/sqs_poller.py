@@ -1,0 +1,367 @@
+"""An SQS event source mapping: pollers that receive batches, invoke, and delete what succeeded.
+
+Each poller thread: long-poll ReceiveMessage, gather up to BatchSize within the batching
+window, invoke the function synchronously, settle the batch by AWS's rules
+(batch_response.py) and DeleteMessageBatch what succeeded. Failed messages are left alone:
+SQS makes them visible again when their visibility timeout ends, with a higher
+ApproximateReceiveCount, and the queue's RedrivePolicy dead-letters them after
+maxReceiveCount receives. Retries are redeliveries; nothing here retries by itself.
+
+Concurrency: min(5, ScalingConfig.MaximumConcurrency, the function's concurrency limit)
+pollers. 5 is where AWS starts for a standard queue; AWS then scales up, we do not.
+
+ReceiveMessage calls of one mapping are serialised (invocations still run in parallel):
+moto's ReceiveMessage is not atomic, and two concurrent receives could hand out the same
+message, or two batches of one FIFO message group, which SQS itself never does. FIFO
+queues are short-polled: moto's long poll spins while a message group is locked.
+
+Not emulated: scaling beyond the initial concurrency, backing off after function errors,
+and the 6 MB limit beyond a conservative estimate (gathering stops one maximum message
+size short of it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
+from local_cloud.event_sources.sqs_event import lambda_event, region_of
+from local_cloud.lambda_runtime.service import InvocationResult, LambdaService, Throttled
+from local_cloud.model import SqsEventSourceSpec
+
+logger = logging.getLogger(__name__)
+
+AWS_INITIAL_CONCURRENCY = 5
+POLL_WAIT_SECONDS = 1  # long-poll wait: short, so stop() is prompt
+MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
+MAX_EVENT_BYTES = 6 * 1024 * 1024  # the synchronous invocation payload limit
+MAX_MESSAGE_BYTES = 1024 * 1024  # SQS's largest message, our headroom under the limit
+RECORD_OVERHEAD_BYTES = 1024  # keys, attributes, receipt handle of one record, roughly
+FIFO_IDLE_SECONDS = 0.2
+THROTTLE_BACKOFF_SECONDS = 0.5
+ERROR_BACKOFF_SECONDS = 1.0
+DUMMY_CREDENTIAL = "testing"
+
+SqsClientFactory = Callable[[], Any]
+
+
+class InvalidEventSourceMapping(ValueError):
+    """The mapping would be rejected by CreateEventSourceMapping."""
+
+
+def validate_mapping(spec: SqsEventSourceSpec) -> None:
+    """AWS's limits on an SQS mapping; the message names the offending property."""
+    region_of(spec.queue_arn)  # raises on a malformed ARN
+    limit = 10 if spec.is_fifo else 10_000
+    if not 1 <= spec.batch_size <= limit:
+        raise InvalidEventSourceMapping(
+            f"{spec.logical_id}: BatchSize {spec.batch_size} must be between 1 and {limit} "
+            f"for a {'FIFO' if spec.is_fifo else 'standard'} queue"
+        )
+    window = spec.maximum_batching_window_seconds
+    if not 0 <= window <= 300:
+        raise InvalidEventSourceMapping(
+            f"{spec.logical_id}: MaximumBatchingWindowInSeconds {window} must be between 0 and 300"
+        )
+    if spec.is_fifo and window:
+        raise InvalidEventSourceMapping(
+            f"{spec.logical_id}: MaximumBatchingWindowInSeconds is not supported for FIFO queues"
+        )
+    if spec.batch_size > 10 and window < 1:
+        raise InvalidEventSourceMapping(
+            f"{spec.logical_id}: BatchSize {spec.batch_size} > 10 needs "
+            "MaximumBatchingWindowInSeconds >= 1"
+        )
+    concurrency = spec.maximum_concurrency
+    if concurrency is not None and not 2 <= concurrency <= 1000:
+        raise InvalidEventSourceMapping(
+            f"{spec.logical_id}: ScalingConfig.MaximumConcurrency {concurrency} "
+            "must be between 2 and 1000"
+        )
+
+
+@dataclass(frozen=True)
+class MappingStats:
+    pollers: int
+    batches: int  # invocations
+    received: int  # messages put into batches
+    deleted: int
+    failed: int  # messages left in the queue for a retry
+    whole_batch_failures: int
+    partial_batch_failures: int
+    invocation_errors: int  # raised, timed out, crashed
+    throttles: int
+    delete_failures: int  # DeleteMessageBatch entries that failed
+    poll_errors: int  # receive/invoke/delete calls that raised
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One batch, start to end: what was invoked and how it was settled."""
+
+    message_ids: tuple[str, ...]
+    settlement: Settlement
+    result: InvocationResult | None  # None when throttled
+    throttled: bool = False
+    delete_failures: int = 0
+
+
+class SqsEventSourcePoller:
+    def __init__(
+        self,
+        spec: SqsEventSourceSpec,
+        lambda_service: LambdaService,
+        *,
+        endpoint_url: str,
+        region: str,
+        concurrency: int | None = None,
+        poll_wait_seconds: int = POLL_WAIT_SECONDS,
+        client_factory: SqsClientFactory | None = None,
+    ) -> None:
+        validate_mapping(spec)
+        self.spec = spec
+        self._lambda = lambda_service
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._poll_wait = poll_wait_seconds
+        self._client_factory = client_factory or self._new_client
+        limits = [AWS_INITIAL_CONCURRENCY, lambda_service.concurrency_limit(spec.function_name)]
+        if spec.maximum_concurrency is not None:
+            limits.append(spec.maximum_concurrency)
+        self.concurrency = concurrency if concurrency is not None else min(limits)
+        if self.concurrency < 1:
+            raise InvalidEventSourceMapping(
+                f"{spec.logical_id}: no concurrency for {spec.function_name} "
+                f"(limits {limits}); its reserved concurrency may be 0"
+            )
+        self._stopping = threading.Event()
+        self._receive_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._counts = dict.fromkeys(
+            (f.name for f in fields(MappingStats) if f.name != "pollers"), 0
+        )
+        self._thread_clients = threading.local()
+
+    def _new_client(self) -> Any:
+        # A session per client: boto3 sessions are not thread safe, clients are.
+        session = boto3.session.Session()
+        return session.client(
+            "sqs",
+            endpoint_url=self._endpoint_url,
+            region_name=self._region,
+            aws_access_key_id=DUMMY_CREDENTIAL,
+            aws_secret_access_key=DUMMY_CREDENTIAL,
+            aws_session_token=DUMMY_CREDENTIAL,
+            config=Config(
+                read_timeout=self._poll_wait + 10,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        )
+
+    def _client(self) -> Any:
+        client = getattr(self._thread_clients, "client", None)
+        if client is None:
+            client = self._thread_clients.client = self._client_factory()
+        return client
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check the queue once (off the hot path), then start the poller threads."""
+        if self._threads:
+            return
+        if not self.spec.enabled:
+            logger.info("%s: mapping disabled, not polling", self.spec.logical_id)
+            return
+        self._check_visibility_timeout()
+        self._stopping.clear()
+        for number in range(self.concurrency):
+            thread = threading.Thread(
+                target=self._poll_forever,
+                name=f"{self.spec.logical_id}-poller-{number}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _check_visibility_timeout(self) -> None:
+        # CreateEventSourceMapping refuses a function timeout above the visibility timeout.
+        response = self._client().get_queue_attributes(
+            QueueUrl=self.spec.queue_url, AttributeNames=["VisibilityTimeout"]
+        )
+        visibility = int(response["Attributes"]["VisibilityTimeout"])
+        timeout = self._lambda.function(self.spec.function_name).timeout_seconds
+        if timeout > visibility:
+            raise InvalidEventSourceMapping(
+                f"{self.spec.logical_id}: queue visibility timeout {visibility} s is less than "
+                f"the function timeout {timeout} s of {self.spec.function_name}"
+            )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop polling; a batch being invoked is finished and settled first."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("%s: %s did not stop in %.0f s", self.spec, thread.name, timeout)
+        self._threads = [t for t in self._threads if t.is_alive()]
+
+    @property
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def stats(self) -> MappingStats:
+        with self._stats_lock:
+            return MappingStats(pollers=len(self._threads), **self._counts)
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            for name, value in increments.items():
+                self._counts[name] += value
+
+    def _poll_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                report = self.process_next_batch()
+            except Exception:
+                self._count(poll_errors=1)
+                logger.exception("%s: polling failed; retrying", self.spec.logical_id)
+                self._stopping.wait(ERROR_BACKOFF_SECONDS)
+                continue
+            if report is None and self.spec.is_fifo:
+                self._stopping.wait(FIFO_IDLE_SECONDS)
+            elif report is not None and report.throttled:
+                self._stopping.wait(THROTTLE_BACKOFF_SECONDS)
+
+    # -- one batch -----------------------------------------------------------------------
+
+    def process_next_batch(self) -> BatchReport | None:
+        """Receive, invoke and settle one batch on the calling thread; None if none came."""
+        client = self._client()
+        messages = self._gather(client)
+        if not messages:
+            return None
+        batch = [
+            BatchMessage(
+                message_id=m["MessageId"],
+                receipt_handle=m["ReceiptHandle"],
+                group_id=m.get("Attributes", {}).get("MessageGroupId"),
+            )
+            for m in messages
+        ]
+        event = lambda_event(messages, queue_arn=self.spec.queue_arn)
+        result: InvocationResult | None = None
+        try:
+            result = self._lambda.invoke(self.spec.function_name, event)
+            error, raw_payload = result.error, result.raw_payload
+        except Throttled as exc:
+            error, raw_payload = {"errorType": exc.error_code, "errorMessage": str(exc)}, None
+        settlement = settle_batch(
+            batch,
+            invocation_error=error,
+            raw_payload=raw_payload,
+            report_batch_item_failures=self.spec.report_batch_item_failures,
+            fifo=self.spec.is_fifo,
+        )
+        delete_failures = self._delete(client, settlement.delete)
+        self._count(
+            batches=1,
+            received=len(batch),
+            deleted=len(settlement.delete) - delete_failures,
+            failed=len(settlement.retain),
+            whole_batch_failures=int(settlement.whole_batch_failed),
+            partial_batch_failures=int(bool(settlement.retain) and bool(settlement.delete)),
+            invocation_errors=int(error is not None and result is not None),
+            throttles=int(result is None),
+            delete_failures=delete_failures,
+        )
+        log = logger.info if settlement.retain else logger.debug
+        log(
+            "%s: batch of %d: %s; deleted %d, left %d in the queue",
+            self.spec.logical_id,
+            len(batch),
+            settlement.reason,
+            len(settlement.delete),
+            len(settlement.retain),
+        )
+        return BatchReport(
+            message_ids=tuple(m.message_id for m in batch),
+            settlement=settlement,
+            result=result,
+            throttled=result is None,
+            delete_failures=delete_failures,
+        )
+
+    def _gather(self, client: Any) -> list[dict[str, Any]]:
+        """Up to BatchSize messages, within the batching window once the first arrived."""
+        wait = 0 if self.spec.is_fifo else self._poll_wait
+        messages = self._receive(client, min(MAX_RECEIVE, self.spec.batch_size), wait)
+        window = self.spec.maximum_batching_window_seconds
+        if not messages or window == 0:
+            return messages
+        by_id = {m["MessageId"]: m for m in messages}
+        size = sum(_estimated_size(m) for m in messages)
+        deadline = time.monotonic() + window
+        while len(by_id) < self.spec.batch_size and size + MAX_MESSAGE_BYTES <= MAX_EVENT_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping.is_set():
+                break
+            count = min(MAX_RECEIVE, self.spec.batch_size - len(by_id))
+            more = self._receive(client, count, min(self._poll_wait, int(remaining)))
+            if not more:
+                self._stopping.wait(min(0.05, remaining))  # stop() cuts the window short
+            for message in more:
+                # Received again within the window (a short visibility timeout): newest wins.
+                size += 0 if message["MessageId"] in by_id else _estimated_size(message)
+                by_id[message["MessageId"]] = message
+        return list(by_id.values())
+
+    def _receive(self, client: Any, count: int, wait: int) -> list[dict[str, Any]]:
+        with self._receive_lock:
+            response = client.receive_message(
+                QueueUrl=self.spec.queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def _delete(self, client: Any, messages: Sequence[BatchMessage]) -> int:
+        """DeleteMessageBatch in chunks of 10; returns how many entries failed."""
+        failures = 0
+        for start in range(0, len(messages), MAX_RECEIVE):
+            chunk = messages[start : start + MAX_RECEIVE]
+            response = client.delete_message_batch(
+                QueueUrl=self.spec.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m.receipt_handle}
+                    for index, m in enumerate(chunk)
+                ],
+            )
+            for failed in response.get("Failed", []):
+                failures += 1
+                message = chunk[int(failed["Id"])]
+                logger.warning(
+                    "%s: could not delete message %s: %s %s",
+                    self.spec.logical_id,
+                    message.message_id,
+                    failed.get("Code"),
+                    failed.get("Message"),
+                )
+        return failures
+
+
+def _estimated_size(message: dict[str, Any]) -> int:
+    return len(message.get("Body", "").encode("utf-8")) + RECORD_OVERHEAD_BYTES
