@@ -129,7 +129,7 @@ class StripePaymentProvider:
             ) from exc
         except stripe.StripeError as exc:
             raise PaymentRequestRejected(request.transaction_id, _describe(exc)) from exc
-        return _outcome_of_intent(request, intent)
+        return _outcome_of_intent(request, intent.to_dict())
 
     def _stripe(self) -> stripe.StripeClient:
         import stripe
@@ -158,21 +158,22 @@ def _describe(exc: stripe.StripeError) -> str:
 
 
 def _declined(request: ChargeRequest, exc: stripe.CardError) -> ChargeOutcome:
-    error: Any = exc.error
-    decline_code = (error.get("decline_code") if error else None) or exc.code or "card_declined"
-    payment_intent = error.get("payment_intent") if error else None
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error: dict[str, Any] = body.get("error") or {}
+    decline_code = error.get("decline_code") or exc.code or "card_declined"
+    payment_intent = error.get("payment_intent") or {}
     return ChargeOutcome(
         transaction_id=request.transaction_id,
         account_id=request.account_id,
         amount=request.amount,
         currency=request.currency,
         status="declined",
-        payment_intent_id=payment_intent.get("id") if payment_intent else None,
+        payment_intent_id=payment_intent.get("id"),
         decline_code=decline_code,
     )
 
 
-def _outcome_of_intent(request: ChargeRequest, intent: Any) -> ChargeOutcome:
+def _outcome_of_intent(request: ChargeRequest, intent: dict[str, Any]) -> ChargeOutcome:
     status = intent.get("status")
     if status == "succeeded":
         decline_code = None

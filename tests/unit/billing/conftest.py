@@ -1,0 +1,86 @@
+"""Billing fixtures: real DynamoDB tables in moto, a fake payment provider, the real handler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from delivery_guarantees.adapters.charges_ledger import DynamoDbChargesLedger
+from delivery_guarantees.billing import IdempotentBilling, billing_from_settings
+from delivery_guarantees.config import BillingSettings
+from moto import mock_aws
+
+from functions.billing import app
+from tests.unit.billing.fakes import DynamoDbCallCounter, FakeLambdaContext, FakePaymentProvider
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BILLING_ENV = {
+    "IDEMPOTENCY_TABLE_NAME": "test-IdempotencyTable",
+    "CHARGES_TABLE_NAME": "test-ChargesTable",
+    "PAYMENT_PROVIDER_SECRET_PARAMETER_NAME": "/delivery-guarantees/payment-provider-secret-key",
+    "PAYMENT_PROVIDER_API_BASE": "http://127.0.0.1:12111",
+}
+
+
+@pytest.fixture
+def settings() -> BillingSettings:
+    return BillingSettings.from_env(BILLING_ENV)
+
+
+@pytest.fixture
+def dynamodb(settings: BillingSettings) -> Iterator[DynamoDBClient]:
+    """A moto DynamoDB with IdempotencyTable and ChargesTable as template.yaml declares them."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for name, key in (
+            (settings.idempotency_table_name, "id"),
+            (settings.charges_table_name, "transaction_id"),
+        ):
+            client.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield client
+
+
+@pytest.fixture
+def dynamodb_calls(dynamodb: DynamoDBClient) -> DynamoDbCallCounter:
+    return DynamoDbCallCounter(dynamodb)
+
+
+@pytest.fixture
+def provider() -> FakePaymentProvider:
+    return FakePaymentProvider()
+
+
+@pytest.fixture
+def ledger(dynamodb: DynamoDBClient, settings: BillingSettings) -> DynamoDbChargesLedger:
+    """A second view of ChargesTable for assertions (its own client: not counted)."""
+    return DynamoDbChargesLedger(
+        settings.charges_table_name, client=boto3.client("dynamodb", region_name="us-east-1")
+    )
+
+
+@pytest.fixture
+def billing(
+    dynamodb: DynamoDBClient,
+    dynamodb_calls: DynamoDbCallCounter,
+    provider: FakePaymentProvider,
+    settings: BillingSettings,
+) -> Iterator[IdempotentBilling]:
+    """The production wiring with the fake provider, installed into the real handler module."""
+    wired = billing_from_settings(settings, dynamodb_client=dynamodb, provider=provider)
+    app.billing.install(wired)
+    yield wired
+    app.billing.install(None)
+
+
+@pytest.fixture
+def context() -> FakeLambdaContext:
+    return FakeLambdaContext()

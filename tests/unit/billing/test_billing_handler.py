@@ -1,0 +1,289 @@
+"""BillingFunction end to end through `functions.billing.app.lambda_handler`.
+
+Real DynamoDB tables (moto), the production idempotency wiring, a fake payment provider.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.warnings import PowertoolsUserWarning
+from delivery_guarantees.adapters.charges_ledger import DynamoDbChargesLedger, LedgerConflict
+from delivery_guarantees.billing import InvalidChargeMessage
+from delivery_guarantees.config import ConfigurationError
+from delivery_guarantees.models import ChargeOutcome
+
+from functions.billing import app
+from tests.support.events import load_event
+from tests.unit.billing.fakes import (
+    FakeLambdaContext,
+    FakePaymentProvider,
+    charge_body,
+    failed_ids,
+    sqs_event,
+    sqs_record,
+)
+
+pytestmark = pytest.mark.usefixtures("billing")
+
+
+def emitted_metrics(stdout: str) -> dict[str, float]:
+    """Metric totals from the EMF lines Powertools Metrics prints when it flushes."""
+    metrics: dict[str, float] = {}
+    for line in stdout.splitlines():
+        entry = json.loads(line) if line.startswith("{") else {}
+        for definition in (
+            entry.get("_aws", {}).get("CloudWatchMetrics", [{}])[0].get("Metrics", [])
+        ):
+            value = entry[definition["Name"]]
+            values = value if isinstance(value, list) else [value]
+            metrics[definition["Name"]] = metrics.get(definition["Name"], 0) + sum(values)
+    return metrics
+
+
+def processing_errors() -> list[BaseException]:
+    return [exc_info[1] for exc_info in app.processor.exceptions if exc_info[1] is not None]
+
+
+def ledger_rows(ledger: DynamoDbChargesLedger) -> int:
+    return ledger.client.scan(TableName=ledger.table_name, Select="COUNT")["Count"]
+
+
+def test_a_charge_is_charged_once_and_recorded(
+    provider: FakePaymentProvider, ledger: DynamoDbChargesLedger, context: FakeLambdaContext
+) -> None:
+    response = app.lambda_handler(load_event("billing_charge"), context)
+
+    assert response == {"batchItemFailures": []}
+    assert provider.idempotency_keys == ["txn_signup_3f1c9b7e2a"]
+    assert ledger.get("txn_signup_3f1c9b7e2a") == ChargeOutcome(
+        transaction_id="txn_signup_3f1c9b7e2a",
+        account_id="acc_3f1c9b7e2a",
+        amount=1999,
+        currency="usd",
+        status="succeeded",
+        payment_intent_id="pi_fake_1",
+    )
+
+
+def test_the_same_charge_twice_in_one_batch_is_charged_once(
+    provider: FakePaymentProvider,
+    ledger: DynamoDbChargesLedger,
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    event = load_event("billing_duplicate_charge")
+
+    response = app.lambda_handler(event, context)
+
+    assert response == {"batchItemFailures": []}
+    assert len(provider.calls) == 1
+    assert ledger_rows(ledger) == 1
+    assert emitted_metrics(capsys.readouterr().out) == {"ChargeSucceeded": 1, "DuplicateCharge": 1}
+    settled = [vars(r) for r in caplog.records if r.getMessage() == "charge settled"]
+    assert [log["message_id"] for log in settled] == [r["messageId"] for r in event["Records"]]
+    assert [log["replayed"] for log in settled] == [False, True]
+    # The duplicate is answered with the stored outcome: the same payment intent.
+    assert {log["payment_intent_id"] for log in settled} == {"pi_fake_1"}
+
+
+def test_a_redelivery_in_a_later_batch_is_charged_once(
+    provider: FakePaymentProvider, ledger: DynamoDbChargesLedger, context: FakeLambdaContext
+) -> None:
+    first = load_event("billing_charge")
+    redelivery = load_event("billing_charge")
+    redelivery["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
+
+    assert app.lambda_handler(first, context) == {"batchItemFailures": []}
+    assert app.lambda_handler(redelivery, context) == {"batchItemFailures": []}
+
+    assert len(provider.calls) == 1
+    assert ledger_rows(ledger) == 1
+
+
+def test_a_duplicate_returns_the_stored_outcome(
+    billing: Any, provider: FakePaymentProvider, context: FakeLambdaContext
+) -> None:
+    from delivery_guarantees.billing import parse_charge_request
+
+    charge = parse_charge_request(json.dumps(charge_body()))
+    billing.register_lambda_context(context)
+
+    first = billing.charge(charge)
+    duplicate = billing.charge(charge)
+
+    assert (first.replayed, duplicate.replayed) == (False, True)
+    assert duplicate.outcome == first.outcome
+    assert len(provider.calls) == 1
+
+
+def test_the_same_transaction_with_another_amount_fails_and_charges_nothing(
+    provider: FakePaymentProvider, ledger: DynamoDbChargesLedger, context: FakeLambdaContext
+) -> None:
+    app.lambda_handler(sqs_event(sqs_record(charge_body(), message_id="m-original")), context)
+    conflicting = sqs_record(charge_body(amount=2999), message_id="m-conflicting")
+    other = sqs_record(charge_body(transaction_id="txn_test_0002"), message_id="m-other")
+
+    response = app.lambda_handler(sqs_event(conflicting, other), context)
+
+    assert failed_ids(response) == ["m-conflicting"]
+    [error] = processing_errors()
+    assert isinstance(error, IdempotencyValidationError)
+    assert provider.idempotency_keys == ["txn_test_0001", "txn_test_0002"]
+    recorded = ledger.get("txn_test_0001")
+    assert recorded is not None
+    assert recorded.amount == 1999
+
+
+@pytest.mark.parametrize(
+    ("body", "expected_problem"),
+    [
+        pytest.param(
+            {k: v for k, v in charge_body().items() if k != "transaction_id"},
+            "transaction_id: Field required",
+            id="missing-transaction-id",
+        ),
+        pytest.param('{"transaction_id": "txn_x", "amount": ', "body: Invalid JSON", id="json"),
+        pytest.param(
+            charge_body(amount="1999"), "amount: Input should be a valid integer", id="string"
+        ),
+        pytest.param(
+            charge_body(amount=-5), "amount: Input should be greater than 0", id="negative"
+        ),
+        pytest.param(charge_body(currency="xyz"), "unknown currency 'xyz'", id="currency"),
+        pytest.param(
+            charge_body(payment_method="4242424242424242"), "payment_method:", id="card-number"
+        ),
+    ],
+)
+def test_an_invalid_charge_fails_only_its_record_and_charges_nothing(
+    body: dict[str, Any] | str,
+    expected_problem: str,
+    provider: FakePaymentProvider,
+    ledger: DynamoDbChargesLedger,
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    event = sqs_event(
+        sqs_record(charge_body(transaction_id="txn_good_1"), message_id="m-good-1"),
+        sqs_record(body, message_id="m-bad"),
+        sqs_record(charge_body(transaction_id="txn_good_2"), message_id="m-good-2"),
+    )
+
+    response = app.lambda_handler(event, context)
+
+    assert failed_ids(response) == ["m-bad"]
+    [error] = processing_errors()
+    assert isinstance(error, InvalidChargeMessage)
+    assert expected_problem in str(error)
+    assert provider.idempotency_keys == ["txn_good_1", "txn_good_2"]
+    assert ledger_rows(ledger) == 2
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "ChargeSucceeded": 2,
+        "InvalidChargeMessage": 1,
+    }
+    # The processor logs the failed record with the problem, so an operator sees why.
+    logged = [r.exc_info[1] for r in caplog.records if r.levelname == "WARNING" and r.exc_info]
+    assert [str(exc) for exc in logged] == [str(error)]
+
+
+def test_the_malformed_record_event_fails_only_the_malformed_record(
+    provider: FakePaymentProvider, context: FakeLambdaContext
+) -> None:
+    event = load_event("billing_batch_with_malformed_record")
+
+    response = app.lambda_handler(event, context)
+
+    assert failed_ids(response) == [event["Records"][1]["messageId"]]
+    assert len(provider.calls) == 2
+
+
+def test_a_provider_timeout_fails_the_record_and_the_retry_reuses_the_key(
+    billing: Any,
+    provider: FakePaymentProvider,
+    ledger: DynamoDbChargesLedger,
+    context: FakeLambdaContext,
+    settings: Any,
+) -> None:
+    provider.time_out_next()
+    timed_out = charge_body(transaction_id="txn_timeout")
+    batch = sqs_event(
+        sqs_record(timed_out, message_id="m-timeout"),
+        sqs_record(charge_body(transaction_id="txn_fine"), message_id="m-fine"),
+    )
+
+    assert failed_ids(app.lambda_handler(batch, context)) == ["m-timeout"]
+    assert ledger.get("txn_timeout") is None
+    # The function raised, so Powertools deleted the INPROGRESS record: only txn_fine's is left.
+    stored = ledger.client.scan(TableName=settings.idempotency_table_name)["Items"]
+    assert [item["status"]["S"] for item in stored] == ["COMPLETED"]
+
+    retry = sqs_event(sqs_record(timed_out, message_id="m-timeout", receive_count=2))
+    assert app.lambda_handler(retry, context) == {"batchItemFailures": []}
+
+    assert provider.idempotency_keys == ["txn_timeout", "txn_fine", "txn_timeout"]
+    recorded = ledger.get("txn_timeout")
+    assert recorded is not None
+    assert recorded.status == "succeeded"
+
+
+def test_a_batch_whose_every_record_fails_raises_so_the_whole_batch_returns(
+    provider: FakePaymentProvider, context: FakeLambdaContext
+) -> None:
+    provider.time_out_next()
+
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        app.lambda_handler(load_event("billing_charge"), context)
+
+
+def test_a_declined_card_is_recorded_as_declined_and_not_retried(
+    provider: FakePaymentProvider,
+    ledger: DynamoDbChargesLedger,
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    event = load_event("billing_declined_card")
+
+    assert app.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert app.lambda_handler(event, context) == {"batchItemFailures": []}  # redelivered
+
+    assert len(provider.calls) == 1
+    recorded = ledger.get("txn_signup_d3c11ed0ff")
+    assert recorded is not None
+    assert (recorded.status, recorded.decline_code) == ("declined", "generic_decline")
+    assert emitted_metrics(capsys.readouterr().out) == {"ChargeDeclined": 1, "DuplicateCharge": 1}
+
+
+def test_without_the_idempotency_guard_a_duplicate_reaches_the_provider(
+    provider: FakePaymentProvider, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shows what the guard is for: Powertools' kill switch removes it and duplicates charge."""
+    monkeypatch.setenv("POWERTOOLS_IDEMPOTENCY_DISABLED", "true")
+    event = load_event("billing_duplicate_charge")
+
+    with pytest.warns(PowertoolsUserWarning):
+        response = app.lambda_handler(event, context)
+
+    assert len(provider.calls) == 2
+    # Only the ledger's condition notices, after the second charge already happened.
+    assert failed_ids(response) == [event["Records"][1]["messageId"]]
+    assert isinstance(processing_errors()[0], LedgerConflict)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_a_missing_setting_fails_the_invocation_naming_the_variable(
+    provider: FakePaymentProvider, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.billing.install(None)  # back to the production path: settings from the environment
+    monkeypatch.delenv("IDEMPOTENCY_TABLE_NAME", raising=False)
+
+    with pytest.raises(ConfigurationError, match="IDEMPOTENCY_TABLE_NAME"):
+        app.lambda_handler(load_event("billing_charge"), context)
+
+    assert provider.calls == []
