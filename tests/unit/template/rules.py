@@ -1,0 +1,615 @@
+"""The rules template.yaml must keep, each a function returning what breaks it.
+
+A rule returns a list of violations, each naming the resource and what is wrong, and an
+empty list when the template complies. Rules read the translated CloudFormation where
+that is what gets deployed (Globals applied, event sources turned into mappings, policy
+templates expanded), and the SAM source where the author's intent is the point (which
+policy templates, which build method). A rule that finds nothing to check reports that
+too, so deleting the resources it guards cannot make it pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
+
+from tests.unit.template.cfn_template import (
+    Templates,
+    as_list,
+    dead_letter_queue_ids,
+    policy_statements,
+    referenced_resource,
+    resources_of_type,
+    sqs_event_sources,
+)
+
+Rule = Callable[[Templates], list[str]]
+
+MIN_MAX_RECEIVE_COUNT = 5
+FOURTEEN_DAYS = 1_209_600
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+ALARM_TOPIC = "AlarmTopic"
+
+# Defaults AWS applies when a property is left out.
+DEFAULT_VISIBILITY_TIMEOUT = 30
+DEFAULT_FUNCTION_TIMEOUT = 3
+DEFAULT_BATCHING_WINDOW = 0
+
+# docs/design.md, "Outputs (exactly these keys)": key -> the resource it names.
+EXPECTED_OUTPUTS = {
+    "WelcomeEmailQueueUrl": "WelcomeEmailQueue",
+    "WelcomeEmailDeadLetterQueueUrl": "WelcomeEmailDeadLetterQueue",
+    "BillingQueueUrl": "BillingQueue",
+    "BillingDeadLetterQueueUrl": "BillingDeadLetterQueue",
+    "AccountsTableName": "AccountsTable",
+    "ChargesTableName": "ChargesTable",
+    "IdempotencyTableName": "IdempotencyTable",
+    "SignupFunctionName": "SignupFunction",
+    "WelcomeEmailFunctionName": "WelcomeEmailFunction",
+    "BillingFunctionName": "BillingFunction",
+    "AlarmTopicArn": "AlarmTopic",
+}
+
+# docs/design.md, "Environment variables": variable -> the resource or parameter it names.
+_POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+EXPECTED_ENVIRONMENT: dict[str, dict[str, str | None]] = {
+    "SignupFunction": {
+        "ACCOUNTS_TABLE_NAME": "AccountsTable",
+        "WELCOME_EMAIL_QUEUE_URL": "WelcomeEmailQueue",
+        "BILLING_QUEUE_URL": "BillingQueue",
+        "WELCOME_EMAIL_DELIVERY": "WelcomeEmailDelivery",
+        "SIGNUP_CHARGE_AMOUNT": "SignupChargeAmount",
+        "SIGNUP_CHARGE_CURRENCY": "SignupChargeCurrency",
+        "SENDER_EMAIL_ADDRESS": "SenderEmailAddress",
+    },
+    "WelcomeEmailFunction": {"SENDER_EMAIL_ADDRESS": "SenderEmailAddress"},
+    "BillingFunction": {
+        "IDEMPOTENCY_TABLE_NAME": "IdempotencyTable",
+        "CHARGES_TABLE_NAME": "ChargesTable",
+        "PAYMENT_PROVIDER_SECRET_PARAMETER_NAME": "PaymentProviderSecretParameterName",
+        "PAYMENT_PROVIDER_API_BASE": "PaymentProviderApiBase",
+    },
+}
+
+# Table -> (partition key, whether it is a ledger that needs point-in-time recovery).
+EXPECTED_TABLES = {
+    "AccountsTable": ("email", True),
+    "ChargesTable": ("transaction_id", True),
+    "IdempotencyTable": ("id", False),
+}
+
+# What SAM attaches to every role it generates, and to the roles of SQS consumers.
+_AWS_MANAGED = "arn:aws:iam::aws:policy/"
+BASE_MANAGED_POLICIES = {
+    f"{_AWS_MANAGED}service-role/AWSLambdaBasicExecutionRole",  # its own log streams
+    f"{_AWS_MANAGED}AWSXrayWriteOnlyAccess",  # Tracing: Active
+}
+SQS_CONSUMER_MANAGED_POLICY = f"{_AWS_MANAGED}service-role/AWSLambdaSQSQueueExecutionRole"
+
+_SECRET_VALUE = re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]+|\bwhsec_[0-9A-Za-z]+")
+_SSM_PARAMETER_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
+
+
+def _nothing_to_check(what: str) -> list[str]:
+    return [f"no {what} found: this rule would pass vacuously"]
+
+
+def _wildcard_action(action: Any) -> bool:
+    return action == "*" or (isinstance(action, str) and action.endswith(":*"))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _fires_on_first(alarm: dict[str, Any]) -> bool:
+    """True when one datapoint above zero is enough to alarm."""
+    operator, threshold = alarm.get("ComparisonOperator"), alarm.get("Threshold")
+    return (operator == "GreaterThanThreshold" and threshold == 0) or (
+        operator == "GreaterThanOrEqualToThreshold" and threshold == 1
+    )
+
+
+def _alarm_problems(alarm_id: str, alarm: dict[str, Any]) -> list[str]:
+    problems = []
+    if not _fires_on_first(alarm):
+        problems.append(f"{alarm_id} must fire on the first datapoint above 0")
+    if alarm.get("TreatMissingData") != "notBreaching":
+        problems.append(f"{alarm_id} must treat missing data as notBreaching")
+    if ALARM_TOPIC not in {referenced_resource(a) for a in alarm.get("AlarmActions", [])}:
+        problems.append(f"{alarm_id} must notify {ALARM_TOPIC}")
+    return problems
+
+
+def _alarms_on(
+    cfn: dict[str, Any], namespace: str, metric: str, dimension: str, target: str
+) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for alarm_id, alarm in resources_of_type(cfn, "AWS::CloudWatch::Alarm").items():
+        if alarm.get("Namespace") != namespace or alarm.get("MetricName") != metric:
+            continue
+        for item in alarm.get("Dimensions", []):
+            if item.get("Name") == dimension and referenced_resource(item.get("Value")) == target:
+                found.append((alarm_id, alarm))
+    return found
+
+
+# ---------------------------------------------------------------------------- queues
+
+
+def source_queues_have_dead_letter_queues(t: Templates) -> list[str]:
+    """Every queue that is not itself a DLQ redrives to one, after >= 5 receives."""
+    queues = resources_of_type(t.cfn, "AWS::SQS::Queue")
+    dlqs = dead_letter_queue_ids(t.cfn)
+    sources = {q: p for q, p in queues.items() if q not in dlqs}
+    problems = [] if sources else _nothing_to_check("source queue")
+    problems += [
+        f"{source.queue_id} is a DLQ but {source.function_id} consumes it"
+        for source in sqs_event_sources(t.cfn)
+        if source.queue_id in dlqs
+    ]
+    for queue_id, properties in sources.items():
+        redrive = properties.get("RedrivePolicy")
+        if not redrive:
+            problems.append(f"{queue_id} has no RedrivePolicy: failures are retried forever")
+            continue
+        if referenced_resource(redrive.get("deadLetterTargetArn")) not in queues:
+            problems.append(f"{queue_id} RedrivePolicy must target a queue of this template")
+        count = redrive.get("maxReceiveCount")
+        if not isinstance(count, int) or count < MIN_MAX_RECEIVE_COUNT:
+            problems.append(
+                f"{queue_id} maxReceiveCount is {count!r}; below {MIN_MAX_RECEIVE_COUNT},"
+                " throttling alone can dead-letter a message"
+            )
+    return problems
+
+
+def dead_letter_queues_keep_messages_14_days(t: Templates) -> list[str]:
+    queues = resources_of_type(t.cfn, "AWS::SQS::Queue")
+    dlqs = dead_letter_queue_ids(t.cfn)
+    problems = [] if dlqs else _nothing_to_check("dead-letter queue")
+    for queue_id in sorted(dlqs):
+        retention = queues[queue_id].get("MessageRetentionPeriod")
+        if retention != FOURTEEN_DAYS:
+            problems.append(
+                f"{queue_id} MessageRetentionPeriod is {retention!r},"
+                f" want {FOURTEEN_DAYS} (14 days)"
+            )
+    for queue_id, properties in queues.items():
+        if queue_id in dlqs:
+            continue
+        retention = properties.get("MessageRetentionPeriod")
+        # A dead-lettered message keeps its enqueue time: the DLQ must outlive the source.
+        if not isinstance(retention, int) or retention >= FOURTEEN_DAYS:
+            problems.append(
+                f"{queue_id} MessageRetentionPeriod must be explicit and shorter than its DLQ's,"
+                f" got {retention!r}"
+            )
+    return problems
+
+
+def visibility_timeouts_cover_six_function_timeouts(t: Templates) -> list[str]:
+    """Queue visibility >= 6 x consumer Timeout + batching window (Globals applied)."""
+    queues = resources_of_type(t.cfn, "AWS::SQS::Queue")
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    sources = sqs_event_sources(t.cfn)
+    problems = [] if sources else _nothing_to_check("SQS event source")
+    for source in sources:
+        timeout = functions[source.function_id].get("Timeout", DEFAULT_FUNCTION_TIMEOUT)
+        window = source.properties.get("MaximumBatchingWindowInSeconds", DEFAULT_BATCHING_WINDOW)
+        visibility = queues[source.queue_id].get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT)
+        needed = 6 * timeout + window
+        if visibility < needed:
+            problems.append(
+                f"{source.queue_id} VisibilityTimeout is {visibility} s; {source.function_id}"
+                f" needs >= 6 x {timeout} s + {window} s window = {needed} s"
+            )
+    return problems
+
+
+def sqs_event_sources_report_batch_item_failures(t: Templates) -> list[str]:
+    sources = sqs_event_sources(t.cfn)
+    problems = [] if sources else _nothing_to_check("SQS event source")
+    problems += [
+        f"{s.mapping_id} ({s.queue_id} -> {s.function_id}) lacks"
+        " FunctionResponseTypes [ReportBatchItemFailures]: one bad record fails its whole batch"
+        for s in sources
+        if "ReportBatchItemFailures" not in s.properties.get("FunctionResponseTypes", [])
+    ]
+    return problems
+
+
+def sqs_event_sources_cap_concurrency(t: Templates) -> list[str]:
+    """ScalingConfig.MaximumConcurrency (2-1000) on every SQS mapping; batch > 10 needs a window."""
+    sources = sqs_event_sources(t.cfn)
+    problems = [] if sources else _nothing_to_check("SQS event source")
+    for s in sources:
+        cap = s.properties.get("ScalingConfig", {}).get("MaximumConcurrency")
+        if not isinstance(cap, int) or not 2 <= cap <= 1000:
+            problems.append(
+                f"{s.mapping_id} ScalingConfig.MaximumConcurrency is {cap!r}, want 2-1000"
+            )
+        if s.properties.get("BatchSize", 10) > 10 and not s.properties.get(
+            "MaximumBatchingWindowInSeconds"
+        ):
+            problems.append(f"{s.mapping_id} BatchSize above 10 needs a batching window >= 1 s")
+    return problems
+
+
+def queues_are_encrypted(t: Templates) -> list[str]:
+    queues = resources_of_type(t.cfn, "AWS::SQS::Queue")
+    problems = [] if queues else _nothing_to_check("queue")
+    problems += [
+        f"{queue_id} is not encrypted (SqsManagedSseEnabled: true or KmsMasterKeyId)"
+        for queue_id, properties in queues.items()
+        if properties.get("SqsManagedSseEnabled") is not True
+        and not properties.get("KmsMasterKeyId")
+    ]
+    return problems
+
+
+def sqs_consumers_have_no_function_dead_letter_queue(t: Templates) -> list[str]:
+    """A function's DeadLetterQueue only catches async invokes, never SQS failures."""
+    consumers = {s.function_id for s in sqs_event_sources(t.cfn)}
+    problems = [] if consumers else _nothing_to_check("SQS consumer")
+    if "DeadLetterQueue" in t.sam.get("Globals", {}).get("Function", {}):
+        problems.append("Globals.Function.DeadLetterQueue applies to the SQS consumers")
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    problems += [
+        f"{function_id} has a function-level DeadLetterConfig; use the queue's RedrivePolicy"
+        for function_id in sorted(consumers)
+        if "DeadLetterConfig" in functions[function_id]
+    ]
+    return problems
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def tables_are_keyed_encrypted_and_backed_up(t: Templates) -> list[str]:
+    """Each table's key; IdempotencyTable is Powertools' (`id`, TTL on `expiration`)."""
+    tables = resources_of_type(t.cfn, "AWS::DynamoDB::Table")
+    problems = []
+    for table_id, (key, is_ledger) in EXPECTED_TABLES.items():
+        table = tables.get(table_id)
+        if table is None:
+            problems.append(f"{table_id} is missing")
+            continue
+        if table.get("KeySchema") != [{"AttributeName": key, "KeyType": "HASH"}]:
+            problems.append(f"{table_id} must have partition key {key!r} and no sort key")
+        if {"AttributeName": key, "AttributeType": "S"} not in table.get(
+            "AttributeDefinitions", []
+        ):
+            problems.append(f"{table_id} key {key!r} must be a string (S)")
+        if table.get("BillingMode") != "PAY_PER_REQUEST":
+            problems.append(f"{table_id} BillingMode must be PAY_PER_REQUEST")
+        if table.get("SSESpecification", {}).get("SSEEnabled") is not True:
+            problems.append(f"{table_id} must set SSESpecification.SSEEnabled: true")
+        pitr = table.get("PointInTimeRecoverySpecification", {})
+        if is_ledger and pitr.get("PointInTimeRecoveryEnabled") is not True:
+            problems.append(f"{table_id} is a ledger: enable point-in-time recovery")
+    ttl = tables.get("IdempotencyTable", {}).get("TimeToLiveSpecification", {})
+    if ttl != {"AttributeName": "expiration", "Enabled": True}:
+        problems.append(f"IdempotencyTable TTL must be enabled on 'expiration', got {ttl!r}")
+    return problems
+
+
+# ---------------------------------------------------------------------------- permissions
+
+
+def _policy_templates() -> dict[str, Any]:
+    templates: dict[str, Any] = PolicyTemplatesProcessor.get_default_policy_templates_json()[
+        "Templates"
+    ]
+    return templates
+
+
+def _unscoped_resources(resource: Any) -> list[Any]:
+    """Resources that are "*" or a literal ARN pattern with a wildcard."""
+    return [
+        r
+        for r in as_list(resource)
+        if r == "*" or (isinstance(r, str) and "*" in r) or (isinstance(r, dict) and "*" in str(r))
+    ]
+
+
+def function_policies_are_scoped_to_single_resources(t: Templates) -> list[str]:
+    """Policies are SAM policy templates on one resource each, or exact inline statements."""
+    templates = _policy_templates()
+    resources = t.sam.get("Resources", {})
+    functions = resources_of_type(t.sam, "AWS::Serverless::Function")
+    problems = [] if functions else _nothing_to_check("function")
+    if "Policies" in t.sam.get("Globals", {}).get("Function", {}):
+        problems.append("Globals.Function.Policies grants the same rights to every function")
+    for function_id, properties in functions.items():
+        if "Role" in properties:
+            problems.append(f"{function_id} brings its own Role: SAM policy templates do not apply")
+        for policy in as_list(properties.get("Policies", [])):
+            if not isinstance(policy, dict):
+                problems.append(f"{function_id} attaches managed policy {policy!r}")
+            elif set(policy) == {"Statement"}:
+                for statement in as_list(policy["Statement"]):
+                    sid = statement.get("Sid", "?")
+                    actions = as_list(statement.get("Action", []))
+                    if "NotAction" in statement or "NotResource" in statement:
+                        problems.append(f"{function_id} statement {sid} uses NotAction/NotResource")
+                    if not actions or any("*" in str(a) for a in actions):
+                        problems.append(f"{function_id} statement {sid} must list exact actions")
+                    if not statement.get("Resource") or _unscoped_resources(statement["Resource"]):
+                        problems.append(f"{function_id} statement {sid} must name its resources")
+            elif len(policy) == 1 and next(iter(policy)) in templates:
+                name, arguments = next(iter(policy.items()))
+                definition = templates[name]["Definition"]
+                if any(s.get("Resource") == "*" for s in as_list(definition["Statement"])):
+                    problems.append(f"{function_id} {name} grants actions on every resource (*)")
+                for argument, value in (arguments or {}).items():
+                    if referenced_resource(value) not in resources:
+                        problems.append(
+                            f"{function_id} {name} {argument} must name one resource of this"
+                            f" template, got {value!r}"
+                        )
+                if not arguments:
+                    problems.append(f"{function_id} {name} is not scoped to a resource")
+            else:
+                problems.append(f"{function_id} has an unknown policy {policy!r}")
+    return problems
+
+
+def no_wildcard_actions_anywhere(t: Templates) -> list[str]:
+    """No `*` or `service:*` action, and no Resource `*` in an identity policy."""
+    statements = list(policy_statements(t.cfn))
+    problems = [] if statements else _nothing_to_check("policy statement")
+    for s in statements:
+        if "NotAction" in s.statement:
+            problems.append(f"{s.where}: NotAction grants everything else")
+        wildcards = [a for a in as_list(s.statement.get("Action", [])) if _wildcard_action(a)]
+        if wildcards:
+            problems.append(f"{s.where}: wildcard action(s) {wildcards}")
+        if not s.is_resource_policy and "*" in as_list(s.statement.get("Resource")):
+            problems.append(f"{s.where}: Resource '*' in an identity policy")
+    return problems
+
+
+def function_roles_attach_only_the_managed_policies_sam_adds(t: Templates) -> list[str]:
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    roles = resources_of_type(t.cfn, "AWS::IAM::Role")
+    consumers = {s.function_id for s in sqs_event_sources(t.cfn)}
+    problems = [] if functions else _nothing_to_check("function")
+    for function_id, properties in functions.items():
+        role_id = referenced_resource(properties.get("Role"))
+        if role_id not in roles:
+            problems.append(f"{function_id} does not use a role of this template")
+            continue
+        allowed = BASE_MANAGED_POLICIES | (
+            {SQS_CONSUMER_MANAGED_POLICY} if function_id in consumers else set()
+        )
+        extra = set(map(str, roles[role_id].get("ManagedPolicyArns", []))) - allowed
+        if extra:
+            problems.append(
+                f"{function_id} role attaches unexpected managed policies {sorted(extra)}"
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------- alarms
+
+
+def alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use(t: Templates) -> list[str]:
+    topic = resources_of_type(t.cfn, "AWS::SNS::Topic").get(ALARM_TOPIC)
+    if topic is None:
+        return [f"{ALARM_TOPIC} (AWS::SNS::Topic) is missing"]
+    key_id = referenced_resource(topic.get("KmsMasterKeyId"))
+    key = resources_of_type(t.cfn, "AWS::KMS::Key").get(key_id or "")
+    if key is None:
+        return [
+            f"{ALARM_TOPIC} KmsMasterKeyId must be a customer managed key of this template, got"
+            f" {topic.get('KmsMasterKeyId')!r} (alarms cannot publish under alias/aws/sns)"
+        ]
+    for statement in as_list(key.get("KeyPolicy", {}).get("Statement", [])):
+        services = as_list(statement.get("Principal", {}).get("Service", []))
+        actions = set(as_list(statement.get("Action", [])))
+        if (
+            statement.get("Effect") == "Allow"
+            and "cloudwatch.amazonaws.com" in services
+            and {"kms:Decrypt"} <= actions
+            and actions & {"kms:GenerateDataKey", "kms:GenerateDataKey*"}
+        ):
+            return []
+    return [f"{key_id} key policy must let cloudwatch.amazonaws.com Decrypt and GenerateDataKey"]
+
+
+def dead_letter_queues_alarm_when_not_empty(t: Templates) -> list[str]:
+    dlqs = dead_letter_queue_ids(t.cfn)
+    problems = [] if dlqs else _nothing_to_check("dead-letter queue")
+    for queue_id in sorted(dlqs):
+        alarms = _alarms_on(
+            t.cfn, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_id
+        )
+        if not alarms:
+            problems.append(f"{queue_id} has no ApproximateNumberOfMessagesVisible alarm")
+        for alarm_id, alarm in alarms:
+            problems += _alarm_problems(alarm_id, alarm)
+    return problems
+
+
+def _every_function_alarms_on(t: Templates, metric: str) -> list[str]:
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    problems = [] if functions else _nothing_to_check("function")
+    for function_id in sorted(functions):
+        alarms = _alarms_on(t.cfn, "AWS/Lambda", metric, "FunctionName", function_id)
+        if not alarms:
+            problems.append(f"{function_id} has no {metric} alarm")
+        for alarm_id, alarm in alarms:
+            problems += _alarm_problems(alarm_id, alarm)
+    return problems
+
+
+def functions_alarm_on_errors(t: Templates) -> list[str]:
+    return _every_function_alarms_on(t, "Errors")
+
+
+def functions_alarm_on_throttles(t: Templates) -> list[str]:
+    return _every_function_alarms_on(t, "Throttles")
+
+
+# ---------------------------------------------------------------------------- functions
+
+
+def functions_log_to_their_own_log_group_with_retention(t: Templates) -> list[str]:
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    log_groups = resources_of_type(t.cfn, "AWS::Logs::LogGroup")
+    problems = [] if functions else _nothing_to_check("function")
+    owners: dict[str, str] = {}
+    for function_id, properties in sorted(functions.items()):
+        group_id = referenced_resource(properties.get("LoggingConfig", {}).get("LogGroup"))
+        if group_id not in log_groups:
+            problems.append(
+                f"{function_id} LoggingConfig.LogGroup must reference an AWS::Logs::LogGroup of"
+                " this template (else Lambda creates one that keeps logs forever)"
+            )
+            continue
+        if "RetentionInDays" not in log_groups[group_id]:
+            problems.append(f"{group_id} ({function_id}) has no RetentionInDays")
+        if group_id in owners:
+            problems.append(f"{function_id} shares log group {group_id} with {owners[group_id]}")
+        owners[group_id] = function_id
+    return problems
+
+
+def functions_run_python313_on_arm64_with_the_shared_layer(t: Templates) -> list[str]:
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    layers = resources_of_type(t.cfn, "AWS::Lambda::LayerVersion")
+    problems = [] if functions and layers else _nothing_to_check("function or layer")
+    for function_id, properties in functions.items():
+        if properties.get("Runtime") != RUNTIME:
+            problems.append(f"{function_id} Runtime is {properties.get('Runtime')!r}")
+        if properties.get("Architectures") != [ARCHITECTURE]:
+            problems.append(f"{function_id} Architectures is {properties.get('Architectures')!r}")
+        if not {referenced_resource(r) for r in properties.get("Layers", [])} & set(layers):
+            problems.append(f"{function_id} does not use the shared layer")
+    for layer_id, properties in layers.items():
+        if properties.get("CompatibleRuntimes") != [RUNTIME]:
+            problems.append(f"{layer_id} CompatibleRuntimes must be [{RUNTIME}]")
+        if properties.get("CompatibleArchitectures") != [ARCHITECTURE]:
+            problems.append(f"{layer_id} CompatibleArchitectures must be [{ARCHITECTURE}]")
+    for layer_id, resource in t.sam.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::LayerVersion":
+            continue
+        metadata = resource.get("Metadata", {})
+        if metadata.get("BuildMethod") not in (RUNTIME, "makefile"):
+            problems.append(f"{layer_id} Metadata.BuildMethod must be {RUNTIME} or makefile")
+        if metadata.get("BuildArchitecture", ARCHITECTURE) != ARCHITECTURE:
+            problems.append(f"{layer_id} Metadata.BuildArchitecture must be {ARCHITECTURE}")
+    return problems
+
+
+def function_environments_match_the_design(t: Templates) -> list[str]:
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    problems = []
+    for function_id, expected in EXPECTED_ENVIRONMENT.items():
+        if function_id not in functions:
+            problems.append(f"{function_id} is missing")
+            continue
+        variables = functions[function_id].get("Environment", {}).get("Variables", {})
+        missing = (set(expected) | _POWERTOOLS) - set(variables)
+        unexpected = set(variables) - set(expected) - _POWERTOOLS
+        if missing or unexpected:
+            problems.append(
+                f"{function_id} environment: missing {sorted(missing)},"
+                f" unexpected {sorted(unexpected)}"
+            )
+        for name, target in expected.items():
+            if name in variables and referenced_resource(variables[name]) != target:
+                problems.append(
+                    f"{function_id} {name} must reference {target}, got {variables[name]!r}"
+                )
+        if variables.get("POWERTOOLS_METRICS_NAMESPACE") != "DeliveryGuarantees":
+            problems.append(
+                f"{function_id} POWERTOOLS_METRICS_NAMESPACE must be DeliveryGuarantees"
+            )
+    return problems
+
+
+def payment_provider_secret_stays_out_of_the_template(t: Templates) -> list[str]:
+    """Only the SSM parameter's name travels; the key is read at run time."""
+    parameters = t.sam.get("Parameters", {})
+    name_parameter = parameters.get("PaymentProviderSecretParameterName", {})
+    problems = []
+    if not _SSM_PARAMETER_NAME.match(str(name_parameter.get("Default", ""))):
+        problems.append(
+            "PaymentProviderSecretParameterName must default to an SSM parameter name ('/...'),"
+            f" got {name_parameter.get('Default')!r}"
+        )
+    problems += [
+        f"a secret value is written in the template: {value[:12]}..."
+        for value in _strings(t.sam)
+        if _SECRET_VALUE.search(value)
+    ]
+    problems += [
+        f"parameter {name} looks like it carries a secret; pass the SSM parameter name instead"
+        for name in parameters
+        if re.search(r"secret|apikey|api_key|password|token", name, re.IGNORECASE)
+        and not name.endswith("ParameterName")
+    ]
+    for function_id, properties in resources_of_type(t.cfn, "AWS::Lambda::Function").items():
+        for name in properties.get("Environment", {}).get("Variables", {}):
+            if re.search(r"SECRET|API_KEY|PASSWORD|TOKEN", name) and not name.endswith(
+                "_PARAMETER_NAME"
+            ):
+                problems.append(f"{function_id} environment variable {name} carries a secret")
+    return problems
+
+
+def outputs_are_exactly_the_design_keys(t: Templates) -> list[str]:
+    outputs = t.sam.get("Outputs", {})
+    problems = []
+    if set(outputs) != set(EXPECTED_OUTPUTS):
+        problems.append(
+            f"Outputs: missing {sorted(set(EXPECTED_OUTPUTS) - set(outputs))},"
+            f" unexpected {sorted(set(outputs) - set(EXPECTED_OUTPUTS))}"
+        )
+    for key, resource_id in EXPECTED_OUTPUTS.items():
+        if key in outputs and referenced_resource(outputs[key].get("Value")) != resource_id:
+            problems.append(
+                f"Output {key} must name {resource_id}, got {outputs[key].get('Value')!r}"
+            )
+    return problems
+
+
+RULES: dict[str, Rule] = {
+    rule.__name__: rule
+    for rule in (
+        source_queues_have_dead_letter_queues,
+        dead_letter_queues_keep_messages_14_days,
+        visibility_timeouts_cover_six_function_timeouts,
+        sqs_event_sources_report_batch_item_failures,
+        sqs_event_sources_cap_concurrency,
+        queues_are_encrypted,
+        sqs_consumers_have_no_function_dead_letter_queue,
+        tables_are_keyed_encrypted_and_backed_up,
+        function_policies_are_scoped_to_single_resources,
+        no_wildcard_actions_anywhere,
+        function_roles_attach_only_the_managed_policies_sam_adds,
+        alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use,
+        dead_letter_queues_alarm_when_not_empty,
+        functions_alarm_on_errors,
+        functions_alarm_on_throttles,
+        functions_log_to_their_own_log_group_with_retention,
+        functions_run_python313_on_arm64_with_the_shared_layer,
+        function_environments_match_the_design,
+        payment_provider_secret_stays_out_of_the_template,
+        outputs_are_exactly_the_design_keys,
+    )
+}

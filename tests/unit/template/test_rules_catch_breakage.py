@@ -1,0 +1,235 @@
+"""Each rule turns red on a template broken the way people break them.
+
+The rule tests pass on template.yaml; these show that is not because a rule cannot fail:
+every rule gets at least one realistic mutation of the real template, re-translated, and
+must name what the mutation broke.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.unit.template import rules
+from tests.unit.template.cfn_template import Template, Templates, load_sam_template, translate
+
+Mutation = Callable[[Template], None]
+
+
+def _properties(sam: Template, logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = sam["Resources"][logical_id]["Properties"]
+    return properties
+
+
+def _sqs_event(sam: Template, function_id: str) -> dict[str, Any]:
+    events = _properties(sam, function_id)["Events"]
+    (event,) = (e for e in events.values() if e["Type"] == "SQS")
+    properties: dict[str, Any] = event["Properties"]
+    return properties
+
+
+def _remove_redrive(sam: Template) -> None:
+    del _properties(sam, "WelcomeEmailQueue")["RedrivePolicy"]
+
+
+def _low_max_receive_count(sam: Template) -> None:
+    _properties(sam, "BillingQueue")["RedrivePolicy"]["maxReceiveCount"] = 1
+
+
+def _short_dlq_retention(sam: Template) -> None:
+    _properties(sam, "BillingDeadLetterQueue")["MessageRetentionPeriod"] = 345600
+
+
+def _implicit_source_retention(sam: Template) -> None:
+    del _properties(sam, "WelcomeEmailQueue")["MessageRetentionPeriod"]
+
+
+def _longer_global_timeout(sam: Template) -> None:
+    # The consumers take Timeout from Globals: the rule must follow it there.
+    sam["Globals"]["Function"]["Timeout"] = 60
+
+
+def _longer_batching_window(sam: Template) -> None:
+    _sqs_event(sam, "WelcomeEmailFunction")["MaximumBatchingWindowInSeconds"] = 60
+
+
+def _no_partial_batch_response(sam: Template) -> None:
+    del _sqs_event(sam, "BillingFunction")["FunctionResponseTypes"]
+
+
+def _no_concurrency_cap(sam: Template) -> None:
+    del _sqs_event(sam, "BillingFunction")["ScalingConfig"]
+
+
+def _unencrypted_dlq(sam: Template) -> None:
+    _properties(sam, "WelcomeEmailDeadLetterQueue")["SqsManagedSseEnabled"] = False
+
+
+def _function_dlq(sam: Template) -> None:
+    _properties(sam, "WelcomeEmailFunction")["DeadLetterQueue"] = {
+        "Type": "SQS",
+        "TargetArn": {"Fn::GetAtt": ["WelcomeEmailDeadLetterQueue", "Arn"]},
+    }
+
+
+def _idempotency_ttl_renamed(sam: Template) -> None:
+    _properties(sam, "IdempotencyTable")["TimeToLiveSpecification"]["AttributeName"] = "ttl"
+
+
+def _charges_without_backups(sam: Template) -> None:
+    del _properties(sam, "ChargesTable")["PointInTimeRecoverySpecification"]
+
+
+def _managed_full_access(sam: Template) -> None:
+    _properties(sam, "SignupFunction")["Policies"].append("AmazonSQSFullAccess")
+
+
+def _unscoped_policy_template(sam: Template) -> None:
+    _properties(sam, "BillingFunction")["Policies"].append(
+        {"SSMParameterReadPolicy": {"ParameterName": "delivery-guarantees/*"}}
+    )
+
+
+def _service_wildcard_statement(sam: Template) -> None:
+    _properties(sam, "WelcomeEmailFunction")["Policies"].append(
+        {"Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}]}
+    )
+
+
+def _aws_managed_sns_key(sam: Template) -> None:
+    _properties(sam, "AlarmTopic")["KmsMasterKeyId"] = "alias/aws/sns"
+
+
+def _no_dlq_alarm(sam: Template) -> None:
+    del sam["Resources"]["BillingDeadLetterQueueDepthAlarm"]
+
+
+def _dlq_alarm_tolerates_messages(sam: Template) -> None:
+    _properties(sam, "WelcomeEmailDeadLetterQueueDepthAlarm")["Threshold"] = 10
+
+
+def _no_errors_alarm(sam: Template) -> None:
+    del sam["Resources"]["WelcomeEmailFunctionErrorsAlarm"]
+
+
+def _silent_throttles_alarm(sam: Template) -> None:
+    del _properties(sam, "SignupFunctionThrottlesAlarm")["AlarmActions"]
+
+
+def _default_log_group(sam: Template) -> None:
+    del _properties(sam, "BillingFunction")["LoggingConfig"]
+    del sam["Resources"]["BillingLogGroup"]
+
+
+def _x86_function(sam: Template) -> None:
+    _properties(sam, "BillingFunction")["Architectures"] = ["x86_64"]
+
+
+def _old_runtime(sam: Template) -> None:
+    sam["Globals"]["Function"]["Runtime"] = "python3.12"
+
+
+def _env_renamed(sam: Template) -> None:
+    variables = _properties(sam, "BillingFunction")["Environment"]["Variables"]
+    variables["CHARGES_TABLE"] = variables.pop("CHARGES_TABLE_NAME")
+
+
+def _secret_in_environment(sam: Template) -> None:
+    sam["Parameters"]["PaymentProviderSecretKey"] = {"Type": "String", "NoEcho": True}
+    _properties(sam, "BillingFunction")["Environment"]["Variables"][
+        "PAYMENT_PROVIDER_SECRET_KEY"
+    ] = {"Ref": "PaymentProviderSecretKey"}
+
+
+def _secret_as_default(sam: Template) -> None:
+    sam["Parameters"]["PaymentProviderSecretParameterName"]["Default"] = (
+        "sk_test_" + "0" * 24  # shaped like a key, not one
+    )
+
+
+def _extra_output(sam: Template) -> None:
+    sam["Outputs"]["ApiUrl"] = {"Value": {"Fn::Sub": "https://${SignupHttpApi}.example"}}
+
+
+def _output_names_wrong_queue(sam: Template) -> None:
+    sam["Outputs"]["BillingQueueUrl"]["Value"] = {"Ref": "BillingDeadLetterQueue"}
+
+
+# (rule, mutation, a fragment the violations must contain)
+BREAKAGES: list[tuple[rules.Rule, Mutation, str]] = [
+    (rules.source_queues_have_dead_letter_queues, _remove_redrive, "WelcomeEmailQueue"),
+    (rules.source_queues_have_dead_letter_queues, _low_max_receive_count, "maxReceiveCount"),
+    (rules.dead_letter_queues_keep_messages_14_days, _short_dlq_retention, "BillingDeadLetter"),
+    (rules.dead_letter_queues_keep_messages_14_days, _implicit_source_retention, "explicit"),
+    (rules.visibility_timeouts_cover_six_function_timeouts, _longer_global_timeout, "6 x 60"),
+    (rules.visibility_timeouts_cover_six_function_timeouts, _longer_batching_window, "60 s"),
+    (rules.sqs_event_sources_report_batch_item_failures, _no_partial_batch_response, "Billing"),
+    (rules.sqs_event_sources_cap_concurrency, _no_concurrency_cap, "MaximumConcurrency"),
+    (rules.queues_are_encrypted, _unencrypted_dlq, "WelcomeEmailDeadLetterQueue"),
+    (rules.sqs_consumers_have_no_function_dead_letter_queue, _function_dlq, "WelcomeEmail"),
+    (rules.tables_are_keyed_encrypted_and_backed_up, _idempotency_ttl_renamed, "expiration"),
+    (rules.tables_are_keyed_encrypted_and_backed_up, _charges_without_backups, "ChargesTable"),
+    (rules.function_policies_are_scoped_to_single_resources, _managed_full_access, "FullAccess"),
+    (
+        rules.function_policies_are_scoped_to_single_resources,
+        _unscoped_policy_template,
+        "SSMParameterReadPolicy",
+    ),
+    (rules.function_policies_are_scoped_to_single_resources, _service_wildcard_statement, "exact"),
+    (rules.no_wildcard_actions_anywhere, _service_wildcard_statement, "ses:*"),
+    (
+        rules.function_roles_attach_only_the_managed_policies_sam_adds,
+        _managed_full_access,
+        "AmazonSQSFullAccess",
+    ),
+    (rules.alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use, _aws_managed_sns_key, "alias"),
+    (rules.dead_letter_queues_alarm_when_not_empty, _no_dlq_alarm, "BillingDeadLetterQueue"),
+    (rules.dead_letter_queues_alarm_when_not_empty, _dlq_alarm_tolerates_messages, "first"),
+    (rules.functions_alarm_on_errors, _no_errors_alarm, "WelcomeEmailFunction has no Errors"),
+    (rules.functions_alarm_on_throttles, _silent_throttles_alarm, "must notify AlarmTopic"),
+    (
+        rules.functions_log_to_their_own_log_group_with_retention,
+        _default_log_group,
+        "BillingFunction",
+    ),
+    (rules.functions_run_python313_on_arm64_with_the_shared_layer, _x86_function, "x86_64"),
+    (rules.functions_run_python313_on_arm64_with_the_shared_layer, _old_runtime, "python3.12"),
+    (rules.function_environments_match_the_design, _env_renamed, "CHARGES_TABLE_NAME"),
+    (rules.payment_provider_secret_stays_out_of_the_template, _secret_in_environment, "SECRET"),
+    (rules.payment_provider_secret_stays_out_of_the_template, _secret_as_default, "sk_test_"),
+    (rules.outputs_are_exactly_the_design_keys, _extra_output, "ApiUrl"),
+    (rules.outputs_are_exactly_the_design_keys, _output_names_wrong_queue, "BillingQueueUrl"),
+]
+
+
+@pytest.fixture(scope="module")
+def pristine_sam() -> Template:
+    return load_sam_template()
+
+
+@pytest.mark.parametrize(
+    ("rule", "mutation", "expected"),
+    BREAKAGES,
+    ids=[f"{rule.__name__}-{mutation.__name__.lstrip('_')}" for rule, mutation, _ in BREAKAGES],
+)
+def test_rule_reports_the_breakage(
+    pristine_sam: Template, rule: rules.Rule, mutation: Mutation, expected: str
+) -> None:
+    sam = copy.deepcopy(pristine_sam)
+    mutation(sam)
+    violations = rule(Templates(sam=sam, cfn=translate(sam)))
+    assert any(expected in violation for violation in violations), violations
+
+
+def test_every_rule_has_a_breakage() -> None:
+    broken = {rule.__name__ for rule, _, _ in BREAKAGES}
+    assert set(rules.RULES) - broken == set()
+
+
+@pytest.mark.parametrize("rule", list(rules.RULES.values()), ids=list(rules.RULES))
+def test_no_rule_passes_an_empty_template(rule: rules.Rule) -> None:
+    empty: Template = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {}}
+    assert rule(Templates(sam=empty, cfn=copy.deepcopy(empty))) != []

@@ -1,0 +1,92 @@
+"""template.yaml keeps each rule of docs/design.md and the house style (one test per rule).
+
+A failing test prints the violations: each names the resource and what is wrong.
+"""
+
+from __future__ import annotations
+
+from tests.unit.template import rules
+from tests.unit.template.cfn_template import Templates
+
+
+def test_every_source_queue_has_a_dlq_after_at_least_5_receives(templates: Templates) -> None:
+    assert rules.source_queues_have_dead_letter_queues(templates) == []
+
+
+def test_dead_letter_queues_keep_messages_14_days(templates: Templates) -> None:
+    assert rules.dead_letter_queues_keep_messages_14_days(templates) == []
+
+
+def test_visibility_timeout_covers_6_function_timeouts_plus_window(templates: Templates) -> None:
+    assert rules.visibility_timeouts_cover_six_function_timeouts(templates) == []
+
+
+def test_every_sqs_event_source_reports_batch_item_failures(templates: Templates) -> None:
+    assert rules.sqs_event_sources_report_batch_item_failures(templates) == []
+
+
+def test_every_sqs_event_source_caps_its_concurrency(templates: Templates) -> None:
+    assert rules.sqs_event_sources_cap_concurrency(templates) == []
+
+
+def test_every_queue_is_encrypted(templates: Templates) -> None:
+    assert rules.queues_are_encrypted(templates) == []
+
+
+def test_sqs_consumers_have_no_function_dead_letter_queue(templates: Templates) -> None:
+    assert rules.sqs_consumers_have_no_function_dead_letter_queue(templates) == []
+
+
+def test_tables_keys_ttl_encryption_and_backups(templates: Templates) -> None:
+    assert rules.tables_are_keyed_encrypted_and_backed_up(templates) == []
+
+
+def test_function_policies_are_scoped_to_single_resources(templates: Templates) -> None:
+    assert rules.function_policies_are_scoped_to_single_resources(templates) == []
+
+
+def test_no_wildcard_actions_anywhere(templates: Templates) -> None:
+    assert rules.no_wildcard_actions_anywhere(templates) == []
+
+
+def test_function_roles_attach_only_the_managed_policies_sam_adds(templates: Templates) -> None:
+    assert rules.function_roles_attach_only_the_managed_policies_sam_adds(templates) == []
+
+
+def test_alarm_topic_uses_a_key_cloudwatch_can_publish_with(templates: Templates) -> None:
+    assert rules.alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use(templates) == []
+
+
+def test_every_dead_letter_queue_alarms_when_not_empty(templates: Templates) -> None:
+    assert rules.dead_letter_queues_alarm_when_not_empty(templates) == []
+
+
+def test_every_function_alarms_on_errors(templates: Templates) -> None:
+    assert rules.functions_alarm_on_errors(templates) == []
+
+
+def test_every_function_alarms_on_throttles(templates: Templates) -> None:
+    assert rules.functions_alarm_on_throttles(templates) == []
+
+
+def test_every_function_logs_to_its_own_log_group_with_retention(templates: Templates) -> None:
+    assert rules.functions_log_to_their_own_log_group_with_retention(templates) == []
+
+
+def test_python313_on_arm64_everywhere(templates: Templates) -> None:
+    assert rules.functions_run_python313_on_arm64_with_the_shared_layer(templates) == []
+
+
+def test_function_environments_match_the_design(templates: Templates) -> None:
+    assert rules.function_environments_match_the_design(templates) == []
+
+
+def test_payment_provider_secret_is_never_a_default_or_environment_value(
+    templates: Templates,
+) -> None:
+    assert rules.payment_provider_secret_stays_out_of_the_template(templates) == []
+
+
+def test_outputs_are_exactly_the_11_design_keys(templates: Templates) -> None:
+    assert len(rules.EXPECTED_OUTPUTS) == 11
+    assert rules.outputs_are_exactly_the_design_keys(templates) == []
