@@ -65,7 +65,7 @@ class DeployOptions:
     region: str = "us-east-1"
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     state_dir: Path = Path(".local-cloud")  # builds and the dependency cache live here
-    constraints: Path | None = None  # pip -c file; default: constraints.txt by the template
+    constraints: Path | None = None  # pip -c file; default: the nearest constraints.txt
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class Deployment:
     runtime_dir: Path  # Lambda's /var/runtime for the workers (boto3 only)
     handled_locally: tuple[str, ...]  # "LogicalId (Type): how", resources moto does not run
     warnings: tuple[str, ...]
+    queue_urls: Mapping[str, str]  # logical ID -> URL of every queue of the stack
     dependency_installs: int  # requirement sets installed by pip (0 with a warm cache)
     seconds: Mapping[str, float]  # per phase: build, package, create, resolve
 
@@ -113,9 +114,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
     clients = _Clients(options.endpoint_url, options.region)
     account_id = str(clients("sts").get_caller_identity()["Account"])
 
-    constraints = options.constraints
-    if constraints is None and (template_dir / "constraints.txt").is_file():
-        constraints = template_dir / "constraints.txt"
+    constraints = options.constraints or _nearest_constraints(template_dir)
     cache = DependencyCache(state_dir / "build" / "dependencies", constraints=constraints)
     builder = Builder(state_dir / "build" / "stacks" / options.stack_name, cache)
     warnings: list[str] = []
@@ -204,9 +203,22 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         runtime_dir=runtime_dir,
         handled_locally=tuple(handled_locally),
         warnings=tuple(warnings),
+        queue_urls={
+            resource.logical_id: resource.physical_id
+            for resource in described.values()
+            if resource.resource_type == "AWS::SQS::Queue" and resource.physical_id
+        },
         dependency_installs=len(cache.installs),
         seconds=seconds,
     )
+
+
+def _nearest_constraints(directory: Path) -> Path | None:
+    """The project's constraints.txt: in the template's directory or the nearest parent."""
+    for candidate in (directory, *directory.parents):
+        if (candidate / "constraints.txt").is_file():
+            return candidate / "constraints.txt"
+    return None
 
 
 @dataclass

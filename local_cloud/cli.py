@@ -1,0 +1,366 @@
+"""`python -m local_cloud` (console script `local-cloud`): run a SAM stack locally.
+
+  up      deploy and run the stack until Ctrl-C, with a live view (make local)
+  invoke  invoke one function with an event file, like `sam local invoke -e` (no Docker)
+  send    send a message to one of the stack's queues
+
+`up` writes .local-cloud/state/<stack>.json while it runs; `invoke` and `send` use it to
+reach the running stack. With no `up` running, `invoke` deploys the stack on a temporary
+endpoint, invokes, and stops everything again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from local_cloud.cloud import (
+    DEFAULT_SETTINGS_FILE,
+    LocalCloud,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+from local_cloud.endpoint import EndpointError, is_answering
+from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
+from local_cloud.stack import StackError
+from local_cloud.stack.deploy import aws_session
+from local_cloud.stack.template import parse_parameter_overrides
+
+
+class CommandError(Exception):
+    """A mistake by the caller; printed without a traceback, exit status 2."""
+
+
+# ---------------------------------------------------------------- state of a running `up`
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.state_dir / "state" / f"{settings.stack}.json"
+
+
+def write_state(cloud: LocalCloud) -> Path:
+    assert cloud.deployment is not None
+    assert cloud.endpoint is not None
+    path = state_path(cloud.settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "pid": os.getpid(),
+        "endpoint_url": cloud.endpoint.url,
+        "runtime_dir": str(cloud.deployment.runtime_dir),
+        "queue_urls": dict(cloud.deployment.queue_urls),
+        "stack": asdict(cloud.stack),
+    }
+    staging = path.with_suffix(".json.staging")
+    staging.write_text(json.dumps(state, indent=2, default=str))
+    staging.replace(path)
+    return path
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    """The state of a live `up` for this stack, or None (absent or stale)."""
+    path = state_path(settings)
+    if not path.is_file():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text())
+    if not _pid_alive(int(state["pid"])) or not is_answering(state["endpoint_url"]):
+        return None
+    return state
+
+
+def stack_from_state(state: dict[str, Any]) -> DeployedStack:
+    raw = state["stack"]
+    functions = tuple(
+        FunctionSpec(
+            **{
+                **item,
+                "code_dir": Path(item["code_dir"]),
+                "layer_dirs": tuple(Path(p) for p in item["layer_dirs"]),
+            }
+        )
+        for item in raw["functions"]
+    )
+    sources = tuple(SqsEventSourceSpec(**item) for item in raw["sqs_event_sources"])
+    return DeployedStack(
+        **{
+            **raw,
+            "functions": functions,
+            "sqs_event_sources": sources,
+            "unsupported_resources": tuple(raw["unsupported_resources"]),
+        }
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise CommandError(f"{what} file {path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CommandError(f"{what} file {path} is not valid JSON: {error}") from error
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    config = args.config
+    if config is not None:
+        settings = load_settings(config)
+    elif DEFAULT_SETTINGS_FILE.is_file():
+        settings = load_settings(DEFAULT_SETTINGS_FILE)
+    else:
+        settings = Settings()
+    overrides = parse_parameter_overrides(getattr(args, "parameter_overrides", None) or [])
+    return settings.with_overrides(
+        template=getattr(args, "template", None), stack=args.stack, parameter_overrides=overrides
+    )
+
+
+def queue_url(name: str, stack: DeployedStack, queue_urls: dict[str, str]) -> str:
+    """A queue by logical ID or by the key of an Output that holds its URL."""
+    if name in queue_urls:
+        return queue_urls[name]
+    if name in stack.outputs and stack.outputs[name] in queue_urls.values():
+        return stack.outputs[name]
+    output_keys = [key for key, value in stack.outputs.items() if value in queue_urls.values()]
+    raise CommandError(
+        f"no queue {name!r} in stack {stack.stack_name}; queues: "
+        f"{', '.join(sorted(queue_urls))}; outputs: {', '.join(sorted(output_keys))}"
+    )
+
+
+def message_bodies(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """What to send: one body from --body, or each record's body of an SQS event file
+    (with its FIFO group and deduplication IDs), or a whole JSON file as one body."""
+    if args.body is not None:
+        try:
+            json.loads(args.body)
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--body is not valid JSON: {error}") from error
+        return [{"body": args.body}]
+    event = read_json_file(args.event, "event")
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not records:
+        return [{"body": json.dumps(event)}]
+    messages = []
+    for index, record in enumerate(records):
+        if record.get("eventSource") != "aws:sqs" or "body" not in record:
+            raise CommandError(f"{args.event}: Records[{index}] is not an SQS record with a body")
+        attributes = record.get("attributes") or {}
+        messages.append(
+            {
+                "body": record["body"],
+                "group_id": attributes.get("MessageGroupId"),
+                "deduplication_id": attributes.get("MessageDeduplicationId"),
+            }
+        )
+    return messages
+
+
+# ---------------------------------------------------------------- commands
+
+
+def command_up(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    from local_cloud.dashboard import QueueDepths, run_live_view
+
+    print(f"Starting the local cloud: {settings.template} as stack {settings.stack} ...")
+    # SIGTERM (make, a process manager) stops as cleanly as Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: _raise_keyboard_interrupt())
+    cloud = LocalCloud(settings)
+    depths: QueueDepths | None = None
+    try:
+        cloud.start()
+        assert cloud.deployment is not None
+        assert cloud.endpoint is not None
+        path = write_state(cloud)
+        _print_report(cloud)
+        print(f"Ready in {cloud.ready_seconds:.1f} s. State: {path}. Ctrl-C stops everything.")
+        sqs = aws_session(settings.region).client("sqs", endpoint_url=cloud.endpoint.url)
+        depths = QueueDepths(sqs, cloud.deployment.queue_urls).start()
+        if args.no_view:
+            signal.pause()
+        else:
+            run_live_view(
+                settings.stack,
+                depths,
+                _dead_letter_queues(sqs, cloud.deployment.queue_urls),
+                lambda: {poller.spec.logical_id: poller.stats() for poller in cloud.pollers},
+                lambda: cloud.lambda_service.stats() if cloud.lambda_service else {},
+            )
+    except KeyboardInterrupt:
+        print("\nStopping ...")
+    finally:
+        if depths is not None:
+            depths.stop()
+        cloud.stop()
+        state_path(settings).unlink(missing_ok=True)
+    print("Stopped: no local cloud process is left running.")
+    return 0
+
+
+def _raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def _dead_letter_queues(sqs: Any, queue_urls: Mapping[str, str]) -> set[str]:
+    """Logical IDs of queues that another queue's RedrivePolicy names as its DLQ."""
+    targets = set()
+    for url in queue_urls.values():
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+        policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+        if policy:
+            targets.add(json.loads(policy)["deadLetterTargetArn"].rsplit(":", 1)[-1])
+    return {
+        logical_id for logical_id, url in queue_urls.items() if url.rsplit("/", 1)[-1] in targets
+    }
+
+
+def _print_report(cloud: LocalCloud) -> None:
+    assert cloud.deployment is not None
+    deployment = cloud.deployment
+    stack = deployment.stack
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in deployment.seconds.items())
+    print(f"Deployed {stack.stack_name} on {stack.endpoint_url} ({phases}; "
+          f"{deployment.dependency_installs} dependency set(s) installed)")  # fmt: skip
+    for line in deployment.handled_locally:
+        print(f"  local: {line}")
+    for resource in stack.unsupported_resources:
+        print(f"  NOT CREATED (unsupported by the endpoint): {resource}")
+    for warning in deployment.warnings:
+        print(f"  warning: {warning}")
+    if cloud.payment_provider is not None:
+        print(f"  payment provider: {cloud.payment_provider.url}")
+    print("Outputs:")
+    for key, value in stack.outputs.items():
+        print(f"  {key} = {value}")
+
+
+def command_invoke(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    event = read_json_file(args.event, "event")
+    from local_cloud.lambda_runtime import LambdaService
+
+    state = read_state(settings)
+    if state is not None:
+        stack = stack_from_state(state)
+        _function_or_error(stack, args.function)
+        with LambdaService(
+            stack.functions,
+            endpoint_url=state["endpoint_url"],
+            region=stack.region,
+            runtime_dir=Path(state["runtime_dir"]),
+        ) as service:
+            result = service.invoke(args.function, event)
+    else:
+        print(
+            f"No local cloud running for stack {settings.stack}: deploying it on a temporary "
+            "endpoint for this invocation ...",
+            file=sys.stderr,
+        )
+        with LocalCloud(
+            settings, endpoint_port=None, payment_provider_port=None, start_pollers=False
+        ) as cloud:
+            _function_or_error(cloud.stack, args.function)
+            result = cloud.lambda_service.invoke(args.function, event)
+    print(result.logs.rstrip(), file=sys.stderr)
+    print(json.dumps(result.payload, indent=2))
+    return 1 if result.error is not None else 0
+
+
+def _function_or_error(stack: DeployedStack, name: str) -> FunctionSpec:
+    try:
+        return stack.function(name)
+    except KeyError as error:
+        raise CommandError(str(error.args[0])) from None
+
+
+def command_send(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    messages = message_bodies(args)
+    state = read_state(settings)
+    if state is None:
+        raise CommandError(
+            f"no local cloud is running for stack {settings.stack}: start one with "
+            "`make local` (python -m local_cloud up) first"
+        )
+    stack = stack_from_state(state)
+    url = queue_url(args.queue, stack, state["queue_urls"])
+    sqs = aws_session(stack.region).client("sqs", endpoint_url=state["endpoint_url"])
+    fifo = url.endswith(".fifo")
+    for index, message in enumerate(messages):
+        request: dict[str, Any] = {"QueueUrl": url, "MessageBody": message["body"]}
+        if fifo:
+            request["MessageGroupId"] = message.get("group_id") or "default"
+            if message.get("deduplication_id"):
+                request["MessageDeduplicationId"] = message["deduplication_id"]
+        response = sqs.send_message(**request)
+        print(f"sent message {index + 1}/{len(messages)}: MessageId {response['MessageId']}")
+    return 0
+
+
+# ---------------------------------------------------------------- argument parsing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="local-cloud", description="Run a SAM stack on this machine, without Docker."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--config", type=Path, help=f"settings file (default {DEFAULT_SETTINGS_FILE})"
+        )
+        sub.add_argument("--stack", help="stack name (default from the settings)")
+        sub.add_argument("--template", type=Path, help="SAM template (default from the settings)")
+        sub.add_argument(
+            "--parameter-overrides", nargs="+", metavar="KEY=VALUE", help="template parameters"
+        )
+
+    up = commands.add_parser("up", help="deploy and run the stack until Ctrl-C")
+    common(up)
+    up.add_argument("--no-view", action="store_true", help="no live view (logs only)")
+    up.set_defaults(handler=command_up)
+
+    invoke = commands.add_parser("invoke", help="invoke a function with an event file")
+    common(invoke)
+    invoke.add_argument("function", help="logical ID or function name")
+    invoke.add_argument("--event", "-e", type=Path, required=True, help="event JSON file")
+    invoke.set_defaults(handler=command_invoke)
+
+    send = commands.add_parser("send", help="send a message to a queue of the running stack")
+    common(send)
+    send.add_argument("queue", help="queue logical ID, or the key of an Output holding its URL")
+    body = send.add_mutually_exclusive_group(required=True)
+    body.add_argument("--event", "-e", type=Path, help="JSON file: an SQS event or one body")
+    body.add_argument("--body", help="the message body, JSON")
+    send.set_defaults(handler=command_send)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (CommandError, SettingsError, StackError, EndpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,245 @@
+"""`LocalCloud`: the whole stack running on this machine, started and stopped as one.
+
+It starts (or reuses) the endpoint, optionally the simulated payment provider, seeds the
+SSM parameters and SES identities the stack expects to exist before deployment (as an
+operator would in a real account), deploys the template, then runs the functions in
+LambdaService workers and one poller per SQS event source mapping. `stop()` stops
+exactly what it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
+from local_cloud.model import DeployedStack
+from local_cloud.stack import Deployment, DeployOptions, deploy_stack
+from local_cloud.stack.deploy import aws_session
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SETTINGS_FILE = Path("local-cloud.toml")
+PAYMENT_PROVIDER_PORT = 12111
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What local-cloud.toml holds; CLI flags replace single fields (`with_overrides`)."""
+
+    template: Path = Path("template.yaml")
+    stack: str = "delivery-guarantees"
+    region: str = "us-east-1"
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    ssm_parameters: Mapping[str, str] = field(default_factory=dict)  # seeded as SecureString
+    ses_verified_identities: tuple[str, ...] = ()
+    payment_provider: bool = False
+    # The template parameter that receives the simulated provider's URL, if it declares it.
+    payment_provider_parameter: str = "PaymentProviderApiBase"
+    state_dir: Path = Path(".local-cloud")
+
+    def with_overrides(
+        self,
+        *,
+        template: Path | None = None,
+        stack: str | None = None,
+        parameter_overrides: Mapping[str, str] | None = None,
+    ) -> Settings:
+        return replace(
+            self,
+            template=template or self.template,
+            stack=stack or self.stack,
+            parameter_overrides={**self.parameter_overrides, **(parameter_overrides or {})},
+        )
+
+
+def load_settings(path: Path) -> Settings:
+    """Read a local-cloud.toml; relative paths in it are relative to the file."""
+    if not path.is_file():
+        raise SettingsError(f"settings file {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"settings file {path} is not valid TOML: {error}") from error
+    known = set(Settings.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SettingsError(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    base = path.resolve().parent
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in ("template", "state_dir"):
+            values[name] = base / _expect(path, name, value, str)
+        elif name in ("parameter_overrides", "ssm_parameters"):
+            table = _expect(path, name, value, dict)
+            values[name] = {
+                str(key): _scalar_text(path, f"{name}.{key}", v) for key, v in table.items()
+            }
+        elif name == "ses_verified_identities":
+            values[name] = tuple(str(item) for item in _expect(path, name, value, list))
+        elif name == "payment_provider":
+            values[name] = _expect(path, name, value, bool)
+        else:
+            values[name] = _expect(path, name, value, str)
+    return Settings(**values)
+
+
+def _expect(path: Path, name: str, value: Any, kind: type) -> Any:
+    if not isinstance(value, kind):
+        raise SettingsError(f"{path}: {name} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _scalar_text(path: Path, name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise SettingsError(f"{path}: {name} must be a string or number, got {value!r}")
+
+
+class LocalCloud:
+    """The running stack. Use as a context manager, or call start() and stop().
+
+    endpoint_port=None picks a free port (tests); start_pollers=False runs no SQS
+    pollers (a one-shot `invoke` needs none); log_sink receives (function, line).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        endpoint_port: int | None = DEFAULT_PORT,
+        payment_provider_port: int | None = PAYMENT_PROVIDER_PORT,
+        start_pollers: bool = True,
+        log_sink: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._endpoint_port = endpoint_port
+        self._payment_provider_port = payment_provider_port
+        self._start_pollers = start_pollers
+        self._log_sink = log_sink
+        self.endpoint: Endpoint | None = None
+        self.payment_provider: Any = None
+        self.deployment: Deployment | None = None
+        self.lambda_service: Any = None
+        self.pollers: list[Any] = []
+        self.ready_seconds: float | None = None
+
+    @property
+    def stack(self) -> DeployedStack:
+        if self.deployment is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.deployment.stack
+
+    def start(self) -> LocalCloud:
+        started = time.perf_counter()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.ready_seconds = time.perf_counter() - started
+        return self
+
+    def _start(self) -> None:
+        settings = self.settings
+        self.endpoint = start_endpoint(port=self._endpoint_port)
+        overrides = dict(settings.parameter_overrides)
+        if settings.payment_provider:
+            from local_cloud.payment_provider import start_payment_provider
+
+            self.payment_provider = start_payment_provider(port=self._payment_provider_port)
+            overrides[settings.payment_provider_parameter] = self.payment_provider.url
+        self._seed(self.endpoint.url)
+        declared = _declared_parameters(settings.template)
+        self.deployment = deploy_stack(
+            DeployOptions(
+                template_path=settings.template,
+                stack_name=settings.stack,
+                endpoint_url=self.endpoint.url,
+                region=settings.region,
+                # the provider's URL only goes to a template that declares the parameter
+                parameter_overrides={
+                    key: value
+                    for key, value in overrides.items()
+                    if key in declared or key in settings.parameter_overrides
+                },
+                state_dir=settings.state_dir,
+            )
+        )
+        from local_cloud.lambda_runtime import LambdaService
+
+        self.lambda_service = LambdaService(
+            self.stack.functions,
+            endpoint_url=self.endpoint.url,
+            region=settings.region,
+            runtime_dir=self.deployment.runtime_dir,
+            log_sink=self._log_sink,
+        )
+        if self._start_pollers:
+            from local_cloud.event_sources import SqsEventSourcePoller
+
+            for source in self.stack.sqs_event_sources:
+                poller = SqsEventSourcePoller(
+                    source,
+                    self.lambda_service,
+                    endpoint_url=self.endpoint.url,
+                    region=settings.region,
+                )
+                self.pollers.append(poller)
+                poller.start()
+
+    def _seed(self, endpoint_url: str) -> None:
+        """What must exist before deployment: secrets and verified sender identities."""
+        session = aws_session(self.settings.region)
+        ssm = session.client("ssm", endpoint_url=endpoint_url)
+        for name, value in self.settings.ssm_parameters.items():
+            ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+        ses = session.client("ses", endpoint_url=endpoint_url)
+        for identity in self.settings.ses_verified_identities:
+            if "@" in identity:
+                ses.verify_email_identity(EmailAddress=identity)
+            else:
+                ses.verify_domain_identity(Domain=identity)
+
+    def stop(self) -> None:
+        """Stop pollers, workers, the payment provider and the endpoint we started."""
+        for poller in reversed(self.pollers):
+            try:
+                poller.stop()
+            except Exception:  # one failing stop must not leave the rest running
+                logger.exception("stopping a poller failed")
+        self.pollers.clear()
+        if self.lambda_service is not None:
+            self.lambda_service.close()
+            self.lambda_service = None
+        if self.payment_provider is not None:
+            self.payment_provider.stop()
+            self.payment_provider = None
+        if self.endpoint is not None:
+            self.endpoint.stop()  # stops moto only if we started it (by its PID)
+            self.endpoint = None
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _declared_parameters(template: Path) -> set[str]:
+    from local_cloud.stack.template import load_template
+
+    return set(load_template(template).get("Parameters") or {})

@@ -1,0 +1,139 @@
+"""A live terminal view of a running local cloud: queues, mappings and functions.
+
+Queue depths come from GetQueueAttributes in a background thread at most every
+`queue_poll_seconds`, so the view never adds calls to the pollers' hot path; function
+and mapping counters are read from memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+_QUEUE_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+
+class QueueDepths:
+    """Latest (visible, in flight) per queue, refreshed by a daemon thread."""
+
+    def __init__(self, sqs: Any, queue_urls: Mapping[str, str], poll_seconds: float = 2.0) -> None:
+        self._sqs = sqs
+        self._queue_urls = dict(queue_urls)
+        self._poll_seconds = poll_seconds
+        self._depths: dict[str, tuple[int, int] | str] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="queue-depths", daemon=True)
+
+    def start(self) -> QueueDepths:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=self._poll_seconds + 5)
+
+    def snapshot(self) -> dict[str, tuple[int, int] | str]:
+        return dict(self._depths)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            for logical_id, url in self._queue_urls.items():
+                try:
+                    attributes = self._sqs.get_queue_attributes(
+                        QueueUrl=url, AttributeNames=_QUEUE_ATTRIBUTES
+                    )["Attributes"]
+                    self._depths[logical_id] = (
+                        int(attributes.get("ApproximateNumberOfMessages", 0)),
+                        int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+                    )
+                except Exception as error:  # shown in the view, never fatal to it
+                    self._depths[logical_id] = f"error: {error}"
+            self._stopping.wait(self._poll_seconds)
+
+
+def render(
+    stack_name: str,
+    queue_depths: Mapping[str, tuple[int, int] | str],
+    dead_letter_queues: set[str],
+    mapping_stats: Mapping[str, Any],
+    function_stats: Mapping[str, Any],
+    uptime_seconds: float,
+) -> Group:
+    queues = Table(title=f"{stack_name}: queues (polled every ~2 s)", expand=True)
+    for column in ("queue", "kind", "visible", "in flight"):
+        queues.add_column(column)
+    for logical_id, depth in sorted(queue_depths.items()):
+        kind = "DLQ" if logical_id in dead_letter_queues else "queue"
+        if isinstance(depth, str):
+            queues.add_row(logical_id, kind, depth, "")
+        else:
+            style = "bold red" if kind == "DLQ" and depth[0] else ""
+            queues.add_row(logical_id, kind, str(depth[0]), str(depth[1]), style=style)
+
+    mappings = Table(title="event source mappings", expand=True)
+    for column in ("mapping", "batches", "received", "deleted", "failed", "errors", "throttles"):
+        mappings.add_column(column)
+    for logical_id, stats in sorted(mapping_stats.items()):
+        counts = _as_dict(stats)
+        mappings.add_row(
+            logical_id,
+            *(
+                str(counts.get(key, ""))
+                for key in ("batches", "received", "deleted", "failed", "invocation_errors")
+            ),
+            str(counts.get("throttles", "")),
+        )
+
+    functions = Table(title=f"functions (up {uptime_seconds:.0f} s)", expand=True)
+    for column in ("function", "invocations", "errors", "cold starts", "timeouts", "busy"):
+        functions.add_column(column)
+    for logical_id, stats in sorted(function_stats.items()):
+        counts = _as_dict(stats)
+        functions.add_row(
+            logical_id,
+            *(
+                str(counts.get(key, ""))
+                for key in ("invocations", "errors", "cold_starts", "timeouts", "busy_workers")
+            ),
+        )
+    return Group(queues, mappings, functions)
+
+
+def _as_dict(stats: Any) -> dict[str, Any]:
+    if is_dataclass(stats) and not isinstance(stats, type):
+        return asdict(stats)
+    return dict(stats) if isinstance(stats, Mapping) else {}
+
+
+def run_live_view(
+    stack_name: str,
+    queue_depths: QueueDepths,
+    dead_letter_queues: set[str],
+    mapping_stats: Callable[[], Mapping[str, Any]],
+    function_stats: Callable[[], Mapping[str, Any]],
+    refresh_seconds: float = 0.5,
+) -> None:
+    """Redraw until KeyboardInterrupt (Ctrl-C), which propagates to the caller."""
+    started = time.monotonic()
+
+    def view() -> Group:
+        return render(
+            stack_name,
+            queue_depths.snapshot(),
+            dead_letter_queues,
+            mapping_stats(),
+            function_stats(),
+            time.monotonic() - started,
+        )
+
+    with Live(view(), refresh_per_second=max(1, round(1 / refresh_seconds))) as live:
+        while True:
+            time.sleep(refresh_seconds)
+            live.update(view())
