@@ -1,0 +1,51 @@
+"""Drive the simulator's test hooks over HTTP (for a simulator in another process)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+
+class SimulatorHookError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class PaymentProviderControl:
+    url: str  # e.g. http://127.0.0.1:12111
+    timeout: float = 10.0
+
+    def reset(self) -> None:
+        self._call("POST", "/_simulator/reset")
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/_simulator/stats")
+
+    def inject_fault(self, kind: str, **spec: Any) -> dict[str, Any]:
+        """E.g. inject_fault("error", status=503, count=1); see faults.py for the fields."""
+        return self._call("POST", "/_simulator/faults", {"kind": kind, **spec})
+
+    def pending_faults(self) -> list[dict[str, Any]]:
+        pending: list[dict[str, Any]] = self._call("GET", "/_simulator/faults")["pending"]
+        return pending
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/_simulator/faults")
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - the simulator's own URL
+            f"{self.url.rstrip('/')}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise SimulatorHookError(f"{method} {path}: HTTP {error.code}: {detail}") from None
