@@ -1,0 +1,133 @@
+"""POST /accounts (HTTP API, payload format 2.0): create an account and store its jobs.
+
+201 with the account when this call created it, 200 with the same account when a retry
+finds it; 400 naming the field on invalid input; 409 when the email belongs to an account
+with other details. Any other failure raises: API Gateway answers 500, the Lambda
+`Errors` metric counts it, and the client may retry safely (signup is idempotent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cache
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from delivery_guarantees.adapters.accounts_store import AccountsStore, DynamoDbAccountsStore
+from delivery_guarantees.adapters.email_sender import EmailSender, SesEmailSender
+from delivery_guarantees.adapters.job_queue import JobQueue, SqsJobQueue
+from delivery_guarantees.config import SignupSettings
+from delivery_guarantees.signup import (
+    AccountConflictError,
+    InvalidSignupRequest,
+    WelcomeEmailOutcome,
+    parse_signup_request,
+    sign_up,
+)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+# The domain logs through the standard library; give those records the same JSON format.
+copy_config_to_registered_loggers(source_logger=logger, include={"delivery_guarantees"})
+
+
+@dataclass(frozen=True)
+class Adapters:
+    settings: SignupSettings
+    accounts: AccountsStore
+    jobs: JobQueue
+    email_sender: EmailSender
+
+
+@cache
+def adapters() -> Adapters:
+    """Built on the first request (never at import) and reused by the warm container."""
+    settings = SignupSettings.from_env()
+    return Adapters(
+        settings=settings,
+        accounts=DynamoDbAccountsStore(settings.accounts_table_name),
+        jobs=SqsJobQueue(),
+        # At-most-once means one attempt: no SDK retry may resend an email SES accepted.
+        email_sender=SesEmailSender(
+            settings.sender_email_address,
+            client_config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        ),
+    )
+
+
+@app.post("/accounts")
+def create_account() -> Response[dict[str, Any]]:
+    try:
+        body = app.current_event.decoded_body
+    except ValueError:
+        raise InvalidSignupRequest("body", "request body is not base64-encoded UTF-8") from None
+    request = parse_signup_request(body)
+    deps = adapters()
+    result = sign_up(request, deps.accounts, deps.jobs, deps.email_sender, deps.settings)
+
+    metrics.add_metric(
+        name="AccountsCreated" if result.created else "SignupRetries",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    if result.welcome_email is WelcomeEmailOutcome.DROPPED:
+        metrics.add_metric(name="WelcomeEmailsDropped", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "signup stored",
+        account_id=result.account.account_id,
+        account_created=result.created,
+        welcome_email=result.welcome_email.value,
+    )
+    return Response(
+        status_code=HTTPStatus.CREATED if result.created else HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body={
+            "account": asdict(result.account),
+            "first_charge_transaction_id": result.first_charge_transaction_id,
+            "welcome_email_delivery": result.welcome_email_delivery.value,
+            "welcome_email": result.welcome_email.value,
+        },
+    )
+
+
+@app.exception_handler(InvalidSignupRequest)
+def reject_invalid_request(error: InvalidSignupRequest) -> Response[dict[str, str]]:
+    logger.info("signup rejected: invalid request", field=error.field, reason=str(error))
+    metrics.add_metric(name="SignupsRejected", unit=MetricUnit.Count, value=1)
+    return _client_error(HTTPStatus.BAD_REQUEST, error.field, str(error))
+
+
+@app.exception_handler(AccountConflictError)
+def reject_conflicting_signup(error: AccountConflictError) -> Response[dict[str, str]]:
+    logger.info("signup rejected: email taken with other details", field=error.field)
+    metrics.add_metric(name="SignupsRejected", unit=MetricUnit.Count, value=1)
+    return _client_error(HTTPStatus.CONFLICT, error.field, str(error))
+
+
+def _client_error(status: HTTPStatus, field: str, message: str) -> Response[dict[str, str]]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": message, "field": field},
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        return app.resolve(event, context)
+    except Exception:
+        metrics.add_metric(name="SignupsFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("signup failed; API Gateway answers 500 and the client may retry")
+        raise

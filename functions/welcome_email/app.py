@@ -1,0 +1,72 @@
+"""WelcomeEmailQueue consumer: at-least-once welcome emails through SES.
+
+Each record succeeds or fails on its own (ReportBatchItemFailures): a malformed job or an
+SES error (throttling included) fails only that record, which SQS redelivers until it
+succeeds or moves to WelcomeEmailDeadLetterQueue. A redelivered job may send a second
+email; that is the at-least-once guarantee.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from delivery_guarantees.adapters.email_sender import EmailSender, SesEmailSender
+from delivery_guarantees.config import WelcomeEmailSettings
+from delivery_guarantees.welcome_email import parse_welcome_email_job, send_welcome_email
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+copy_config_to_registered_loggers(source_logger=logger, include={"delivery_guarantees"})
+
+
+@cache
+def email_sender() -> EmailSender:
+    """Built on the first record (never at import) and reused by the warm container."""
+    settings = WelcomeEmailSettings.from_env()
+    # A few quick SDK retries absorb a throttling blip; beyond that the record fails
+    # and SQS redelivers it after the visibility timeout.
+    return SesEmailSender(
+        settings.sender_email_address, client_config=Config(retries={"mode": "standard"})
+    )
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str:
+    try:
+        job = parse_welcome_email_job(record.body)
+        message_id = send_welcome_email(job, email_sender())
+    except Exception:
+        metrics.add_metric(name="WelcomeEmailsFailed", unit=MetricUnit.Count, value=1)
+        logger.exception(
+            "welcome email failed; the record returns to the queue",
+            message_id=record.message_id,
+            receive_count=record.attributes.approximate_receive_count,
+        )
+        raise
+    metrics.add_metric(name="WelcomeEmailsSent", unit=MetricUnit.Count, value=1)
+    logger.info("welcome email sent", account_id=job.account_id, ses_message_id=message_id)
+    return message_id
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,61 @@
+"""Fixtures for the welcome-email tests: moto SES with a verified sender, captured logs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses import ses_backends
+
+SENDER = "welcome@delivery-guarantees.example.com"
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto SES with the sender identity verified, and the function's settings in the env."""
+    monkeypatch.setenv("SENDER_EMAIL_ADDRESS", SENDER)
+    with mock_aws():
+        client = boto3.client("ses", region_name=REGION)
+        client.verify_email_identity(EmailAddress=SENDER)
+        yield client
+
+
+@pytest.fixture
+def sent_emails(ses: Any) -> list[Any]:
+    """The messages moto SES accepted (moto's documented inspection API)."""
+    messages: list[Any] = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+    return messages
+
+
+@contextmanager
+def listening_to(caplog: pytest.LogCaptureFixture, name: str) -> Iterator[None]:
+    """Capture the records of logger `name` even when it does not propagate to the root.
+
+    Powertools' Logger and copy_config_to_registered_loggers both turn propagation off,
+    and caplog listens on the root logger.
+    """
+    target = logging.getLogger(name)
+    propagate = target.propagate
+    # Not also via the root logger: every record once, whichever module ran first.
+    target.propagate = False
+    target.addHandler(caplog.handler)
+    try:
+        yield
+    finally:
+        target.removeHandler(caplog.handler)
+        target.propagate = propagate
+
+
+@pytest.fixture
+def domain_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Records logged by the delivery_guarantees package."""
+    caplog.set_level(logging.INFO, logger="delivery_guarantees")
+    with listening_to(caplog, "delivery_guarantees"):
+        yield caplog
