@@ -206,11 +206,12 @@ class PaymentProviderApp:
         self.counters.add("requests")
         request_id = f"req_{new_id('x', 15)[3:]}"
         fault = self.faults.take(request.method, request.path)
-        if fault is not None:
-            self.counters.add("faults_injected")
-            logger.info("injecting %s into %s %s", fault.to_json(), request.method, request.path)
-            if fault.phase is FaultPhase.BEFORE_EXECUTION and fault.kind is not FaultKind.DELAY:
-                return self._inject(fault, request)
+        if (
+            fault is not None
+            and fault.phase is FaultPhase.BEFORE_EXECUTION
+            and fault.kind is not FaultKind.DELAY
+        ):
+            return self._inject(fault, request)
         try:
             endpoint, args = _API_ROUTES.bind_to_environ(request.environ).match()
         except HTTPException:
@@ -344,9 +345,17 @@ class PaymentProviderApp:
         fault = call.fault
         if fault is not None and fault.kind is FaultKind.DELAY and fault.phase is phase:
             assert fault.delay_ms is not None
+            self._record_injection(fault, call.request)
             self._sleep(fault.delay_ms / 1000)
 
+    def _record_injection(self, fault: Fault, request: Request) -> None:
+        # Counted when it acts: a fault taken by a request answered early (401, 404)
+        # with an after_execution phase does nothing.
+        self.counters.add("faults_injected")
+        logger.info("injecting %s into %s %s", fault.to_json(), request.method, request.path)
+
     def _inject(self, fault: Fault, request: Request) -> Response:
+        self._record_injection(fault, request)
         if fault.kind is FaultKind.DROP:
             _drop_connection(request)
             return Response(status=500)  # never reaches the client: the socket is closed

@@ -324,6 +324,7 @@ def test_a_delay_after_execution_sleeps_once_the_answer_is_saved(sim: Simulator)
     assert sim.charge().status_code == 200
     assert sim.sleeps == [0.25]
     assert sim.stats()["idempotency_keys_in_progress"] == 0
+    assert sim.stats()["faults_injected"] == 1
     assert saved_during_sleep == [1]
 
 
