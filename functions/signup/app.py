@@ -57,9 +57,14 @@ def adapters() -> Adapters:
         accounts=DynamoDbAccountsStore(settings.accounts_table_name),
         jobs=SqsJobQueue(),
         # At-most-once means one attempt: no SDK retry may resend an email SES accepted.
+        # Short timeouts: a slow SES must not hold the API answer (HTTP APIs give up at 30 s).
         email_sender=SesEmailSender(
             settings.sender_email_address,
-            client_config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+            client_config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1},
+                connect_timeout=3,
+                read_timeout=5,
+            ),
         ),
     )
 

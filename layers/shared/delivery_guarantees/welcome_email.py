@@ -79,7 +79,7 @@ def send_welcome_email_at_most_once(job: WelcomeEmailJob, sender: EmailSender) -
     except Exception:
         # Deliberately broad: at-most-once drops the email whatever went wrong, but says so.
         logger.exception(
-            "at-most-once welcome email not sent; it is dropped, not retried",
+            "at-most-once welcome email attempt failed; dropped, not retried",
             extra={"account_id": job.account_id},
         )
         return None
