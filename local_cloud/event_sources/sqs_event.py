@@ -12,15 +12,19 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# The system attributes Lambda passes on, in the order its sample events show them.
-_STANDARD_ATTRIBUTES = (
+# The system attributes Lambda passes on, in the order of its sample events (the FIFO ones
+# appear only for FIFO queues, AWSTraceHeader only when the sender traced).
+_RECORD_ATTRIBUTES = (
     "ApproximateReceiveCount",
     "SentTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
     "SenderId",
+    "MessageDeduplicationId",
     "ApproximateFirstReceiveTimestamp",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
 )
-_FIFO_ATTRIBUTES = ("SequenceNumber", "MessageGroupId", "MessageDeduplicationId")
-_OPTIONAL_ATTRIBUTES = ("AWSTraceHeader", "DeadLetterQueueSourceArn")
 
 
 def region_of(queue_arn: str) -> str:
@@ -55,9 +59,7 @@ def lambda_message_attributes(attributes: Mapping[str, Any]) -> dict[str, dict[s
 def lambda_record(message: Mapping[str, Any], *, queue_arn: str) -> dict[str, Any]:
     """One received message as one record of the event."""
     received = message.get("Attributes", {})
-    attributes = {name: received[name] for name in _STANDARD_ATTRIBUTES if name in received}
-    attributes.update({name: received[name] for name in _FIFO_ATTRIBUTES if name in received})
-    attributes.update({name: received[name] for name in _OPTIONAL_ATTRIBUTES if name in received})
+    attributes = {name: received[name] for name in _RECORD_ATTRIBUTES if name in received}
     record: dict[str, Any] = {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],

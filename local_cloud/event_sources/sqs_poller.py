@@ -13,7 +13,8 @@ pollers. 5 is where AWS starts for a standard queue; AWS then scales up, we do n
 ReceiveMessage calls of one mapping are serialised (invocations still run in parallel):
 moto's ReceiveMessage is not atomic, and two concurrent receives could hand out the same
 message, or two batches of one FIFO message group, which SQS itself never does. FIFO
-queues are short-polled: moto's long poll spins while a message group is locked.
+queues are short-polled: moto's long poll spins while a message group is locked; and see
+_release_behind_group_heads for moto's FIFO redelivery order.
 
 Not emulated: scaling beyond the initial concurrency, backing off after function errors,
 and the 6 MB limit beyond a conservative estimate (gathering stops one maximum message
@@ -273,6 +274,8 @@ class SqsEventSourcePoller:
             fifo=self.spec.is_fifo,
         )
         delete_failures = self._delete(client, settlement.delete)
+        if self.spec.is_fifo and settlement.retain:
+            self._release_behind_group_heads(client, settlement.retain)
         self._count(
             batches=1,
             received=len(batch),
@@ -337,6 +340,38 @@ class SqsEventSourcePoller:
             )
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
+
+    def _release_behind_group_heads(self, client: Any, retained: Sequence[BatchMessage]) -> None:
+        """Make the later retained messages of each FIFO group visible at once.
+
+        A workaround for moto: when several in-flight messages of one group become visible
+        together, moto unlocks the group one message at a time and hands out the second
+        message before the first. The first retained message of each group stays in flight
+        and keeps its group locked (in SQS and in moto), so the others cannot be received
+        before it; they just wait visibly instead of in flight.
+        """
+        heads: set[str | None] = set()
+        behind: list[BatchMessage] = []
+        for message in retained:
+            if message.group_id in heads:
+                behind.append(message)
+            heads.add(message.group_id)
+        for start in range(0, len(behind), MAX_RECEIVE):
+            chunk = behind[start : start + MAX_RECEIVE]
+            response = client.change_message_visibility_batch(
+                QueueUrl=self.spec.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+                    for index, m in enumerate(chunk)
+                ],
+            )
+            for failed in response.get("Failed", []):
+                logger.warning(
+                    "%s: could not release message %s: %s",
+                    self.spec.logical_id,
+                    chunk[int(failed["Id"])].message_id,
+                    failed.get("Message"),
+                )
 
     def _delete(self, client: Any, messages: Sequence[BatchMessage]) -> int:
         """DeleteMessageBatch in chunks of 10; returns how many entries failed."""

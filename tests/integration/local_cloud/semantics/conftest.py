@@ -1,0 +1,192 @@
+"""A moto endpoint, a Lambda runtime directory and queue/function builders for the semantics tests.
+
+Queues get short visibility timeouts (1 s) so redeliveries happen within a test; the
+functions' timeouts stay within them, as CreateEventSourceMapping requires.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local_cloud.endpoint import Endpoint, start_endpoint
+from local_cloud.event_sources import SqsEventSourcePoller
+from local_cloud.lambda_runtime import LambdaService, prepare_runtime_dir
+from local_cloud.model import FunctionSpec, SqsEventSourceSpec
+
+REGION = "us-east-1"
+HERE = Path(__file__).resolve().parent
+FUNCTIONS = HERE / "functions"
+PROBE_LAYER = HERE / "layers" / "probe_layer"
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[Endpoint]:
+    with start_endpoint(port=None, reuse_from_env=False) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepare_runtime_dir(tmp_path_factory.mktemp("var-runtime"))
+
+
+@pytest.fixture(scope="session")
+def sqs(endpoint: Endpoint) -> Any:
+    return boto3.client("sqs", endpoint_url=endpoint.url, region_name=REGION)
+
+
+@dataclass(frozen=True)
+class Queue:
+    url: str
+    arn: str
+
+
+@dataclass
+class Cloud:
+    """Builds queues, functions and mappings on the test's endpoint; closes what it built."""
+
+    endpoint_url: str
+    runtime_dir: Path
+    sqs: Any
+    services: list[LambdaService] = field(default_factory=list)
+    pollers: list[SqsEventSourcePoller] = field(default_factory=list)
+
+    def queue(
+        self,
+        *,
+        fifo: bool = False,
+        visibility_timeout: int = 1,
+        dead_letter: Queue | None = None,
+        max_receive_count: int = 5,
+    ) -> Queue:
+        name = f"q-{uuid.uuid4().hex[:12]}" + (".fifo" if fifo else "")
+        attributes = {"VisibilityTimeout": str(visibility_timeout)}
+        if fifo:
+            attributes["FifoQueue"] = "true"
+        if dead_letter is not None:
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dead_letter.arn, "maxReceiveCount": max_receive_count}
+            )
+        url = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return Queue(url=url, arn=arn["Attributes"]["QueueArn"])
+
+    def function(
+        self,
+        name: str = "driven",
+        *,
+        timeout: int = 1,
+        reserved: int | None = None,
+        environment: dict[str, str] | None = None,
+        layers: tuple[Path, ...] = (),
+    ) -> FunctionSpec:
+        return FunctionSpec(
+            logical_id=f"{name.title().replace('_', '')}Function",
+            function_name=f"semantics-{name}-{uuid.uuid4().hex[:8]}",
+            handler="app.handler",
+            runtime="python3.13",
+            code_dir=FUNCTIONS / name,
+            layer_dirs=layers,
+            timeout_seconds=timeout,
+            environment=environment or {},
+            reserved_concurrency=reserved,
+        )
+
+    def service(self, *functions: FunctionSpec) -> LambdaService:
+        service = LambdaService(
+            functions, endpoint_url=self.endpoint_url, region=REGION, runtime_dir=self.runtime_dir
+        )
+        self.services.append(service)
+        return service
+
+    def mapping(
+        self,
+        queue: Queue,
+        function: FunctionSpec,
+        service: LambdaService,
+        *,
+        concurrency: int | None = None,
+        **options: Any,
+    ) -> SqsEventSourcePoller:
+        spec = SqsEventSourceSpec(
+            logical_id="TestMapping",
+            function_name=function.function_name,
+            queue_arn=queue.arn,
+            queue_url=queue.url,
+            **options,
+        )
+        poller = SqsEventSourcePoller(
+            spec, service, endpoint_url=self.endpoint_url, region=REGION, concurrency=concurrency
+        )
+        self.pollers.append(poller)
+        return poller
+
+    def send(self, queue: Queue, *bodies: dict[str, Any], group: str | None = None) -> list[str]:
+        ids = []
+        for body in bodies:
+            extra: dict[str, Any] = {}
+            if group is not None:
+                extra = {"MessageGroupId": group, "MessageDeduplicationId": uuid.uuid4().hex}
+            response = self.sqs.send_message(
+                QueueUrl=queue.url, MessageBody=json.dumps(body), **extra
+            )
+            ids.append(response["MessageId"])
+        return ids
+
+    def counts(self, queue: Queue) -> tuple[int, int]:
+        """(visible, in flight): what is still in the queue."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]),
+            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    def receive_all(self, queue: Queue, *, wait: int = 2) -> list[dict[str, Any]]:
+        """Every message visible within `wait` seconds (used after a visibility timeout)."""
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            response = self.sqs.receive_message(
+                QueueUrl=queue.url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["All"],
+            )
+            messages.extend(response.get("Messages", []))
+            if messages and not response.get("Messages"):
+                break
+        return messages
+
+    @staticmethod
+    def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+        """Poll `condition` until true; fail the test after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"condition not met within {timeout} s")
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for service in self.services:
+            service.close()
+
+
+@pytest.fixture
+def cloud(endpoint: Endpoint, runtime_dir: Path, sqs: Any) -> Iterator[Cloud]:
+    built = Cloud(endpoint_url=endpoint.url, runtime_dir=runtime_dir, sqs=sqs)
+    yield built
+    built.close()
