@@ -63,4 +63,6 @@ class DeployedStack:
             if name_or_logical_id in (spec.logical_id, spec.function_name):
                 return spec
         known = ", ".join(f.logical_id for f in self.functions)
-        raise KeyError(f"no function {name_or_logical_id!r} in stack {self.stack_name}; known: {known}")
+        raise KeyError(
+            f"no function {name_or_logical_id!r} in stack {self.stack_name}; known: {known}"
+        )

@@ -34,7 +34,9 @@ def _positive_int(env: Mapping[str, str], name: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(f"environment variable {name} must be an integer, got {raw!r}") from None
+        raise ConfigurationError(
+            f"environment variable {name} must be an integer, got {raw!r}"
+        ) from None
     if value <= 0:
         raise ConfigurationError(f"environment variable {name} must be > 0, got {value}")
     return value
