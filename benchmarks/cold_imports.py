@@ -65,9 +65,8 @@ def main() -> None:
     args = parser.parse_args()
 
     baseline = median_ms("boto3", [], args.samples)
-    print(
-        f"cold import, median of {args.samples} fresh interpreters (python {sys.version.split()[0]})"
-    )
+    version = sys.version.split()[0]
+    print(f"cold import, median of {args.samples} fresh interpreters (python {version})")
     print(f"  {'import boto3 (baseline)':<28} {baseline:8.1f} ms   1.00x")
     for name, folder in HANDLERS.items():
         ms = median_ms("app", [str(folder), str(LAYER)], args.samples)

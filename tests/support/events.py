@@ -1,4 +1,4 @@
-"""The one loader for events/: tests, the local cloud and `sam local invoke -e` read the same files."""
+"""The one loader for events/: tests, the local cloud and `sam local invoke -e` share them."""
 
 from __future__ import annotations
 
