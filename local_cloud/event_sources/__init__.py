@@ -4,6 +4,7 @@ from local_cloud.event_sources.batch_response import BatchMessage, Settlement, s
 from local_cloud.event_sources.sqs_event import lambda_event, lambda_record
 from local_cloud.event_sources.sqs_poller import (
     BatchReport,
+    FunctionInvoker,
     InvalidEventSourceMapping,
     MappingStats,
     SqsEventSourcePoller,
@@ -13,6 +14,7 @@ from local_cloud.event_sources.sqs_poller import (
 __all__ = [
     "BatchMessage",
     "BatchReport",
+    "FunctionInvoker",
     "InvalidEventSourceMapping",
     "MappingStats",
     "Settlement",

@@ -28,15 +28,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
 
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
 from local_cloud.event_sources.sqs_event import lambda_event, region_of
-from local_cloud.lambda_runtime.service import InvocationResult, LambdaService, Throttled
-from local_cloud.model import SqsEventSourceSpec
+from local_cloud.lambda_runtime.service import InvocationResult, Throttled
+from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,16 @@ ERROR_BACKOFF_SECONDS = 1.0
 DUMMY_CREDENTIAL = "testing"
 
 SqsClientFactory = Callable[[], Any]
+
+
+class FunctionInvoker(Protocol):
+    """What a mapping needs from the Lambda service (LambdaService is one)."""
+
+    def invoke(self, function_name_or_logical_id: str, event: Any) -> InvocationResult: ...
+
+    def function(self, name_or_logical_id: str) -> FunctionSpec: ...
+
+    def concurrency_limit(self, name_or_logical_id: str) -> int: ...
 
 
 class InvalidEventSourceMapping(ValueError):
@@ -119,7 +129,7 @@ class SqsEventSourcePoller:
     def __init__(
         self,
         spec: SqsEventSourceSpec,
-        lambda_service: LambdaService,
+        lambda_service: FunctionInvoker,
         *,
         endpoint_url: str,
         region: str,
