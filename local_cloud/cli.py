@@ -28,7 +28,7 @@ from local_cloud.cloud import (
     SettingsError,
     load_settings,
 )
-from local_cloud.endpoint import EndpointError, is_answering
+from local_cloud.endpoint import DEFAULT_PORT, EndpointError, is_answering
 from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
 from local_cloud.stack import StackError
 from local_cloud.stack.deploy import aws_session
@@ -183,9 +183,11 @@ def command_up(args: argparse.Namespace) -> int:
     from local_cloud.dashboard import QueueDepths, run_live_view
 
     print(f"Starting the local cloud: {settings.template} as stack {settings.stack} ...")
-    # SIGTERM (make, a process manager) stops as cleanly as Ctrl-C
+    # Ctrl-C even when started in the background (where SIGINT arrives ignored), and
+    # SIGTERM (make, a process manager), stop as cleanly as Ctrl-C in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: _raise_keyboard_interrupt())
-    cloud = LocalCloud(settings)
+    cloud = LocalCloud(settings, endpoint_port=args.endpoint_port or None)
     depths: QueueDepths | None = None
     try:
         cloud.start()
@@ -339,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="deploy and run the stack until Ctrl-C")
     common(up)
     up.add_argument("--no-view", action="store_true", help="no live view (logs only)")
+    up.add_argument(
+        "--endpoint-port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port of the endpoint (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
     up.set_defaults(handler=command_up)
 
     invoke = commands.add_parser("invoke", help="invoke a function with an event file")

@@ -10,6 +10,7 @@ exactly what it started, in reverse order.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Mapping
@@ -216,11 +217,15 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop pollers, workers, the payment provider and the endpoint we started."""
-        for poller in reversed(self.pollers):
-            try:
-                poller.stop()
-            except Exception:  # one failing stop must not leave the rest running
-                logger.exception("stopping a poller failed")
+        # In parallel: each poller finishes and settles the batch it is running first.
+        stoppers = [
+            threading.Thread(target=_stop_quietly, args=(poller,), name="stop-poller")
+            for poller in self.pollers
+        ]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         self.pollers.clear()
         if self.lambda_service is not None:
             self.lambda_service.close()
@@ -237,6 +242,13 @@ class LocalCloud:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _stop_quietly(poller: Any) -> None:
+    try:
+        poller.stop()
+    except Exception:  # one failing stop must not leave the others running
+        logger.exception("stopping the poller of %s failed", poller.spec.logical_id)
 
 
 def _declared_parameters(template: Path) -> set[str]:

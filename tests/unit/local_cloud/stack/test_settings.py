@@ -1,0 +1,53 @@
+"""local-cloud.toml: read with tomllib, checked, and overridden by CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local_cloud.cloud import Settings, SettingsError, load_settings
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def test_the_repositorys_settings_describe_our_stack() -> None:
+    settings = load_settings(REPO / "local-cloud.toml")
+    assert settings.template == REPO / "template.yaml"
+    assert settings.stack == "delivery-guarantees"
+    assert settings.payment_provider is True
+    assert settings.parameter_overrides["SenderEmailAddress"] == "welcome@example.com"
+    secret = settings.ssm_parameters["/delivery-guarantees/payment-provider-secret-key"]
+    assert secret.startswith("sk_test_local_")
+    assert "welcome@example.com" in settings.ses_verified_identities
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    settings = Settings(parameter_overrides={"A": "1", "B": "2"})
+    changed = settings.with_overrides(
+        template=tmp_path / "t.yaml", stack="other", parameter_overrides={"B": "3"}
+    )
+    assert (changed.template, changed.stack) == (tmp_path / "t.yaml", "other")
+    assert changed.parameter_overrides == {"A": "1", "B": "3"}
+    assert settings.with_overrides().stack == settings.stack
+
+
+def test_unknown_keys_wrong_types_and_bad_toml_are_named(tmp_path: Path) -> None:
+    config = tmp_path / "local-cloud.toml"
+    config.write_text('stak = "typo"\n')
+    with pytest.raises(SettingsError, match="stak"):
+        load_settings(config)
+    config.write_text('payment_provider = "yes"\n')
+    with pytest.raises(SettingsError, match="payment_provider must be a bool"):
+        load_settings(config)
+    config.write_text("template = \n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(config)
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_numbers_in_tables_become_parameter_strings(tmp_path: Path) -> None:
+    config = tmp_path / "local-cloud.toml"
+    config.write_text("[parameter_overrides]\nSignupChargeAmount = 500\n")
+    assert load_settings(config).parameter_overrides == {"SignupChargeAmount": "500"}
