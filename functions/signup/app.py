@@ -20,6 +20,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+
 from delivery_guarantees.adapters.accounts_store import AccountsStore, DynamoDbAccountsStore
 from delivery_guarantees.adapters.email_sender import EmailSender, SesEmailSender
 from delivery_guarantees.adapters.job_queue import JobQueue, SqsJobQueue

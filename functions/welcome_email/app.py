@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
+
 from delivery_guarantees.adapters.email_sender import EmailSender, SesEmailSender
 from delivery_guarantees.config import WelcomeEmailSettings
 from delivery_guarantees.welcome_email import parse_welcome_email_job, send_welcome_email

@@ -9,11 +9,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
+
 from delivery_guarantees.adapters.accounts_store import CorruptAccountError, DynamoDbAccountsStore
 from delivery_guarantees.adapters.job_queue import SqsJobQueue
 from delivery_guarantees.config import WelcomeEmailDelivery
 from delivery_guarantees.models import Account
-from moto import mock_aws
 
 AT_LEAST_ONCE = WelcomeEmailDelivery.AT_LEAST_ONCE
 AT_MOST_ONCE = WelcomeEmailDelivery.AT_MOST_ONCE

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+
 from delivery_guarantees.config import SignupSettings, WelcomeEmailDelivery
 from delivery_guarantees.models import SignupRequest
 from delivery_guarantees.signup import (
@@ -19,7 +20,6 @@ from delivery_guarantees.signup import (
     parse_signup_request,
     sign_up,
 )
-
 from tests.unit.signup.fakes import InMemoryAccountsStore, RecordingJobQueue
 from tests.unit.welcome_email.fakes import RecordingEmailSender
 

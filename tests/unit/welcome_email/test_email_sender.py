@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from delivery_guarantees.adapters.email_sender import SesEmailSender
 
+from delivery_guarantees.adapters.email_sender import SesEmailSender
 from tests.unit.welcome_email.conftest import SENDER
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from delivery_guarantees.models import WelcomeEmailJob
 from delivery_guarantees.welcome_email import (
     WELCOME_SUBJECT,
@@ -14,7 +15,6 @@ from delivery_guarantees.welcome_email import (
     send_welcome_email,
     send_welcome_email_at_most_once,
 )
-
 from tests.unit.welcome_email.fakes import RecordingEmailSender
 
 JOB = WelcomeEmailJob(account_id="acc_1", email="ada@example.com", name="Ada Lovelace")
