@@ -24,7 +24,9 @@ FIFO_ARN = "arn:aws:sqs:us-east-1:123456789012:jobs.fifo"
 class FakeQueue:
     """Just enough of an SQS client: a list of messages, every call recorded."""
 
-    def __init__(self, messages: list[dict[str, Any]], *, failing_deletes: set[str] = frozenset()):
+    def __init__(
+        self, messages: list[dict[str, Any]], *, failing_deletes: frozenset[str] = frozenset()
+    ):
         self.messages = messages
         self.failing_deletes = failing_deletes
         self.receives: list[dict[str, Any]] = []
@@ -258,7 +260,7 @@ def test_partial_failures_delete_the_rest_and_are_counted() -> None:
 
 
 def test_a_failed_delete_is_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
-    queue = FakeQueue([_message(1), _message(2)], failing_deletes={"r2"})
+    queue = FakeQueue([_message(1), _message(2)], failing_deletes=frozenset({"r2"}))
     poller = _poller(queue, FakeLambda())
 
     with caplog.at_level(logging.WARNING):
