@@ -44,7 +44,7 @@ lint: $(VENV)/.installed ## Lint and check formatting with ruff
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed ## Type-check with mypy
-	$(VENV)/bin/mypy layers/shared/delivery_guarantees functions local_cloud
+	$(VENV)/bin/mypy layers/shared/delivery_guarantees functions local_cloud demo benchmarks
 
 validate: $(VENV)/.installed $(SAM_VENV)/.installed ## Validate the template (cfn-lint, sam validate --lint)
 	$(VENV)/bin/cfn-lint $(TEMPLATE)
@@ -60,7 +60,7 @@ local: $(VENV)/.installed ## Run TEMPLATE as stack STACK on the local cloud unti
 	$(PY) -m local_cloud up --template $(TEMPLATE) --stack $(STACK) $(LOCAL_ARGS)
 
 demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario, report each guarantee
-	$(PY) -m local_cloud demo
+	$(PY) -m demo
 
 bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput
 	$(PY) benchmarks/cold_imports.py

@@ -1,0 +1,126 @@
+"""The endpoint process: moto's server, plus LocalStack's `/_aws/ses` to list sent emails.
+
+moto records the emails SES "sent" but offers no API to read them back; LocalStack does,
+at `GET /_aws/ses` (filters `id` and `email`, the sender; `DELETE` clears). Serving the
+same route here lets a test or the demo ask "which emails went out?" the same way on
+either emulator. Everything else is moto's own application, unchanged.
+
+    python -m local_cloud.endpoint_server -H 127.0.0.1 -p 4566
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+SES_MESSAGES_PATH = "/_aws/ses"
+
+StartResponse = Callable[..., Any]
+
+
+def sent_emails() -> list[dict[str, Any]]:
+    """Every email moto's SES accepted, in LocalStack's `/_aws/ses` shape."""
+    from moto.ses.models import Message, RawMessage, TemplateMessage, ses_backends
+
+    messages: list[dict[str, Any]] = []
+    for _account, regions in ses_backends.items():
+        for region, backend in regions.items():
+            for message in backend.sent_messages:
+                entry: dict[str, Any] = {
+                    "Id": getattr(message, "id", None),
+                    "Region": region,
+                    "Source": message.source,
+                }
+                destinations = getattr(message, "destinations", None)
+                if isinstance(destinations, dict):
+                    entry["Destination"] = destinations
+                elif destinations:
+                    entry["Destination"] = {"ToAddresses": list(destinations)}
+                if isinstance(message, Message):
+                    entry["Subject"] = message.subject
+                    entry["Body"] = {"text_part": message.body, "html_part": None}
+                elif isinstance(message, TemplateMessage):
+                    entry["Template"] = message.template
+                    entry["TemplateData"] = message.template_data
+                elif isinstance(message, RawMessage):
+                    entry["RawData"] = message.raw_data
+                messages.append(entry)
+    return messages
+
+
+def clear_sent_emails() -> None:
+    from moto.ses.models import ses_backends
+
+    for _account, regions in ses_backends.items():
+        for backend in regions.values():
+            backend.sent_messages.clear()
+
+
+class WithSentEmails:
+    """WSGI middleware: answers /_aws/ses itself, passes everything else to moto."""
+
+    def __init__(self, moto_app: Callable[..., Iterable[bytes]]) -> None:
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").rstrip("/") != SES_MESSAGES_PATH:
+            return self.moto_app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "DELETE":
+            clear_sent_emails()
+            start_response("204 No Content", [])
+            return [b""]
+        if method != "GET":
+            start_response("405 Method Not Allowed", [("Allow", "GET, DELETE")])
+            return [b""]
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        messages = sent_emails()
+        if "id" in query:
+            messages = [m for m in messages if m["Id"] in query["id"]]
+        if "email" in query:
+            messages = [m for m in messages if m["Source"] in query["email"]]
+        body = json.dumps({"messages": messages}, default=str).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=4566)
+    args = parser.parse_args(argv)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    started = time.strftime("%H:%M:%S")
+    print(f"[{started}] AWS endpoint (moto) on http://{args.host}:{args.port}", flush=True)
+    run_simple(
+        args.host,
+        args.port,
+        WithSentEmails(moto_app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()
