@@ -173,8 +173,6 @@ def deploy_stack(options: DeployOptions) -> Deployment:
             )
         else:
             unsupported.append(f"{logical_id} ({resource_type})")
-    if unsupported:
-        warnings.append("not created by the endpoint (and not emulated): " + ", ".join(unsupported))
 
     functions = _function_specs(
         cloudformation, expected, described, resolver, code_dirs, build, clients, warnings,
