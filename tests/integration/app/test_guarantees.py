@@ -1,0 +1,129 @@
+"""Each guarantee, end to end through the deployed stack: queue in, effects out."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import uuid
+from typing import Any
+
+from tests.integration.app.conftest import StackUnderTest, eventually
+from tests.support.events import load_event
+
+
+def drained(stack: StackUnderTest, output_key: str) -> None:
+    """Wait until nothing is waiting on the queue, then for what was received to finish.
+
+    In-flight counts are no use here: a rejected message from another test stays in
+    flight for its whole visibility timeout.
+    """
+    eventually(lambda: stack.queue_depth(output_key)[0] == 0, what=f"{output_key} drained")
+    time.sleep(4)  # longer than the batching window plus a charge
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def charge(transaction_id: str, **changes: Any) -> dict[str, Any]:
+    body = {
+        "transaction_id": transaction_id,
+        "account_id": "acc_integration",
+        "amount": 4200,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+    }
+    return {**body, **changes}
+
+
+def signup_event(email: str, mode: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("signup_at_least_once"))
+    event["body"] = json.dumps(
+        {
+            "email": email,
+            "name": "Integration Tester",
+            "payment_method": "pm_card_visa",
+            "welcome_email_delivery": mode,
+        }
+    )
+    return event
+
+
+def test_a_charge_delivered_twice_is_charged_once(stack: StackUnderTest) -> None:
+    transaction_id = unique("txn_it_dup")
+    stack.send("BillingQueueUrl", charge(transaction_id))
+    stack.send("BillingQueueUrl", charge(transaction_id))  # SQS may deliver twice
+
+    row = eventually(lambda: stack.ledger_row(transaction_id), what="a ledger row")
+    assert row["status"]["S"] == "succeeded"
+    drained(stack, "BillingQueueUrl")
+    intents = stack.intents_for(transaction_id)
+    assert [i["status"] for i in intents] == ["succeeded"]
+    assert row["payment_intent_id"]["S"] == intents[0]["id"]
+
+
+def test_a_declined_card_is_recorded_once_and_not_retried(stack: StackUnderTest) -> None:
+    transaction_id = unique("txn_it_declined")
+    stack.send("BillingQueueUrl", charge(transaction_id, payment_method="pm_card_chargeDeclined"))
+
+    row = eventually(lambda: stack.ledger_row(transaction_id), what="a ledger row")
+    assert row["status"]["S"] == "declined"
+    drained(stack, "BillingQueueUrl")
+    assert [i["status"] for i in stack.intents_for(transaction_id)] == ["requires_payment_method"]
+
+
+def test_an_invalid_charge_is_never_charged_and_stays_on_the_queue(stack: StackUnderTest) -> None:
+    invalid = unique("txn_it_invalid")
+    valid = unique("txn_it_valid")
+    stack.send("BillingQueueUrl", charge(invalid, amount=-1))
+    stack.send("BillingQueueUrl", charge(valid))
+
+    # Once the valid charge sent after it is settled, the invalid one has been tried too.
+    eventually(lambda: stack.ledger_row(valid), what="the valid charge settled")
+    time.sleep(3)  # the batching window may have split them
+    assert stack.ledger_row(invalid) is None
+    assert stack.intents_for(invalid) == []
+    # Not deleted: it waits out its visibility timeout, to be retried and then dead-lettered.
+    visible, in_flight = stack.queue_depth("BillingQueueUrl")
+    assert visible + in_flight >= 1
+
+
+def test_a_welcome_job_on_the_queue_sends_the_email(stack: StackUnderTest) -> None:
+    address = f"{unique('it')}@example.com"
+    stack.send(
+        "WelcomeEmailQueueUrl", {"account_id": "acc_it", "email": address, "name": "Queue Tester"}
+    )
+    emails = eventually(lambda: stack.emails_to(address), what=f"an email to {address}")
+    assert "Queue Tester" in json.dumps(emails[0])
+
+
+def test_a_retried_signup_returns_the_same_account_and_charges_once(
+    stack: StackUnderTest,
+) -> None:
+    email = f"{unique('signup')}@example.com"
+    first = stack.invoke("SignupFunctionName", signup_event(email, "at-least-once"))
+    retry = stack.invoke("SignupFunctionName", signup_event(email, "at-least-once"))
+
+    assert (first["statusCode"], retry["statusCode"]) == (201, 200)
+    first_body, retry_body = json.loads(first["body"]), json.loads(retry["body"])
+    assert retry_body["account"] == first_body["account"]
+    transaction_id = first_body["first_charge_transaction_id"]
+    assert retry_body["first_charge_transaction_id"] == transaction_id
+
+    eventually(lambda: stack.ledger_row(transaction_id), what="the first charge settled")
+    eventually(lambda: stack.emails_to(email), what="the welcome email")
+    drained(stack, "BillingQueueUrl")
+    assert len(stack.intents_for(transaction_id)) == 1
+
+
+def test_an_at_most_once_signup_sends_the_email_once_and_never_again(
+    stack: StackUnderTest,
+) -> None:
+    email = f"{unique('amo')}@example.com"
+    first = stack.invoke("SignupFunctionName", signup_event(email, "at-most-once"))
+    retry = stack.invoke("SignupFunctionName", signup_event(email, "at-most-once"))
+
+    assert json.loads(first["body"])["welcome_email"] == "sent"
+    assert json.loads(retry["body"])["welcome_email"] == "not-resent"
+    assert len(stack.emails_to(email)) == 1
