@@ -243,6 +243,10 @@ class LambdaService:
         spec = pool.spec
         request_id = str(uuid.uuid4())
         lines: list[str] = []
+        if worker is not None and worker.process.poll() is not None:
+            # It died while idle (killed from outside): a fresh environment, not an error.
+            self._forget(pool, worker)
+            worker = None
         cold_start = worker is None
         init_ms: float | None = None
         if worker is None:

@@ -73,11 +73,12 @@ def make_service(tmp_path: Path, code_dir: Path) -> Iterator[Any]:
 
 
 def _alive(pid: int) -> bool:
+    """Running, not merely an unreaped zombie (Linux's /proc)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_the_first_invocation_is_cold_and_the_next_reuses_the_warm_worker(
@@ -225,3 +226,17 @@ def test_a_runtime_other_than_python_is_refused(make_service: Any) -> None:
 
     with pytest.raises(UnsupportedRuntime, match=r"nodejs22\.x"):
         service.invoke("Fn", {})
+
+
+def test_a_worker_that_died_while_idle_is_replaced_not_reported(make_service: Any) -> None:
+    service, _ = make_service()
+    pid = service.invoke("Fn", {}).payload["pid"]
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    after = service.invoke("Fn", {})
+
+    assert after.error is None
+    assert after.cold_start
