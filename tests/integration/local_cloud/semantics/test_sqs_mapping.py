@@ -288,6 +288,20 @@ def test_fifo_keeps_group_order_and_stops_the_group_at_its_first_failure(cloud: 
     assert retry.settlement.retained_ids == {a2, a3, a4}
 
 
+def test_fifo_retries_a_failed_batch_in_the_same_order(cloud: Any) -> None:
+    queue = cloud.queue(fifo=True)
+    function = cloud.function()
+    poller = cloud.mapping(queue, function, cloud.service(function))
+    ids = cloud.send(queue, {}, {"raise": "once"}, {}, group="a")
+
+    failed = poller.process_next_batch()
+    cloud.wait_until(lambda: cloud.counts(queue)[1] == 0)
+    retry = poller.process_next_batch()
+
+    assert failed.settlement.whole_batch_failed
+    assert failed.message_ids == retry.message_ids == tuple(ids)
+
+
 def test_fifo_does_not_hand_out_a_group_that_is_in_flight(cloud: Any) -> None:
     queue = cloud.queue(fifo=True, visibility_timeout=5)
     function = cloud.function()
