@@ -149,10 +149,14 @@ class SqsEventSourcePoller:
             limits.append(spec.maximum_concurrency)
         self.concurrency = concurrency if concurrency is not None else min(limits)
         if self.concurrency < 1:
-            raise InvalidEventSourceMapping(
-                f"{spec.logical_id}: no concurrency for {spec.function_name} "
-                f"(limits {limits}); its reserved concurrency may be 0"
+            # Reserved concurrency 0: AWS keeps polling and every batch is throttled (and so,
+            # receive by receive, heads for the DLQ). One poller does the same here.
+            logger.warning(
+                "%s: %s has no concurrency (reserved concurrency 0): every batch will be throttled",
+                spec.logical_id,
+                spec.function_name,
             )
+            self.concurrency = 1
         self._stopping = threading.Event()
         self._receive_lock = threading.Lock()
         self._stats_lock = threading.Lock()

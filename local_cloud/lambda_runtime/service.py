@@ -7,6 +7,10 @@ function run at once: ReservedConcurrentExecutions when set, else LOCAL_CONCURRE
 (AWS's account limit of 1,000 would let a laptop fork-bomb itself). One more is
 throttled: `Throttled`, Lambda's TooManyRequestsException.
 
+Logs: each invocation's lines (INIT_START and the init output on a cold start, START, what
+the function printed, END, REPORT) are in InvocationResult.logs and go to log_sink(logical
+ID, line) once the invocation has ended.
+
 Not emulated: idle environments are never reclaimed (Lambda does so after some minutes),
 memory size does not limit memory, and every python runtime runs on this interpreter.
 """

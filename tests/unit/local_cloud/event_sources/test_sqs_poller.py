@@ -171,9 +171,18 @@ def test_concurrency_starts_at_five_within_the_mapping_and_function_limits(
     assert poller.concurrency == expected
 
 
-def test_a_function_with_no_concurrency_cannot_be_mapped() -> None:
-    with pytest.raises(InvalidEventSourceMapping, match="reserved concurrency may be 0"):
-        _poller(FakeQueue([]), FakeLambda(limit=0))
+def test_a_function_with_no_concurrency_is_polled_by_one_poller_and_throttled() -> None:
+    lambda_ = FakeLambda(limit=0)
+    lambda_.throttle = True
+    queue = FakeQueue([_message(1)])
+    poller = _poller(queue, lambda_)
+
+    report = poller.process_next_batch()
+
+    assert poller.concurrency == 1
+    assert report is not None
+    assert report.throttled
+    assert queue.deleted == []
 
 
 def test_a_function_timeout_above_the_visibility_timeout_is_rejected_at_start() -> None:
