@@ -1,0 +1,220 @@
+"""Drain billing messages through the local cloud, against a raw ceiling in the same run.
+
+1. Ceiling: with no event source mapping running, N charge messages (10% duplicates) are
+   put on BillingQueue and drained by one plain loop that makes the calls the billing
+   function makes, directly: ReceiveMessage (10 at a time), per record the idempotency
+   PutItem (conditional), and for a fresh record the ledger PutItem and the idempotency
+   UpdateItem, then DeleteMessageBatch. No Lambda emulation, no payment provider call.
+2. The same loop again, also making the payment provider call a fresh record makes (a
+   second ceiling, for reference).
+3. Local cloud: N new charge messages (10% duplicates) on the same queue, then the real
+   BillingFunction behind the local cloud's SQS event source mapping (its pollers and
+   worker processes) drains them; done when every message was deleted.
+
+Prints messages per second for each and the ratios. Also prints the time from starting
+the local cloud to the first message processed. Asserts nothing.
+
+    .venv/bin/python benchmarks/local_cloud_throughput.py [--messages 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from local_cloud.cloud import LocalCloud, load_settings
+from local_cloud.event_sources import SqsEventSourcePoller
+from local_cloud.stack.deploy import aws_session
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def charges(count: int, duplicate_share: float, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    run = uuid.uuid4().hex[:8]
+    unique = round(count / (1 + duplicate_share))
+    bodies = [
+        {
+            "transaction_id": f"txn_bench_{run}_{n:05d}",
+            "account_id": f"acc_bench_{n % 97}",
+            "amount": 100 + n % 900,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+        }
+        for n in range(unique)
+    ]
+    bodies += [rng.choice(bodies) for _ in range(count - unique)]
+    rng.shuffle(bodies)
+    return bodies
+
+
+def fill(sqs: Any, queue_url: str, bodies: list[dict[str, Any]]) -> None:
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps(b)}
+            for i, b in enumerate(bodies[start : start + 10])
+        ]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+def raw_drain(
+    clients: dict[str, Any],
+    outputs: dict[str, str],
+    count: int,
+    provider: tuple[str, str] | None,
+) -> float:
+    """The ceiling: the same receive, DynamoDB and delete calls, in one plain loop."""
+    sqs, dynamodb = clients["sqs"], clients["dynamodb"]
+    queue_url = outputs["BillingQueueUrl"]
+    done = 0
+    started = time.perf_counter()
+    while done < count:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        for message in messages:
+            charge = json.loads(message["Body"])
+            key = f"ceiling#{charge['transaction_id']}"
+            try:
+                dynamodb.put_item(
+                    TableName=outputs["IdempotencyTableName"],
+                    Item={"id": {"S": key}, "status": {"S": "INPROGRESS"}},
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                continue  # a duplicate: one call, like the real guard
+            if provider is not None:
+                _charge_at_provider(provider, charge)
+            dynamodb.put_item(
+                TableName=outputs["ChargesTableName"],
+                Item={
+                    "transaction_id": {"S": f"ceiling_{charge['transaction_id']}"},
+                    "status": {"S": "succeeded"},
+                },
+                ConditionExpression="attribute_not_exists(transaction_id)",
+            )
+            dynamodb.update_item(
+                TableName=outputs["IdempotencyTableName"],
+                Key={"id": {"S": key}},
+                UpdateExpression="SET #s = :done",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":done": {"S": "COMPLETED"}},
+            )
+        if messages:
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
+            done += len(messages)
+    return time.perf_counter() - started
+
+
+def _charge_at_provider(provider: tuple[str, str], charge: dict[str, Any]) -> None:
+    url, key = provider
+    data = (
+        f"amount={charge['amount']}&currency={charge['currency']}"
+        f"&payment_method={charge['payment_method']}&confirm=true"
+        "&automatic_payment_methods[enabled]=true"
+        "&automatic_payment_methods[allow_redirects]=never"
+        f"&metadata[transaction_id]={charge['transaction_id']}"
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 - the local simulator
+        f"{url}/v1/payment_intents",
+        data=data,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Idempotency-Key": f"ceiling-{charge['transaction_id']}",
+        },
+    )
+    urllib.request.urlopen(request).close()  # noqa: S310
+
+
+def local_cloud_drain(cloud: LocalCloud, count: int) -> float:
+    source = next(s for s in cloud.stack.sqs_event_sources if "Billing" in s.logical_id)
+    assert cloud.endpoint is not None
+    poller = SqsEventSourcePoller(
+        source, cloud.lambda_service, endpoint_url=cloud.endpoint.url, region=cloud.stack.region
+    )
+    started = time.perf_counter()
+    poller.start()
+    try:
+        while poller.stats().deleted < count:
+            time.sleep(0.05)
+        return time.perf_counter() - started
+    finally:
+        poller.stop()
+        stats = poller.stats()
+        print(
+            f"    pollers {stats.pollers}, batches {stats.batches}, "
+            f"failed {stats.failed}, poll errors {stats.poll_errors}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--duplicates", type=float, default=0.10)
+    args = parser.parse_args()
+
+    settings = load_settings(ROOT / "local-cloud.toml").with_overrides(stack="bench")
+    started = time.perf_counter()
+    with LocalCloud(
+        settings, endpoint_port=None, payment_provider_port=None, start_pollers=False
+    ) as cloud:
+        assert cloud.endpoint is not None
+        assert cloud.payment_provider is not None
+        session = aws_session(cloud.stack.region)
+        clients = {
+            name: session.client(name, endpoint_url=cloud.endpoint.url)
+            for name in ("sqs", "dynamodb")
+        }
+        outputs = dict(cloud.stack.outputs)
+        queue_url = outputs["BillingQueueUrl"]
+        provider = (cloud.payment_provider.url, next(iter(settings.ssm_parameters.values())))
+        ready = time.perf_counter() - started
+
+        print(f"{args.messages} billing messages, {args.duplicates:.0%} duplicates, each run")
+        print(f"starting at a queue depth of {args.messages} (moto slows as a queue deepens)")
+        figures: dict[str, float] = {}
+        for label, via_provider in (("ceiling", None), ("ceiling + provider", provider)):
+            fill(clients["sqs"], queue_url, charges(args.messages, args.duplicates, seed=1))
+            seconds = raw_drain(clients, outputs, args.messages, via_provider)
+            figures[label] = args.messages / seconds
+            print(f"  {label:<22} {figures[label]:8.1f} msg/s ({seconds:.1f} s)")
+
+        fill(clients["sqs"], queue_url, charges(args.messages, args.duplicates, seed=2))
+        seconds = local_cloud_drain(cloud, args.messages)
+        figures["local cloud"] = args.messages / seconds
+        print(f"  {'local cloud':<22} {figures['local cloud']:8.1f} msg/s ({seconds:.1f} s)")
+        print(
+            f"  ratio to the ceiling: {figures['local cloud'] / figures['ceiling']:.2f}; "
+            f"to the ceiling with provider calls: "
+            f"{figures['local cloud'] / figures['ceiling + provider']:.2f}"
+        )
+
+    # Time to first message: a fresh local cloud, one charge sent as soon as it is ready.
+    started = time.perf_counter()
+    with LocalCloud(settings, endpoint_port=None, payment_provider_port=None) as cloud:
+        assert cloud.endpoint is not None
+        up = time.perf_counter() - started
+        sqs = aws_session(cloud.stack.region).client("sqs", endpoint_url=cloud.endpoint.url)
+        fill(sqs, cloud.stack.outputs["BillingQueueUrl"], charges(1, 0.0, seed=3))
+        poller = next(p for p in cloud.pollers if "Billing" in p.spec.logical_id)
+        while poller.stats().deleted < 1:
+            time.sleep(0.02)
+        first = time.perf_counter() - started
+    print(f"local cloud ready in {up:.1f} s (first boot in this run: {ready:.1f} s);")
+    print(f"first message processed {first:.1f} s after start (cold BillingFunction included)")
+
+
+if __name__ == "__main__":
+    main()
