@@ -28,6 +28,28 @@ from werkzeug.serving import run_simple
 
 SES_MESSAGES_PATH = "/_aws/ses"
 
+
+def _retention_check_without_queue_attributes(self: Any, queue_name: str, message: Any) -> bool:
+    """moto's own check, minus the cost: same rule, read from the queue directly.
+
+    moto asks GetQueueAttributes for the retention period once per message it returns,
+    and that computes every attribute, ApproximateNumberOfMessages included, by walking
+    the whole queue: a receive of 10 from a 1,000-message queue took about 270 ms.
+    """
+    queue = self.get_queue(queue_name)
+    retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000
+    return bool(retain_until > time.time())
+
+
+def speed_up_moto() -> None:
+    """Replace moto internals whose cost grows with queue depth; semantics unchanged."""
+    from moto.sqs.models import SQSBackend
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        _retention_check_without_queue_attributes
+    )
+
+
 StartResponse = Callable[..., Any]
 
 
@@ -110,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    speed_up_moto()
     moto_app = DomainDispatcherApplication(create_backend_app)
     started = time.strftime("%H:%M:%S")
     print(f"[{started}] AWS endpoint (moto) on http://{args.host}:{args.port}", flush=True)

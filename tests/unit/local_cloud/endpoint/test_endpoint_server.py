@@ -1,0 +1,77 @@
+"""The endpoint process's additions to moto: the sent-email listing and the speed-up."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.sqs.models import SQSBackend
+
+from local_cloud import endpoint_server
+
+
+def call(app: Any, method: str, path: str, query: str = "") -> tuple[str, Any]:
+    status: list[str] = []
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "wsgi.input": io.BytesIO(b""),
+    }
+    body = b"".join(app(environ, lambda s, _headers: status.append(s)))
+    return status[0], json.loads(body) if body.strip() else None
+
+
+@mock_aws
+def test_sent_emails_are_listed_in_localstacks_shape() -> None:
+    ses = boto3.client("ses", region_name="eu-west-1")
+    ses.verify_email_identity(EmailAddress="from@example.com")
+    ses.send_email(
+        Source="from@example.com",
+        Destination={"ToAddresses": ["to@example.com"]},
+        Message={"Subject": {"Data": "Hi"}, "Body": {"Text": {"Data": "Hello"}}},
+    )
+    app = endpoint_server.WithSentEmails(lambda *_: [b"moto"])
+
+    status, listing = call(app, "GET", "/_aws/ses")
+    assert status.startswith("200")
+    [message] = listing["messages"]
+    assert message["Source"] == "from@example.com"
+    assert message["Destination"] == {"ToAddresses": ["to@example.com"]}
+    assert (message["Subject"], message["Body"]["text_part"], message["Region"]) == (
+        "Hi",
+        "Hello",
+        "eu-west-1",
+    )
+    assert call(app, "GET", "/_aws/ses", "email=other@example.com")[1] == {"messages": []}
+
+    assert call(app, "DELETE", "/_aws/ses")[0].startswith("204")
+    assert call(app, "GET", "/_aws/ses")[1] == {"messages": []}
+
+
+def test_other_paths_go_to_moto() -> None:
+    app = endpoint_server.WithSentEmails(lambda environ, start: [b"from moto"])
+    assert b"".join(app({"PATH_INFO": "/"}, lambda *_: None)) == b"from moto"
+
+
+@pytest.mark.parametrize(("age_seconds", "kept"), [(10, True), (120, False)])
+@mock_aws
+def test_the_faster_retention_check_keeps_moto_s_rule(age_seconds: int, kept: bool) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends["123456789012"]["us-east-1"]
+
+    class Sent:
+        sent_timestamp = (time.time() - age_seconds) * 1000
+
+    original = SQSBackend.is_message_valid_based_on_retention_period(backend, "q", Sent())
+    faster = endpoint_server._retention_check_without_queue_attributes(backend, "q", Sent())
+    assert original is kept
+    assert faster is kept
