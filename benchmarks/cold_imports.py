@@ -67,10 +67,10 @@ def main() -> None:
     baseline = median_ms("boto3", [], args.samples)
     version = sys.version.split()[0]
     print(f"cold import, median of {args.samples} fresh interpreters (python {version})")
-    print(f"  {'import boto3 (baseline)':<28} {baseline:8.1f} ms   1.00x")
+    print(f"  {'import boto3 (baseline)':<32} {baseline:8.1f} ms   1.00x")
     for name, folder in HANDLERS.items():
         ms = median_ms("app", [str(folder), str(LAYER)], args.samples)
-        print(f"  {'functions/' + name + '/app.py':<28} {ms:8.1f} ms   {ms / baseline:.2f}x")
+        print(f"  {'functions/' + name + '/app.py':<32} {ms:8.1f} ms   {ms / baseline:.2f}x")
 
 
 if __name__ == "__main__":
