@@ -98,7 +98,17 @@ def start_endpoint(
             f"AWS_ENDPOINT_URL={url} to use it as the endpoint"
         )
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "local_cloud.endpoint_server", "-H", host, "-p", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "local_cloud.endpoint_server",
+            "-H",
+            host,
+            "-p",
+            str(port),
+            "--parent-pid",
+            str(os.getpid()),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID

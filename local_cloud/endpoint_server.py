@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -121,11 +123,26 @@ class WithSentEmails:
         return [body]
 
 
+def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Stop when the process that started us is gone, even if it was killed (SIGKILL,
+    a CI timeout) before it could stop us: no endpoint is ever left behind."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
+    parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
     args = parser.parse_args(argv)
+    if args.parent_pid:
+        exit_with_parent(args.parent_pid)
 
     def stop(_signum: int, _frame: Any) -> None:
         sys.exit(0)
