@@ -193,10 +193,18 @@ def load_handler(handler_name: str) -> tuple[Handler | None, dict[str, Any] | No
     return handler, None
 
 
+def _unsampled_trace_header() -> str:
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
+
+
 def run_invocation(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
     """Call the handler once and marshal its result or its error as Lambda does."""
     request_id = request["request_id"]
     context = LambdaContext(request_id, request["deadline_ms"], request["invoked_function_arn"])
+    # Lambda sets the trace header for every invocation. No X-Ray daemon runs here, so the
+    # trace is not sampled: Tracer works as on AWS and sends nothing.
+    os.environ["_X_AMZN_TRACE_ID"] = _unsampled_trace_header()
     payload: str | None = None
     error: dict[str, Any] | None = None
     try:

@@ -132,3 +132,25 @@ def test_the_context_never_reports_negative_time() -> None:
     context = LambdaContext("req-1", int(time.time() * 1000) - 5000, "arn")
 
     assert context.get_remaining_time_in_millis() == 0
+
+
+def test_every_invocation_gets_its_own_unsampled_trace_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
+    seen: list[str] = []
+
+    def handler(event: Any, context: Any) -> None:
+        import os
+
+        seen.append(os.environ["_X_AMZN_TRACE_ID"])
+
+    run_invocation(handler, _request())
+    run_invocation(handler, _request())
+
+    assert len(set(seen)) == 2
+    for header in seen:
+        root, parent, sampled = header.split(";")
+        assert root.startswith("Root=1-")
+        assert parent.startswith("Parent=")
+        assert sampled == "Sampled=0"
