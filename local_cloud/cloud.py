@@ -55,11 +55,15 @@ class Settings:
         stack: str | None = None,
         parameter_overrides: Mapping[str, str] | None = None,
     ) -> Settings:
+        other_template = template is not None and template.resolve() != self.template.resolve()
+        # The settings file's overrides are for its own template; another template gets
+        # only the overrides given with it.
+        base = {} if other_template else dict(self.parameter_overrides)
         return replace(
             self,
             template=template or self.template,
             stack=stack or self.stack,
-            parameter_overrides={**self.parameter_overrides, **(parameter_overrides or {})},
+            parameter_overrides={**base, **(parameter_overrides or {})},
         )
 
 

@@ -23,13 +23,21 @@ def test_the_repositorys_settings_describe_our_stack() -> None:
 
 
 def test_flags_override_the_file(tmp_path: Path) -> None:
-    settings = Settings(parameter_overrides={"A": "1", "B": "2"})
+    settings = Settings(template=tmp_path / "t.yaml", parameter_overrides={"A": "1", "B": "2"})
     changed = settings.with_overrides(
         template=tmp_path / "t.yaml", stack="other", parameter_overrides={"B": "3"}
     )
     assert (changed.template, changed.stack) == (tmp_path / "t.yaml", "other")
     assert changed.parameter_overrides == {"A": "1", "B": "3"}
     assert settings.with_overrides().stack == settings.stack
+
+
+def test_another_template_does_not_inherit_the_files_parameter_overrides(tmp_path: Path) -> None:
+    settings = Settings(template=tmp_path / "ours.yaml", parameter_overrides={"A": "1"})
+    other = settings.with_overrides(
+        template=tmp_path / "theirs.yaml", parameter_overrides={"C": "3"}
+    )
+    assert other.parameter_overrides == {"C": "3"}
 
 
 def test_unknown_keys_wrong_types_and_bad_toml_are_named(tmp_path: Path) -> None:
