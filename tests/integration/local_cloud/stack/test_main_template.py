@@ -28,10 +28,6 @@ DESIGN_OUTPUTS = {
     "AlarmTopicArn",
 }
 
-pytestmark = pytest.mark.skipif(
-    not (REPO / "template.yaml").is_file(), reason="template.yaml not written yet"
-)
-
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[LocalCloud]:
