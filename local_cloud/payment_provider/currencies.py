@@ -16,12 +16,12 @@ ISO_4217_CODES = frozenset(
     pen pgk php pkr pln pyg qar ron rsd rub rwf sar sbd scr sdg sek sgd shp sle sll sos srd
     ssp stn svc syp szl thb tjs tmt tnd top try ttd twd tzs uah ugx usd usn uyi uyu uyw uzs
     ved ves vnd vuv wst xaf xcd xcg xof xpf yer zar zmw zwg zwl
-    """.split()  # noqa: SIM905 - a block of codes reads better than 180 quoted strings
+    """.split()
 )
 
 # Amounts are in the currency's smallest unit; these have no minor unit.
 ZERO_DECIMAL_CURRENCIES = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()  # noqa: SIM905
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
 )
 
 # Stripe's documented minimum charge amounts (minor units); other currencies: 1.

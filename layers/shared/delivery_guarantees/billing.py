@@ -34,7 +34,12 @@ from delivery_guarantees.adapters.payment_provider import (
     PaymentProvider,
     StripePaymentProvider,
 )
-from delivery_guarantees.models import ChargeOutcome, ChargeRequest
+from delivery_guarantees.models import (
+    ChargeOutcome,
+    ChargeRequest,
+    describe_problems,
+    validation_problems,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -64,10 +69,7 @@ def parse_charge_request(body: str) -> ChargeRequest:
     try:
         return ChargeRequest.model_validate_json(body)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
+        problems = describe_problems(validation_problems(exc))
         raise InvalidChargeMessage(f"not a valid charge: {problems}") from None
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from delivery_guarantees.currencies import ISO_4217_CODES
 
@@ -19,6 +27,18 @@ TransactionId = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-:.]+$")
 ]
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) for each problem pydantic found; "body" when it is the whole body."""
+    return [
+        (".".join(str(part) for part in detail["loc"]) or "body", detail["msg"])
+        for detail in error.errors(include_url=False)
+    ]
+
+
+def describe_problems(problems: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{field}: {message}" for field, message in problems)
 
 
 class _Message(BaseModel):

@@ -28,7 +28,14 @@ from delivery_guarantees.adapters.accounts_store import AccountsStore
 from delivery_guarantees.adapters.email_sender import EmailSender
 from delivery_guarantees.adapters.job_queue import JobQueue
 from delivery_guarantees.config import SignupSettings, WelcomeEmailDelivery
-from delivery_guarantees.models import Account, ChargeRequest, SignupRequest, WelcomeEmailJob
+from delivery_guarantees.models import (
+    Account,
+    ChargeRequest,
+    SignupRequest,
+    WelcomeEmailJob,
+    describe_problems,
+    validation_problems,
+)
 from delivery_guarantees.welcome_email import send_welcome_email_at_most_once
 
 logger = logging.getLogger(__name__)
@@ -73,12 +80,10 @@ def parse_signup_request(body: str | None) -> SignupRequest:
     try:
         return SignupRequest.model_validate_json(body)
     except ValidationError as error:
-        problems = [
-            (".".join(str(part) for part in detail["loc"]) or "body", detail["msg"])
-            for detail in error.errors(include_url=False)
-        ]
-        text = "; ".join(f"{field}: {msg}" for field, msg in problems)
-        raise InvalidSignupRequest(problems[0][0], f"invalid signup request: {text}") from None
+        problems = validation_problems(error)
+        raise InvalidSignupRequest(
+            problems[0][0], f"invalid signup request: {describe_problems(problems)}"
+        ) from None
 
 
 def normalise_email(email: str) -> str:

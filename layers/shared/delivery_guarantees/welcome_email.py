@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from delivery_guarantees.adapters.email_sender import EmailSender
-from delivery_guarantees.models import WelcomeEmailJob
+from delivery_guarantees.models import WelcomeEmailJob, describe_problems, validation_problems
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +42,10 @@ def parse_welcome_email_job(body: str) -> WelcomeEmailJob:
     try:
         return WelcomeEmailJob.model_validate_json(body)
     except ValidationError as error:
-        problems = [
-            (".".join(str(part) for part in detail["loc"]) or "body", detail["msg"])
-            for detail in error.errors(include_url=False)
-        ]
-        text = "; ".join(f"{field}: {msg}" for field, msg in problems)
-        raise InvalidWelcomeEmailJob(problems[0][0], f"invalid welcome-email job: {text}") from None
+        problems = validation_problems(error)
+        raise InvalidWelcomeEmailJob(
+            problems[0][0], f"invalid welcome-email job: {describe_problems(problems)}"
+        ) from None
 
 
 def compose_welcome_email(job: WelcomeEmailJob) -> WelcomeEmail:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from delivery_guarantees.adapters.charges_ledger import DynamoDbChargesLedger
 from delivery_guarantees.billing import IdempotentBilling, billing_from_settings
 from delivery_guarantees.config import BillingSettings
-from moto import mock_aws
-
 from functions.billing import app
 from tests.unit.billing.fakes import DynamoDbCallCounter, FakeLambdaContext, FakePaymentProvider
 

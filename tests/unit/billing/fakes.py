@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from delivery_guarantees.adapters.payment_provider import PaymentProviderUnavailable
 from delivery_guarantees.models import ChargeOutcome, ChargeRequest
-
 from tests.support.events import load_event
 
 if TYPE_CHECKING:

@@ -12,11 +12,11 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from aws_lambda_powertools.warnings import PowertoolsUserWarning
+
 from delivery_guarantees.adapters.charges_ledger import DynamoDbChargesLedger, LedgerConflict
 from delivery_guarantees.billing import InvalidChargeMessage
 from delivery_guarantees.config import ConfigurationError
 from delivery_guarantees.models import ChargeOutcome
-
 from functions.billing import app
 from tests.support.events import load_event
 from tests.unit.billing.fakes import (

@@ -6,10 +6,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
+
 from delivery_guarantees.adapters.charges_ledger import DynamoDbChargesLedger, LedgerConflict
 from delivery_guarantees.config import BillingSettings
 from delivery_guarantees.models import ChargeOutcome
-
 from tests.unit.billing.fakes import DynamoDbCallCounter
 
 if TYPE_CHECKING:

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs
 import boto3
 import pytest
 import stripe
+from moto import mock_aws
+
 from delivery_guarantees.adapters.payment_provider import (
     ParameterStoreSecret,
     PaymentIdempotencyConflict,
@@ -22,8 +24,6 @@ from delivery_guarantees.adapters.payment_provider import (
 )
 from delivery_guarantees.billing import parse_charge_request
 from delivery_guarantees.models import ChargeOutcome, ChargeRequest
-from moto import mock_aws
-
 from tests.unit.billing.fakes import charge_body
 
 API_KEY = "sk_test_51DoNotLogMe0123456789abcdef"
