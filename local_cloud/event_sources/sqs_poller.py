@@ -1,20 +1,27 @@
-"""An SQS event source mapping: pollers that receive batches, invoke, and delete what succeeded.
+"""An SQS event source mapping: a receiver that gathers batches, invokers that run them.
 
-Each poller thread: long-poll ReceiveMessage, gather up to BatchSize within the batching
-window, invoke the function synchronously, settle the batch by AWS's rules
-(batch_response.py) and DeleteMessageBatch what succeeded. Failed messages are left alone:
-SQS makes them visible again when their visibility timeout ends, with a higher
-ApproximateReceiveCount, and the queue's RedrivePolicy dead-letters them after
-maxReceiveCount receives. Retries are redeliveries; nothing here retries by itself.
+AWS's own shape: pollers fetch, invokers run. Per mapping, one receiver thread makes every
+ReceiveMessage call: it long-polls, gathers up to BatchSize within the batching window
+(which starts at the first message and ends early when the batch is full, near the 6 MB
+payload limit, or at stop()), and hands the batch to an idle invoker thread. It waits for
+an idle invoker *before* receiving, so no message is taken from the queue that nobody can
+run at once (its visibility timeout would tick while it waited here). Each invoker invokes
+the function synchronously, settles the batch by AWS's rules (batch_response.py) and
+DeleteMessageBatch-es what succeeded. Failed messages are left alone: SQS makes them visible
+again when their visibility timeout ends, with a higher ApproximateReceiveCount, and the
+queue's RedrivePolicy dead-letters them after maxReceiveCount receives. Retries are
+redeliveries; nothing here retries by itself.
 
 Concurrency: min(5, ScalingConfig.MaximumConcurrency, the function's concurrency limit)
-pollers. 5 is where AWS starts for a standard queue; AWS then scales up, we do not.
+invokers. 5 is where AWS starts for a standard queue; AWS then scales up, we do not.
 
-ReceiveMessage calls of one mapping are serialised (invocations still run in parallel):
-moto's ReceiveMessage is not atomic, and two concurrent receives could hand out the same
-message, or two batches of one FIFO message group, which SQS itself never does. FIFO
-queues are short-polled: moto's long poll spins while a message group is locked; and see
-_release_behind_group_heads for moto's FIFO redelivery order.
+Why one receiver: moto's ReceiveMessage is not atomic, and two concurrent receives could
+hand out the same message, or two batches of one FIFO message group, which SQS itself never
+does. Serialising receives behind a lock shared by several pollers made each poller's
+follow-up receives within its window queue behind the others' long polls, and the window
+overran by seconds; one receiver serialises them without anyone waiting on anyone else's
+long poll. FIFO queues are short-polled: moto's long poll spins while a message group is
+locked; and see _release_behind_group_heads for moto's FIFO redelivery order.
 
 Not emulated: scaling beyond the initial concurrency, backing off after function errors,
 and the 6 MB limit beyond a conservative estimate (gathering stops one maximum message
@@ -26,6 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -50,6 +58,7 @@ FIFO_IDLE_SECONDS = 0.2
 THROTTLE_BACKOFF_SECONDS = 0.5
 ERROR_BACKOFF_SECONDS = 1.0
 DUMMY_CREDENTIAL = "testing"
+RECENT_BATCHES = 100  # kept for recent_batches()
 
 SqsClientFactory = Callable[[], Any]
 
@@ -101,7 +110,7 @@ def validate_mapping(spec: SqsEventSourceSpec) -> None:
 
 @dataclass(frozen=True)
 class MappingStats:
-    pollers: int
+    pollers: int  # invoker threads running (the receiver is not counted)
     batches: int  # invocations
     received: int  # messages put into batches
     deleted: int
@@ -123,6 +132,67 @@ class BatchReport:
     result: InvocationResult | None  # None when throttled
     throttled: bool = False
     delete_failures: int = 0
+    # From the receive that brought the first message to the invocation: the batching
+    # window as it really was (AWS's MaximumBatchingWindowInSeconds is a maximum).
+    batching_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _GatheredBatch:
+    messages: list[dict[str, Any]]
+    first_received_at: float  # time.monotonic() when the first message had arrived
+
+
+class _Handoff:
+    """Gathered batches, from the one receiver to idle invokers: one batch per idle invoker.
+
+    An invoker calls take() whenever it is free; the receiver calls wait_for_idle_invoker()
+    before it receives and put() once the batch is gathered, so a batch never waits here
+    for an invoker. Invariant: `_idle` = invokers waiting in take() - batches not yet taken.
+    """
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
+        self._changed = threading.Condition()
+        self._idle = 0
+        self._batches: deque[_GatheredBatch] = deque()
+        self._closed = False
+
+    def wait_for_idle_invoker(self) -> bool:
+        """True once an invoker is idle; False if stopping."""
+        with self._changed:
+            while self._idle == 0 and not self._stopping.is_set():
+                self._changed.wait()
+            return not self._stopping.is_set()
+
+    def put(self, batch: _GatheredBatch) -> None:
+        with self._changed:
+            self._idle -= 1
+            self._batches.append(batch)
+            self._changed.notify_all()
+
+    def take(self) -> _GatheredBatch | None:
+        """The next batch; None once the receiver has closed the hand-off and it is empty."""
+        with self._changed:
+            self._idle += 1
+            self._changed.notify_all()
+            while not self._batches and not self._closed:
+                self._changed.wait()
+            if self._batches:
+                return self._batches.popleft()
+            self._idle -= 1
+            return None
+
+    def wake(self) -> None:
+        """Let a receiver waiting for an invoker see that the mapping is stopping."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """No more batches: invokers finish what was handed over, then return."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
 
 class SqsEventSourcePoller:
@@ -150,7 +220,7 @@ class SqsEventSourcePoller:
         self.concurrency = concurrency if concurrency is not None else min(limits)
         if self.concurrency < 1:
             # Reserved concurrency 0: AWS keeps polling and every batch is throttled (and so,
-            # receive by receive, heads for the DLQ). One poller does the same here.
+            # receive by receive, heads for the DLQ). One invoker does the same here.
             logger.warning(
                 "%s: %s has no concurrency (reserved concurrency 0): every batch will be throttled",
                 spec.logical_id,
@@ -158,12 +228,17 @@ class SqsEventSourcePoller:
             )
             self.concurrency = 1
         self._stopping = threading.Event()
+        self._handoff = _Handoff(self._stopping)
+        # Uncontended while only the receiver thread receives; it keeps a process_next_batch()
+        # on another thread from receiving concurrently with it (moto's receive is not atomic).
         self._receive_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        self._receiver: threading.Thread | None = None
+        self._invokers: list[threading.Thread] = []
         self._counts = dict.fromkeys(
             (f.name for f in fields(MappingStats) if f.name != "pollers"), 0
         )
+        self._recent: deque[BatchReport] = deque(maxlen=RECENT_BATCHES)
         self._thread_clients = threading.local()
 
     def _new_client(self) -> Any:
@@ -191,22 +266,31 @@ class SqsEventSourcePoller:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Check the queue once (off the hot path), then start the poller threads."""
-        if self._threads:
+        """Check the queue once (off the hot path), then start the receiver and invokers."""
+        if self._receiver is not None or self._invokers:
             return
         if not self.spec.enabled:
             logger.info("%s: mapping disabled, not polling", self.spec.logical_id)
             return
         self._check_visibility_timeout()
         self._stopping.clear()
+        self._handoff = _Handoff(self._stopping)
         for number in range(self.concurrency):
-            thread = threading.Thread(
-                target=self._poll_forever,
-                name=f"{self.spec.logical_id}-poller-{number}",
+            invoker = threading.Thread(
+                target=self._invoke_forever,
+                args=(self._handoff,),
+                name=f"{self.spec.logical_id}-invoker-{number}",
                 daemon=True,
             )
-            thread.start()
-            self._threads.append(thread)
+            invoker.start()
+            self._invokers.append(invoker)
+        self._receiver = threading.Thread(
+            target=self._receive_forever,
+            args=(self._handoff,),
+            name=f"{self.spec.logical_id}-receiver",
+            daemon=True,
+        )
+        self._receiver.start()
 
     def _check_visibility_timeout(self) -> None:
         # CreateEventSourceMapping refuses a function timeout above the visibility timeout.
@@ -222,39 +306,70 @@ class SqsEventSourcePoller:
             )
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop polling; a batch being invoked is finished and settled first."""
+        """Stop receiving; every batch already received is invoked and settled first."""
         self._stopping.set()
-        for thread in self._threads:
-            thread.join(timeout)
+        self._handoff.wake()
+        deadline = time.monotonic() + timeout
+        # The receiver first: it closes the hand-off, which lets the invokers return.
+        threads = [t for t in (self._receiver, *self._invokers) if t is not None]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 logger.warning("%s: %s did not stop in %.0f s", self.spec, thread.name, timeout)
-        self._threads = [t for t in self._threads if t.is_alive()]
+        if self._receiver is not None and not self._receiver.is_alive():
+            self._receiver = None
+        self._invokers = [t for t in self._invokers if t.is_alive()]
 
     @property
     def running(self) -> bool:
-        return any(thread.is_alive() for thread in self._threads)
+        threads = [t for t in (self._receiver, *self._invokers) if t is not None]
+        return any(thread.is_alive() for thread in threads)
 
     def stats(self) -> MappingStats:
+        pollers = sum(invoker.is_alive() for invoker in self._invokers)
         with self._stats_lock:
-            return MappingStats(pollers=len(self._threads), **self._counts)
+            return MappingStats(pollers=pollers, **self._counts)
 
-    def _count(self, **increments: int) -> None:
+    def recent_batches(self) -> tuple[BatchReport, ...]:
+        """The last batches invoked (up to 100), oldest first."""
+        with self._stats_lock:
+            return tuple(self._recent)
+
+    def _count(self, report: BatchReport | None = None, **increments: int) -> None:
         with self._stats_lock:
             for name, value in increments.items():
                 self._counts[name] += value
+            if report is not None:
+                self._recent.append(report)
 
-    def _poll_forever(self) -> None:
-        while not self._stopping.is_set():
+    def _receive_forever(self, handoff: _Handoff) -> None:
+        try:
+            while handoff.wait_for_idle_invoker():
+                try:
+                    batch = self._gather(self._client())
+                except Exception:
+                    self._count(poll_errors=1)
+                    logger.exception("%s: receiving failed; retrying", self.spec.logical_id)
+                    self._stopping.wait(ERROR_BACKOFF_SECONDS)
+                    continue
+                if batch is not None:
+                    handoff.put(batch)
+                elif self.spec.is_fifo:
+                    self._stopping.wait(FIFO_IDLE_SECONDS)
+        finally:
+            handoff.close()
+
+    def _invoke_forever(self, handoff: _Handoff) -> None:
+        while (batch := handoff.take()) is not None:
             try:
-                report = self.process_next_batch()
+                report = self._run(self._client(), batch)
             except Exception:
+                # The batch stays in flight and comes back after its visibility timeout.
                 self._count(poll_errors=1)
-                logger.exception("%s: polling failed; retrying", self.spec.logical_id)
+                logger.exception("%s: invoking a batch failed", self.spec.logical_id)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
-            if report is None and self.spec.is_fifo:
-                self._stopping.wait(FIFO_IDLE_SECONDS)
-            elif report is not None and report.throttled:
+            if report.throttled:
                 self._stopping.wait(THROTTLE_BACKOFF_SECONDS)
 
     # -- one batch -----------------------------------------------------------------------
@@ -262,9 +377,12 @@ class SqsEventSourcePoller:
     def process_next_batch(self) -> BatchReport | None:
         """Receive, invoke and settle one batch on the calling thread; None if none came."""
         client = self._client()
-        messages = self._gather(client)
-        if not messages:
-            return None
+        batch = self._gather(client)
+        return None if batch is None else self._run(client, batch)
+
+    def _run(self, client: Any, gathered: _GatheredBatch) -> BatchReport:
+        """Invoke the function with a gathered batch, settle it and delete what succeeded."""
+        messages = gathered.messages
         batch = [
             BatchMessage(
                 message_id=m["MessageId"],
@@ -275,6 +393,7 @@ class SqsEventSourcePoller:
         ]
         event = lambda_event(messages, queue_arn=self.spec.queue_arn)
         result: InvocationResult | None = None
+        batching_seconds = time.monotonic() - gathered.first_received_at
         try:
             result = self._lambda.invoke(self.spec.function_name, event)
             error, raw_payload = result.error, result.raw_payload
@@ -290,7 +409,16 @@ class SqsEventSourcePoller:
         delete_failures = self._delete(client, settlement.delete)
         if self.spec.is_fifo and settlement.retain:
             self._release_behind_group_heads(client, settlement.retain)
+        report = BatchReport(
+            message_ids=tuple(m.message_id for m in batch),
+            settlement=settlement,
+            result=result,
+            throttled=result is None,
+            delete_failures=delete_failures,
+            batching_seconds=batching_seconds,
+        )
         self._count(
+            report,
             batches=1,
             received=len(batch),
             deleted=len(settlement.delete) - delete_failures,
@@ -310,29 +438,27 @@ class SqsEventSourcePoller:
             len(settlement.delete),
             len(settlement.retain),
         )
-        return BatchReport(
-            message_ids=tuple(m.message_id for m in batch),
-            settlement=settlement,
-            result=result,
-            throttled=result is None,
-            delete_failures=delete_failures,
-        )
+        return report
 
-    def _gather(self, client: Any) -> list[dict[str, Any]]:
+    def _gather(self, client: Any) -> _GatheredBatch | None:
         """Up to BatchSize messages, within the batching window once the first arrived."""
         wait = 0 if self.spec.is_fifo else self._poll_wait
         messages = self._receive(client, min(MAX_RECEIVE, self.spec.batch_size), wait)
+        if not messages:
+            return None
+        first_received_at = time.monotonic()
         window = self.spec.maximum_batching_window_seconds
-        if not messages or window == 0:
-            return messages
+        if window == 0:
+            return _GatheredBatch(messages, first_received_at)
         by_id = {m["MessageId"]: m for m in messages}
         size = sum(_estimated_size(m) for m in messages)
-        deadline = time.monotonic() + window
+        deadline = first_received_at + window
         while len(by_id) < self.spec.batch_size and size + MAX_MESSAGE_BYTES <= MAX_EVENT_BYTES:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._stopping.is_set():
                 break
             count = min(MAX_RECEIVE, self.spec.batch_size - len(by_id))
+            # Whole seconds only (SQS's WaitTimeSeconds), never past the deadline.
             more = self._receive(client, count, min(self._poll_wait, int(remaining)))
             if not more:
                 self._stopping.wait(min(0.05, remaining))  # stop() cuts the window short
@@ -340,7 +466,7 @@ class SqsEventSourcePoller:
                 # Received again within the window (a short visibility timeout): newest wins.
                 size += 0 if message["MessageId"] in by_id else _estimated_size(message)
                 by_id[message["MessageId"]] = message
-        return list(by_id.values())
+        return _GatheredBatch(list(by_id.values()), first_received_at)
 
     def _receive(self, client: Any, count: int, wait: int) -> list[dict[str, Any]]:
         with self._receive_lock:

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -382,6 +383,46 @@ def test_batching_window_ends_early_when_the_batch_is_full(cloud: Any) -> None:
 
     assert len(report.message_ids) == 12
     assert cloud.counts(queue) == (1, 0)
+
+
+def test_on_an_idle_queue_the_batching_window_is_a_maximum_and_gathers_what_arrives(
+    cloud: Any,
+) -> None:
+    window = 2
+    queue = cloud.queue(visibility_timeout=10)
+    function = cloud.function()
+    # The default concurrency (5 invokers), batch size 10: a batch is never full here, so
+    # each one waits out its whole window, and not a second longer.
+    poller = cloud.mapping(
+        queue,
+        function,
+        cloud.service(function),
+        batch_size=10,
+        maximum_batching_window_seconds=window,
+    )
+    poller.start()
+    time.sleep(1.5)  # idle: the receiver is long-polling an empty queue
+
+    (lone,) = cloud.send(queue, {"probe": True})
+    cloud.wait_until(lambda: poller.stats().batches == 1)
+    pair = cloud.sqs.send_message_batch(
+        QueueUrl=queue.url,
+        Entries=[{"Id": str(i), "MessageBody": json.dumps({"probe": True})} for i in range(2)],
+    )
+    cloud.wait_until(lambda: cloud.counts(queue) == (0, 0) and poller.stats().deleted == 3)
+    poller.stop()
+
+    first, second = poller.recent_batches()
+    # What the function saw: the lone message alone, then the pair in one batch.
+    assert _seen_ids(first) == [lone]
+    assert sorted(_seen_ids(second)) == sorted(m["MessageId"] for m in pair["Successful"])
+    assert poller.stats().batches == 2
+    for report in (first, second):
+        assert window <= report.batching_seconds <= window + 1
+
+
+def _seen_ids(report: Any) -> list[str]:
+    return [record["messageId"] for record in report.result.payload["event"]["Records"]]
 
 
 # -- concurrency -----------------------------------------------------------------------------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 from local_cloud.event_sources import (
     InvalidEventSourceMapping,
     SqsEventSourcePoller,
+    sqs_poller,
     validate_mapping,
 )
 from local_cloud.lambda_runtime import InvocationResult, Throttled
@@ -300,3 +304,193 @@ def test_fifo_is_short_polled() -> None:
     _poller(queue, FakeLambda(), queue_arn=FIFO_ARN).process_next_batch()
 
     assert queue.receives[0]["WaitTimeSeconds"] == 0
+
+
+# -- the running mapping: one receiver, a pool of invokers ------------------------------------
+
+
+class LongPollingQueue(FakeQueue):
+    """A FakeQueue whose empty receives wait like a long poll (a tenth of the real time),
+    and which records which thread made each receive."""
+
+    def __init__(self, messages: list[dict[str, Any]]):
+        super().__init__(messages)
+        self.arrived = threading.Condition()
+        self.receiving_threads: list[str] = []
+
+    def send(self, *messages: dict[str, Any]) -> None:
+        with self.arrived:
+            self.messages.extend(messages)
+            self.arrived.notify_all()
+
+    def receive_message(self, **request: Any) -> dict[str, Any]:
+        self.receiving_threads.append(threading.current_thread().name)
+        with self.arrived:
+            self.arrived.wait_for(lambda: self.messages, timeout=request["WaitTimeSeconds"] / 10)
+            return super().receive_message(**request)
+
+
+class BlockingLambda(FakeLambda):
+    """Holds every invocation until `release` is set; counts those running."""
+
+    def __init__(self, limit: int = 10):
+        super().__init__(limit=limit)
+        self.release = threading.Event()
+        self.running = 0
+        self.most_running = 0
+        self._lock = threading.Lock()
+
+    def invoke(self, function_name_or_logical_id: str, event: Any) -> InvocationResult:
+        with self._lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            self.release.wait(10)
+            return super().invoke(function_name_or_logical_id, event)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.01)
+
+
+def test_the_receiver_receives_nothing_while_no_invoker_is_idle() -> None:
+    queue = LongPollingQueue([_message(i) for i in range(15)])
+    lambda_ = BlockingLambda(limit=1)
+    poller = _poller(queue, lambda_, batch_size=5)
+
+    poller.start()
+    try:
+        _wait_until(lambda: lambda_.running == 1)
+        time.sleep(0.2)  # room for a receive that must not happen
+
+        # The one invoker is busy: the next 5 messages stay in the queue, not in flight here.
+        assert len(queue.receives) == 1
+        assert len(queue.messages) == 10
+        lambda_.release.set()
+        _wait_until(lambda: poller.stats().deleted == 15)
+    finally:
+        lambda_.release.set()
+        poller.stop(timeout=5)
+
+    assert poller.stats().batches == 3
+
+
+def test_invokers_run_batches_in_parallel_and_one_thread_receives() -> None:
+    queue = LongPollingQueue([_message(i) for i in range(10)])
+    lambda_ = BlockingLambda()
+    poller = _poller(queue, lambda_, batch_size=1, maximum_concurrency=3)
+
+    poller.start()
+    try:
+        _wait_until(lambda: lambda_.running == 3)
+        assert poller.stats().pollers == 3
+        lambda_.release.set()
+        _wait_until(lambda: poller.stats().deleted == 10)
+    finally:
+        lambda_.release.set()
+        poller.stop(timeout=5)
+
+    assert lambda_.most_running == 3
+    assert set(queue.receiving_threads) == {"Mapping-receiver"}
+    assert poller.stats().pollers == 0
+    assert not poller.running
+
+
+def test_a_message_arriving_within_the_window_joins_the_batch_and_a_full_batch_ends_it() -> None:
+    queue = LongPollingQueue([_message(1)])
+    lambda_ = FakeLambda()
+    poller = _poller(queue, lambda_, batch_size=2, maximum_batching_window_seconds=30)
+
+    poller.start()
+    try:
+        _wait_until(lambda: len(queue.receives) >= 2)  # the window is open, gathering
+        queue.send(_message(2))
+        _wait_until(lambda: poller.stats().deleted == 2)
+    finally:
+        poller.stop(timeout=5)
+
+    (report,) = poller.recent_batches()
+    assert report.message_ids == ("m1", "m2")
+    assert report.batching_seconds < 30  # ended by the full batch, not by the window
+
+
+def test_stop_ends_the_window_and_settles_what_was_received() -> None:
+    queue = LongPollingQueue([_message(1)])
+    lambda_ = FakeLambda()
+    poller = _poller(queue, lambda_, batch_size=5, maximum_batching_window_seconds=60)
+
+    poller.start()
+    _wait_until(lambda: len(queue.receives) >= 2)
+    poller.stop(timeout=5)
+
+    assert not poller.running
+    assert [len(event["Records"]) for event in lambda_.events] == [1]
+    assert queue.deleted == ["r1"]
+
+
+def test_stop_waits_for_the_batches_being_invoked() -> None:
+    queue = LongPollingQueue([_message(1)])
+    lambda_ = BlockingLambda()
+    poller = _poller(queue, lambda_)
+    poller.start()
+    _wait_until(lambda: lambda_.running == 1)
+
+    stopping = threading.Thread(target=poller.stop, kwargs={"timeout": 5})
+    stopping.start()
+    time.sleep(0.1)
+    assert poller.running  # still invoking
+    lambda_.release.set()
+    stopping.join(5)
+
+    assert not poller.running
+    assert queue.deleted == ["r1"]
+
+
+def test_a_failing_receive_is_counted_and_receiving_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class FlakyQueue(LongPollingQueue):
+        def receive_message(self, **request: Any) -> dict[str, Any]:
+            if not self.receives:
+                self.receives.append(request)
+                raise ConnectionError("endpoint went away")
+            return super().receive_message(**request)
+
+    monkeypatch.setattr(sqs_poller, "ERROR_BACKOFF_SECONDS", 0.01)
+    queue = FlakyQueue([_message(1)])
+    poller = _poller(queue, FakeLambda())
+
+    poller.start()
+    try:
+        _wait_until(lambda: poller.stats().deleted == 1)
+    finally:
+        poller.stop(timeout=5)
+
+    assert poller.stats().poll_errors == 1
+
+
+def test_a_throttled_invoker_backs_off_and_the_batch_is_left_for_a_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sqs_poller, "THROTTLE_BACKOFF_SECONDS", 0.01)
+    queue = LongPollingQueue([_message(1), _message(2)])
+    lambda_ = FakeLambda(limit=0)
+    lambda_.throttle = True
+    poller = _poller(queue, lambda_, batch_size=1)
+
+    poller.start()
+    try:
+        _wait_until(lambda: poller.stats().throttles == 2)
+    finally:
+        poller.stop(timeout=5)
+
+    assert poller.stats().pollers == 0
+    assert queue.deleted == []
+    assert all(report.throttled for report in poller.recent_batches())
