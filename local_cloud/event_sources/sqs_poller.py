@@ -315,7 +315,9 @@ class SqsEventSourcePoller:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
-                logger.warning("%s: %s did not stop in %.0f s", self.spec, thread.name, timeout)
+                logger.warning(
+                    "%s: %s did not stop in %.0f s", self.spec.logical_id, thread.name, timeout
+                )
         if self._receiver is not None and not self._receiver.is_alive():
             self._receiver = None
         self._invokers = [t for t in self._invokers if t.is_alive()]
