@@ -125,8 +125,8 @@ def exactly_once(
         title="exactly-once charge (BillingQueue + idempotency on transaction_id)",
         figures=(
             ("transactions", len(charges)),
-            ("charge messages delivered", deliveries),
-            ("duplicate deliveries", deliveries - len(charges)),
+            ("charge messages sent", deliveries),
+            ("duplicates sent", deliveries - len(charges)),
             ("charged once", len(charged_once)),
             ("declined, recorded once", len(declined)),
             ("double charges", len(double)),

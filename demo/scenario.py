@@ -395,8 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     print(render(reports), file=out)
     if retrying:
         print(
-            f"{retrying} rejected charge message(s) are still on BillingQueue, retried until "
-            "they move to BillingDeadLetterQueue: nothing is silently dropped.",
+            f"{retrying} charge message(s) still on BillingQueue, awaiting redelivery: the two "
+            "rejected ones move to BillingDeadLetterQueue after 5 receives; a duplicate that "
+            "met its twin in progress is answered from the stored result. Nothing is dropped.",
             file=out,
         )
     print(f"function logs: {log_path}", file=out)

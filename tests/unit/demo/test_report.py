@@ -66,7 +66,7 @@ def test_exactly_once_holds_with_one_intent_per_transaction():
         rejected_messages={"bad": "t_bad", "conflict": "t1"},
     )
     assert report.held, report.violations
-    assert figures(report)["duplicate deliveries"] == 1
+    assert figures(report)["duplicates sent"] == 1
     assert figures(report)["double charges"] == 0
 
 
