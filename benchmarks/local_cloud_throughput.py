@@ -2,7 +2,7 @@
 
 1. Ceiling: with no event source mapping running, N charge messages (10% duplicates) are
    put on BillingQueue and drained by one plain loop that makes the calls the billing
-   function makes, directly: ReceiveMessage (10 at a time), per record the idempotency
+   function makes, directly: ReceiveMessage (BatchSize at a time), per record the idempotency
    PutItem (conditional), and for a fresh record the ledger PutItem and the idempotency
    UpdateItem, then DeleteMessageBatch. No Lambda emulation, no payment provider call.
 2. The same loop again, also making the payment provider call a fresh record makes (a
@@ -69,6 +69,7 @@ def raw_drain(
     outputs: dict[str, str],
     count: int,
     provider: tuple[str, str] | None,
+    batch_size: int,
 ) -> float:
     """The ceiling: the same receive, DynamoDB and delete calls, in one plain loop."""
     sqs, dynamodb = clients["sqs"], clients["dynamodb"]
@@ -77,7 +78,7 @@ def raw_drain(
     started = time.perf_counter()
     while done < count:
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            QueueUrl=queue_url, MaxNumberOfMessages=batch_size, AttributeNames=["All"]
         ).get("Messages", [])
         for message in messages:
             charge = json.loads(message["Body"])
@@ -191,12 +192,15 @@ def main() -> None:
         provider = (cloud.payment_provider.url, next(iter(settings.ssm_parameters.values())))
         ready = time.perf_counter() - started
 
-        print(f"{args.messages} billing messages, {args.duplicates:.0%} duplicates, each run")
+        billing = next(s for s in cloud.stack.sqs_event_sources if "Billing" in s.logical_id)
+        batch_size = min(10, billing.batch_size)  # the ceiling receives what the mapping does
+        print(f"{args.messages} billing messages, {args.duplicates:.0%} duplicates, each run;")
+        print(f"receives of {batch_size} (the mapping's BatchSize) in every run")
         print(f"starting at a queue depth of {args.messages} (moto slows as a queue deepens)")
         figures: dict[str, float] = {}
         for label, via_provider in (("ceiling", None), ("ceiling + provider", provider)):
             fill(clients["sqs"], queue_url, charges(args.messages, args.duplicates, seed=1))
-            seconds = raw_drain(clients, outputs, args.messages, via_provider)
+            seconds = raw_drain(clients, outputs, args.messages, via_provider, batch_size)
             figures[label] = args.messages / seconds
             print(f"  {label:<22} {figures[label]:8.1f} msg/s ({seconds:.1f} s)")
 

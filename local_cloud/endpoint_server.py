@@ -43,11 +43,32 @@ def _retention_check_without_queue_attributes(self: Any, queue_name: str, messag
     return bool(retain_until > time.time())
 
 
-def speed_up_moto() -> None:
-    """Replace moto internals whose cost grows with queue depth; semantics unchanged."""
-    from moto.sqs.models import SQSBackend
+def _unix_time(dt: Any = None) -> float:
+    """moto's unix_time without building datetimes for "now" (it is called per message)."""
+    from moto.core.utils import unix_time
 
-    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+    return time.time() if dt is None else unix_time(dt)
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
+def speed_up_moto() -> None:
+    """Replace moto internals that cost far more than they do; semantics unchanged.
+
+    Measured with cProfile on a billing drain: moto listed its own package directory
+    (listdir plus a stat per entry) on every request to match the Host header, and SQS
+    built several datetimes per message in the queue on every receive to test visibility.
+    """
+    from moto import backends
+    from moto.sqs import models as sqs_models
+
+    module_names = tuple(backends.list_of_moto_modules())  # the installed package: fixed
+    backends.list_of_moto_modules = lambda: module_names
+    sqs_models.unix_time = _unix_time
+    sqs_models.unix_time_millis = _unix_time_millis
+    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         _retention_check_without_queue_attributes
     )
 

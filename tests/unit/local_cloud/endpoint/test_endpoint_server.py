@@ -75,3 +75,29 @@ def test_the_faster_retention_check_keeps_moto_s_rule(age_seconds: int, kept: bo
     faster = endpoint_server._retention_check_without_queue_attributes(backend, "q", Sent())
     assert original is kept
     assert faster is kept
+
+
+def test_the_speed_up_keeps_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import backends
+    from moto.core import utils
+    from moto.sqs import models as sqs_models
+
+    modules = list(backends.list_of_moto_modules())
+    # monkeypatch puts moto's own functions back after the test
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
+    monkeypatch.setattr(sqs_models, "unix_time", sqs_models.unix_time)
+    monkeypatch.setattr(sqs_models, "unix_time_millis", sqs_models.unix_time_millis)
+    monkeypatch.setattr(
+        SQSBackend,
+        "is_message_valid_based_on_retention_period",
+        SQSBackend.is_message_valid_based_on_retention_period,
+    )
+
+    endpoint_server.speed_up_moto()
+
+    assert list(backends.list_of_moto_modules()) == modules
+    assert "sqs" in modules
+    assert abs(sqs_models.unix_time() - utils.unix_time()) < 1.0
+    assert abs(sqs_models.unix_time_millis() - utils.unix_time_millis()) < 1000.0
+    fixed = utils.utcfromtimestamp(1_700_000_000)
+    assert sqs_models.unix_time(fixed) == utils.unix_time(fixed) == 1_700_000_000
