@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 .PHONY: help install test unit integration lint typecheck validate build deploy local demo invoke send bench clean
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The virtual environment is rebuilt whenever a dependency file changes.
 $(VENV)/.installed: pyproject.toml constraints.txt layers/shared/requirements.txt
@@ -31,7 +31,8 @@ $(SAM_VENV)/.installed:
 install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
 
 test: $(VENV)/.installed ## Run the whole suite: unit tests, then integration tests on the local cloud
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## Run the fast unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
