@@ -49,6 +49,29 @@ class SqsEventSourceSpec:
 
 
 @dataclass(frozen=True)
+class HttpRouteSpec:
+    """One route of an HTTP API (AWS::ApiGatewayV2::Api), as its OpenAPI body declares it."""
+
+    method: str  # "POST", ... or "ANY"
+    path: str  # "/accounts", "/items/{id}", "/files/{proxy+}", or "$default"
+    function_logical_id: str
+    payload_format_version: str = "2.0"
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class HttpApiSpec:
+    """An HTTP API the local cloud can serve: its routes and the stages that deploy it."""
+
+    logical_id: str
+    routes: tuple[HttpRouteSpec, ...]
+    stage_logical_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DeployedStack:
     stack_name: str
     endpoint_url: str

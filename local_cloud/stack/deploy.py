@@ -18,8 +18,9 @@ import copy
 import json
 import logging
 import os
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
+from local_cloud.model import DeployedStack, FunctionSpec, HttpApiSpec, SqsEventSourceSpec
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
@@ -38,6 +39,7 @@ from local_cloud.stack.specs import (
     EVENT_SOURCE_MAPPING,
     alarm_request,
     check_sqs_event_source,
+    http_api_specs,
     not_created,
     sqs_event_source_spec,
 )
@@ -79,6 +81,9 @@ class Deployment:
     queue_urls: Mapping[str, str]  # logical ID -> URL of every queue of the stack
     dependency_installs: int  # requirement sets installed by pip (0 with a warm cache)
     seconds: Mapping[str, float]  # per phase: build, package, create, resolve
+    # HTTP APIs moto does not create; LocalCloud serves them (they stay in unsupported_resources
+    # until something does)
+    http_apis: tuple[HttpApiSpec, ...] = ()
 
 
 def aws_session(region: str) -> boto3.Session:
@@ -184,6 +189,10 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         # The mapping is part of the stack: AWS rolls the whole stack back.
         _delete_stack(clients, options.stack_name)
         raise
+    http_apis, http_warnings = http_api_specs(
+        cloudformation["Resources"], expected, _function_for_uri(resolver, functions)
+    )
+    warnings.extend(http_warnings)
     outputs = _outputs(clients, options.stack_name)
     seconds["resolve"] = time.perf_counter() - started
 
@@ -208,6 +217,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         },
         dependency_installs=len(cache.installs),
         seconds=seconds,
+        http_apis=tuple(http_apis),
     )
 
 
@@ -557,6 +567,24 @@ def _sqs_event_sources(
         )
         sources.append(spec)
     return sources
+
+
+def _function_for_uri(
+    resolver: IntrinsicResolver, functions: Mapping[str, FunctionSpec]
+) -> Callable[[Any], str | None]:
+    """Logical ID of the function an API integration uri (".../functions/<arn>/invocations")
+    invokes, or None."""
+    by_name = {spec.function_name: logical_id for logical_id, spec in functions.items()}
+
+    def function_for_uri(uri: Any) -> str | None:
+        try:
+            resolved = str(resolver.resolve(uri))
+        except IntrinsicError:
+            return None
+        match = re.search(r":function:([^/:]+)", resolved)
+        return by_name.get(match.group(1)) if match else None
+
+    return function_for_uri
 
 
 def _outputs(clients: _Clients, stack_name: str) -> dict[str, str]:

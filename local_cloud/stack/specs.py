@@ -3,16 +3,20 @@ and enforce the rules AWS enforces when it creates an SQS event source mapping."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from local_cloud.model import SqsEventSourceSpec
+from local_cloud.model import HttpApiSpec, HttpRouteSpec, SqsEventSourceSpec
 from local_cloud.stack.errors import DeploymentError
 
 # Resource types whose absence from DescribeStackResources is expected: the local cloud
 # handles them itself (pollers run the mappings; alarms are put with PutMetricAlarm).
 EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
 ALARM = "AWS::CloudWatch::Alarm"
+HTTP_API = "AWS::ApiGatewayV2::Api"
+HTTP_API_STAGE = "AWS::ApiGatewayV2::Stage"
+_ANY_METHOD = "x-amazon-apigateway-any-method"
+_OPENAPI_METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
 
 _MAX_BATCH_SIZE_STANDARD = 10_000
 _MAX_BATCH_SIZE_FIFO = 10
@@ -86,6 +90,58 @@ def not_created(
         for logical_id, resource_type in expected.items()
         if logical_id not in present and resource_type not in handled
     )
+
+
+def http_api_specs(
+    resources: Mapping[str, Any],
+    expected: Mapping[str, str],
+    function_for_uri: Callable[[Any], str | None],
+) -> tuple[list[HttpApiSpec], list[str]]:
+    """(the HTTP APIs the local cloud can serve, warnings). Only APIs defined by an OpenAPI
+    `Body` (what SAM generates) are read; routes whose integration is not a Lambda proxy to
+    a function of this stack are named in a warning. `function_for_uri` maps an integration
+    uri (unresolved) to the logical ID of its function, or None."""
+    apis: list[HttpApiSpec] = []
+    warnings: list[str] = []
+    for logical_id, resource_type in expected.items():
+        properties = resources[logical_id].get("Properties") or {}
+        if resource_type != HTTP_API or not isinstance(properties.get("Body"), Mapping):
+            continue
+        routes = []
+        for path, operations in (properties["Body"].get("paths") or {}).items():
+            for method, operation in (operations or {}).items():
+                if method not in _OPENAPI_METHODS and method != _ANY_METHOD:
+                    continue  # "parameters", extensions
+                integration = (operation or {}).get("x-amazon-apigateway-integration") or {}
+                route = f"{method.upper()} {path}"
+                function = (
+                    function_for_uri(integration.get("uri"))
+                    if integration.get("type") == "aws_proxy"
+                    else None
+                )
+                if function is None:
+                    warnings.append(
+                        f"{logical_id}: route {route} does not proxy to a function of this "
+                        "stack; not served locally"
+                    )
+                    continue
+                routes.append(
+                    HttpRouteSpec(
+                        method="ANY" if method == _ANY_METHOD else method.upper(),
+                        path="$default" if path in ("$default", "/$default") else str(path),
+                        function_logical_id=function,
+                        payload_format_version=str(integration.get("payloadFormatVersion", "2.0")),
+                    )
+                )
+        stages = tuple(
+            stage_id
+            for stage_id, stage_type in expected.items()
+            if stage_type == HTTP_API_STAGE
+            and (resources[stage_id].get("Properties") or {}).get("ApiId") == {"Ref": logical_id}
+        )
+        if routes:
+            apis.append(HttpApiSpec(logical_id, tuple(routes), stages))
+    return apis, warnings
 
 
 def alarm_request(
