@@ -29,6 +29,7 @@ from local_cloud.cloud import (
     load_settings,
 )
 from local_cloud.endpoint import DEFAULT_PORT, EndpointError, is_answering
+from local_cloud.http_api.server import DEFAULT_PORT as HTTP_API_PORT
 from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
 from local_cloud.stack import StackError
 from local_cloud.stack.deploy import aws_session
@@ -187,7 +188,12 @@ def command_up(args: argparse.Namespace) -> int:
     # SIGTERM (make, a process manager), stop as cleanly as Ctrl-C in a terminal.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: _raise_keyboard_interrupt())
-    cloud = LocalCloud(settings, endpoint_port=args.endpoint_port or None)
+    cloud = LocalCloud(
+        settings,
+        endpoint_port=args.endpoint_port or None,
+        serve_http_apis=not args.no_http_api,
+        http_api_port=args.http_api_port or None,
+    )
     depths: QueueDepths | None = None
     try:
         cloud.start()
@@ -251,6 +257,11 @@ def _print_report(cloud: LocalCloud) -> None:
         print(f"  warning: {warning}")
     if cloud.payment_provider is not None:
         print(f"  payment provider: {cloud.payment_provider.url}")
+    if cloud.http_api is not None:
+        print(f"  HTTP API: {cloud.http_api.url}")
+        for api, route in cloud.http_api.app.router.routes:
+            print(f"    {route.route_key} -> {route.function_logical_id} "
+                  f"({api}, payload {route.payload_format_version})")  # fmt: skip
     print("Outputs:")
     for key, value in stack.outputs.items():
         print(f"  {key} = {value}")
@@ -347,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_PORT,
         help=f"port of the endpoint (default {DEFAULT_PORT}; 0 picks a free one)",
     )
+    up.add_argument(
+        "--http-api-port",
+        type=int,
+        default=HTTP_API_PORT,
+        help=f"port serving the stack's HTTP APIs (default {HTTP_API_PORT}; 0 picks a free one)",
+    )
+    up.add_argument("--no-http-api", action="store_true", help="do not serve the HTTP APIs")
     up.set_defaults(handler=command_up)
 
     invoke = commands.add_parser("invoke", help="invoke a function with an event file")

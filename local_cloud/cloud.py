@@ -3,8 +3,8 @@
 It starts (or reuses) the endpoint, optionally the simulated payment provider, seeds the
 SSM parameters and SES identities the stack expects to exist before deployment (as an
 operator would in a real account), deploys the template, then runs the functions in
-LambdaService workers and one poller per SQS event source mapping. `stop()` stops
-exactly what it started, in reverse order.
+LambdaService workers, one poller per SQS event source mapping, and serves its HTTP
+APIs (local_cloud.http_api). `stop()` stops exactly what it started, in reverse order.
 """
 
 from __future__ import annotations
@@ -118,7 +118,10 @@ class LocalCloud:
     """The running stack. Use as a context manager, or call start() and stop().
 
     endpoint_port=None picks a free port (tests); start_pollers=False runs no SQS
-    pollers (a one-shot `invoke` needs none); log_sink receives (function, line).
+    pollers (a one-shot `invoke` needs none); log_sink receives (function, line), and one
+    line per HTTP API request as (API logical ID, line). The stack's HTTP APIs are served
+    on http_api_port (None: a free one, so tests and parallel runs never collide; `up`
+    asks for 3000 as `sam local start-api` does) unless serve_http_apis=False.
     """
 
     def __init__(
@@ -129,17 +132,22 @@ class LocalCloud:
         payment_provider_port: int | None = PAYMENT_PROVIDER_PORT,
         start_pollers: bool = True,
         log_sink: Callable[[str, str], None] | None = None,
+        serve_http_apis: bool = True,
+        http_api_port: int | None = None,
     ) -> None:
         self.settings = settings
         self._endpoint_port = endpoint_port
         self._payment_provider_port = payment_provider_port
         self._start_pollers = start_pollers
         self._log_sink = log_sink
+        self._serve_http_apis = serve_http_apis
+        self._http_api_port = http_api_port
         self.endpoint: Endpoint | None = None
         self.payment_provider: Any = None
         self.deployment: Deployment | None = None
         self.lambda_service: Any = None
         self.pollers: list[Any] = []
+        self.http_api: Any = None  # an HttpApiServer while the stack's HTTP APIs are served
         self.ready_seconds: float | None = None
 
     @property
@@ -193,6 +201,8 @@ class LocalCloud:
             runtime_dir=self.deployment.runtime_dir,
             log_sink=self._log_sink,
         )
+        if self._serve_http_apis and self.deployment.http_apis:
+            self._start_http_api()
         if self._start_pollers:
             from local_cloud.event_sources import SqsEventSourcePoller
 
@@ -205,6 +215,41 @@ class LocalCloud:
                 )
                 self.pollers.append(poller)
                 poller.start()
+
+    def _start_http_api(self) -> None:
+        from local_cloud.http_api import start_http_api
+
+        assert self.deployment is not None
+        deployment = self.deployment
+        self.http_api = start_http_api(
+            deployment.http_apis,
+            self.lambda_service,
+            port=self._http_api_port,
+            access_log=self._log_sink,
+        )
+        # What we serve is no longer "not created": it is handled locally, at this URL.
+        served: dict[str, str] = {}
+        for api in deployment.http_apis:
+            served[api.logical_id] = "AWS::ApiGatewayV2::Api"
+            served.update(dict.fromkeys(api.stage_logical_ids, "AWS::ApiGatewayV2::Stage"))
+        self.deployment = replace(
+            deployment,
+            stack=replace(
+                deployment.stack,
+                unsupported_resources=tuple(
+                    entry
+                    for entry in deployment.stack.unsupported_resources
+                    if entry.split(" ", 1)[0] not in served
+                ),
+            ),
+            handled_locally=(
+                *deployment.handled_locally,
+                *(
+                    f"{logical_id} ({resource_type}): served locally at {self.http_api.url}"
+                    for logical_id, resource_type in served.items()
+                ),
+            ),
+        )
 
     def _seed(self, endpoint_url: str) -> None:
         """What must exist before deployment: secrets and verified sender identities."""
@@ -220,7 +265,8 @@ class LocalCloud:
                 ses.verify_domain_identity(Domain=identity)
 
     def stop(self) -> None:
-        """Stop pollers, workers, the payment provider and the endpoint we started."""
+        """Stop pollers, the HTTP API server, workers, the payment provider and the endpoint
+        we started."""
         # In parallel: each poller finishes and settles the batch it is running first.
         stoppers = [
             threading.Thread(target=_stop_quietly, args=(poller,), name="stop-poller")
@@ -231,6 +277,9 @@ class LocalCloud:
         for stopper in stoppers:
             stopper.join()
         self.pollers.clear()
+        if self.http_api is not None:  # before the workers, so no request finds them gone
+            self.http_api.stop()
+            self.http_api = None
         if self.lambda_service is not None:
             self.lambda_service.close()
             self.lambda_service = None
