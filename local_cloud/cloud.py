@@ -168,7 +168,11 @@ class LocalCloud:
 
     def _start(self) -> None:
         settings = self.settings
-        self.endpoint = start_endpoint(port=self._endpoint_port)
+        # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
+        # names another one: tests must not deploy onto a LocalStack they happen to see.
+        self.endpoint = start_endpoint(
+            port=self._endpoint_port, reuse_from_env=self._endpoint_port is not None
+        )
         overrides = dict(settings.parameter_overrides)
         if settings.payment_provider:
             from local_cloud.payment_provider import start_payment_provider

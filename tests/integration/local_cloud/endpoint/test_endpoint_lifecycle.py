@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 STARTER = """
 import os
 from local_cloud.endpoint import start_endpoint
@@ -34,3 +36,27 @@ def test_the_endpoint_exits_when_its_parent_is_killed() -> None:
     while alive(endpoint_pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not alive(endpoint_pid), f"endpoint {endpoint_pid} outlived its parent"
+
+
+def test_a_local_cloud_on_a_free_port_never_deploys_onto_aws_endpoint_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from local_cloud.cloud import LocalCloud, Settings
+    from local_cloud.endpoint import start_endpoint
+
+    repo = Path(__file__).resolve().parents[4]
+    with start_endpoint(port=None, reuse_from_env=False) as someone_elses:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", someone_elses.url)
+        settings = Settings(
+            template=repo / "tests" / "templates" / "orders_fifo" / "template.yaml",
+            stack="free-port",
+            state_dir=repo / ".local-cloud",
+        )
+        with LocalCloud(
+            settings, endpoint_port=None, payment_provider_port=None, start_pollers=False
+        ) as cloud:
+            assert cloud.endpoint is not None
+            assert cloud.endpoint.url != someone_elses.url
+            assert cloud.endpoint.process is not None
