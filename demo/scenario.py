@@ -1,7 +1,7 @@
 """The demo scenario: signups, an SES outage, client retries and duplicate deliveries.
 
 Everything goes through the deployed stack as a user's traffic would: signups are
-invocations of SignupFunction with API Gateway (HTTP API) events, charges are messages
+POST /accounts requests to the stack's HTTP API (served locally), charges are messages
 sent to BillingQueue, and the consumers run behind the local cloud's SQS event source
 mappings. The verdict comes from what the outside world saw: emails SES accepted,
 payment intents at the (simulated) provider, rows in ChargesTable, dead-letter queues.
@@ -10,9 +10,9 @@ payment intents at the (simulated) provider, rows in ChargesTable, dead-letter q
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -69,7 +69,9 @@ class Demo:
         self.signups: list[Signup] = []
         self.direct_charges: dict[str, int] = {}  # transaction ID -> messages sent
         self.rejected: dict[str, str] = {}  # label -> transaction ID it carried
-        self._event = json.loads((ROOT / "events" / "signup_at_least_once.json").read_text())
+        if cloud.http_api is None:
+            raise RuntimeError("the stack's HTTP API is not served: signups need POST /accounts")
+        self.api_url = cloud.http_api.url
 
     def say(self, text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=self.out, flush=True)
@@ -77,6 +79,7 @@ class Demo:
     # ------------------------------------------------------------------ traffic
 
     def sign_up(self, signup: Signup) -> None:
+        """POST /accounts on the stack's HTTP API, served locally as API Gateway would."""
         body = json.dumps(
             {
                 "email": signup.email,
@@ -84,18 +87,23 @@ class Demo:
                 "payment_method": signup.payment_method,
                 "welcome_email_delivery": signup.mode,
             }
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310 - the local HTTP API
+            f"{self.api_url}/accounts",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
-        event = copy.deepcopy(self._event)
-        event["body"] = body
-        event["headers"]["content-length"] = str(len(body))
-        event["requestContext"]["requestId"] = f"demo-{len(self.signups)}-{signup.calls}"
-        result = self.cloud.lambda_service.invoke("SignupFunction", event)
-        if result.error is not None:
-            raise RuntimeError(f"signup of {signup.email} failed: {result.error}")
-        status = result.payload["statusCode"]
-        answer = json.loads(result.payload["body"])
-        if status not in (200, 201):
-            raise RuntimeError(f"signup of {signup.email} answered {status}: {answer}")
+        try:
+            with urllib.request.urlopen(request) as response:  # noqa: S310
+                status, answer = response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(
+                f"signup of {signup.email} answered {error.code}: {error.read().decode()}"
+            ) from None
+        expected = 201 if signup.calls == 0 else 200  # created, or the same account again
+        if status != expected:
+            raise RuntimeError(f"signup of {signup.email} answered {status}, not {expected}")
         if signup.calls == 0:
             signup.account_id = answer["account"]["account_id"]
             signup.transaction_id = answer["first_charge_transaction_id"]
@@ -387,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"local cloud ready in {cloud.ready_seconds:.1f} s at {endpoint}", file=out)
             for unsupported in cloud.stack.unsupported_resources:
                 print(f"  not emulated: {unsupported}", file=out)
+            if cloud.http_api is not None:
+                print(f"HTTP API at {cloud.http_api.url}", file=out)
             demo = Demo(cloud, out)
             reports = demo.run()
             retrying = demo.still_retrying()
