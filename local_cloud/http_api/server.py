@@ -5,15 +5,12 @@ becomes the response. One thread per request; the function's concurrency limit a
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local_cloud.http_api.events import (
@@ -29,6 +26,7 @@ from local_cloud.http_api.events import (
 from local_cloud.http_api.routing import Router
 from local_cloud.lambda_runtime import LambdaServiceError, Throttled
 from local_cloud.model import HttpApiSpec
+from local_cloud.serving import BackgroundServer, PortUnavailable, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000  # sam local start-api's
@@ -109,33 +107,22 @@ class HttpApiApp:
             return internal_server_error()
 
 
-class _RequestHandler(WSGIRequestHandler):
-    """werkzeug's own access lines off: HttpApiApp logs one line per request."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-    def log_error(self, format: str, *args: Any) -> None:
-        logger.warning(format, *args)
-
-
 @dataclass
 class HttpApiServer:
-    url: str
     app: HttpApiApp
-    _server: BaseWSGIServer = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
+    _serving: BackgroundServer = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return self._serving.url
 
     @property
     def port(self) -> int:
-        return int(self._server.port)
+        return self._serving.port
 
     def stop(self) -> None:
         """Stop accepting requests and close the socket (idempotent)."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-        self._server.server_close()
+        self._serving.stop()
 
     def __enter__(self) -> HttpApiServer:
         return self
@@ -155,36 +142,12 @@ def start_http_api(
 ) -> HttpApiServer:
     """Serve in a background thread; port=None or 0 picks a free port (for tests)."""
     app = HttpApiApp(apis, invoker, account_id=account_id, access_log=access_log)
-    # Bind first, so a port in use is an exception here (werkzeug would sys.exit).
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, port or 0))
-        listener.listen(128)
-    except OSError as error:
-        listener.close()
-        raise HttpApiError(
-            f"cannot serve the HTTP API on {host}:{port}: {error.strerror}; stop what uses the "
-            "port or pick another (0 picks a free one)"
-        ) from error
-    try:
-        server = make_server(
-            host,
-            listener.getsockname()[1],
-            app,
-            threaded=True,
-            request_handler=_RequestHandler,
-            fd=listener.fileno(),
+        # HttpApiApp logs one line per request itself: no werkzeug access lines
+        serving = serve_in_background(
+            app, host, port, name="http-api", logger=logger, access_level=None
         )
-    finally:
-        listener.close()  # the server holds its own duplicate of the socket
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.1},
-        name=f"http-api-{server.port}",
-        daemon=True,  # a test that forgets stop() must not hang the interpreter at exit
-    )
-    thread.start()
-    url = f"http://{host}:{server.port}"
-    logger.info("HTTP API served on %s", url)
-    return HttpApiServer(url=url, app=app, _server=server, _thread=thread)
+    except PortUnavailable as error:
+        raise HttpApiError(f"cannot serve the HTTP API: {error}") from error
+    logger.info("HTTP API served on %s", serving.url)
+    return HttpApiServer(app=app, _serving=serving)

@@ -1,0 +1,94 @@
+"""Serve a WSGI app on loopback in a background thread, one thread per request.
+
+Shared by the simulated payment provider and the local HTTP API: bind first (so a port in
+use is an exception here, where werkzeug alone would exit the process), serve from a
+daemon thread (a test that forgets stop() must not hang the interpreter), stop on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+class PortUnavailable(OSError):
+    """The port cannot be bound; the message names it and what to do."""
+
+
+def _request_handler(logger: logging.Logger, access_level: int | None) -> type:
+    class RequestHandler(WSGIRequestHandler):
+        """Access lines go to our logger (or nowhere), not to werkzeug's stderr handler."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if access_level is not None:
+                logger.log(access_level, '"%s" %s %s', self.requestline, code, size)
+
+        def log_error(self, format: str, *args: Any) -> None:
+            logger.warning(format, *args)
+
+    return RequestHandler
+
+
+@dataclass
+class BackgroundServer:
+    url: str
+    _server: BaseWSGIServer = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.port)
+
+    def stop(self) -> None:
+        """Stop accepting requests and close the socket (idempotent)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+
+
+def serve_in_background(
+    app: Any,
+    host: str,
+    port: int | None,
+    *,
+    name: str,
+    logger: logging.Logger,
+    access_level: int | None = logging.DEBUG,
+) -> BackgroundServer:
+    """Serve app on host:port (None or 0: a free port); raise PortUnavailable if taken."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port or 0))
+        listener.listen(128)
+    except OSError as error:
+        listener.close()
+        raise PortUnavailable(
+            f"cannot listen on {host}:{port}: {error.strerror}; stop what uses the port or "
+            "pick another (0 picks a free one)"
+        ) from error
+    try:
+        server = make_server(
+            host,
+            listener.getsockname()[1],
+            app,
+            threaded=True,
+            request_handler=_request_handler(logger, access_level),
+            fd=listener.fileno(),
+        )
+    finally:
+        listener.close()  # the server holds its own duplicate of the socket
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name=f"{name}-{server.port}",
+        daemon=True,
+    )
+    thread.start()
+    return BackgroundServer(url=f"http://{host}:{server.port}", _server=server, _thread=thread)
