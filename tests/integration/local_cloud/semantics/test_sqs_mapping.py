@@ -418,7 +418,10 @@ def test_on_an_idle_queue_the_batching_window_is_a_maximum_and_gathers_what_arri
     assert sorted(_seen_ids(second)) == sorted(m["MessageId"] for m in pair["Successful"])
     assert poller.stats().batches == 2
     for report in (first, second):
-        assert window <= report.batching_seconds <= window + 1
+        # The window is waited out (the batch was never full) and then ends: generous slack
+        # above it, since a loaded CI machine is slow; the defect this guards against made
+        # the window overrun by several seconds per other poller.
+        assert window <= report.batching_seconds <= window + 2.5
 
 
 def _seen_ids(report: Any) -> list[str]:
