@@ -72,6 +72,16 @@ def fill(sqs: Any, queue_url: str, bodies: list[dict[str, Any]]) -> None:
         sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
 
 
+def delete(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
+    if messages:
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )
+
+
 def raw_drain(
     clients: dict[str, Any],
     outputs: dict[str, str],
@@ -116,15 +126,8 @@ def raw_drain(
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":done": {"S": "COMPLETED"}},
             )
-        if messages:
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)
-                ],
-            )
-            done += len(messages)
+        delete(sqs, queue_url, messages)
+        done += len(messages)
     return time.perf_counter() - started
 
 
@@ -160,14 +163,7 @@ def billing_code_drain(
         ).get("Messages", [])
         for message in messages:  # one at a time: a duplicate finds its twin completed
             billing.charge(parse_charge_request(message["Body"]))
-        if messages:
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)
-                ],
-            )
+        delete(sqs, queue_url, messages)
         done += len(messages)
     return time.perf_counter() - started
 

@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -92,3 +92,29 @@ def serve_in_background(
     )
     thread.start()
     return BackgroundServer(url=f"http://{host}:{server.port}", _server=server, _thread=thread)
+
+
+@dataclass
+class ServedApp[AppT]:
+    """A running app: `app` gives tests direct access to its state; stop() ends it."""
+
+    app: AppT
+    _serving: BackgroundServer = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return self._serving.url
+
+    @property
+    def port(self) -> int:
+        return self._serving.port
+
+    def stop(self) -> None:
+        """Stop accepting requests and close the socket (idempotent)."""
+        self._serving.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

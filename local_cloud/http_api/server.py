@@ -8,7 +8,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from werkzeug.wrappers import Request, Response
@@ -26,7 +25,7 @@ from local_cloud.http_api.events import (
 from local_cloud.http_api.routing import Router
 from local_cloud.lambda_runtime import LambdaServiceError, Throttled
 from local_cloud.model import HttpApiSpec
-from local_cloud.serving import BackgroundServer, PortUnavailable, serve_in_background
+from local_cloud.serving import PortUnavailable, ServedApp, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000  # sam local start-api's
@@ -107,28 +106,7 @@ class HttpApiApp:
             return internal_server_error()
 
 
-@dataclass
-class HttpApiServer:
-    app: HttpApiApp
-    _serving: BackgroundServer = field(repr=False)
-
-    @property
-    def url(self) -> str:
-        return self._serving.url
-
-    @property
-    def port(self) -> int:
-        return self._serving.port
-
-    def stop(self) -> None:
-        """Stop accepting requests and close the socket (idempotent)."""
-        self._serving.stop()
-
-    def __enter__(self) -> HttpApiServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+HttpApiServer = ServedApp[HttpApiApp]
 
 
 def start_http_api(

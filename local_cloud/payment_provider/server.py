@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from local_cloud.payment_provider.app import PaymentProviderApp
-from local_cloud.serving import BackgroundServer, PortUnavailable, serve_in_background
+from local_cloud.serving import PortUnavailable, ServedApp, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12111  # stripe-mock's port, so tools pointed at stripe-mock work unchanged
@@ -18,30 +17,7 @@ class PaymentProviderError(RuntimeError):
     pass
 
 
-@dataclass
-class PaymentProviderServer:
-    """A running simulator; `app` gives tests direct access to its state and hooks."""
-
-    app: PaymentProviderApp
-    _serving: BackgroundServer = field(repr=False)
-
-    @property
-    def url(self) -> str:
-        return self._serving.url
-
-    @property
-    def port(self) -> int:
-        return self._serving.port
-
-    def stop(self) -> None:
-        """Stop accepting requests and close the socket (idempotent)."""
-        self._serving.stop()
-
-    def __enter__(self) -> PaymentProviderServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+PaymentProviderServer = ServedApp[PaymentProviderApp]
 
 
 def start_payment_provider(
