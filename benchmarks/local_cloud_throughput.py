@@ -31,6 +31,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -72,14 +73,33 @@ def fill(sqs: Any, queue_url: str, bodies: list[dict[str, Any]]) -> None:
         sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
 
 
-def delete(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
-    if messages:
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-            ],
-        )
+def drain_in_one_loop(
+    sqs: Any,
+    queue_url: str,
+    count: int,
+    batch_size: int,
+    handle: Callable[[dict[str, Any]], object],
+) -> float:
+    """Receive batch_size at a time, handle each message in turn, delete the batch; the
+    seconds until count messages were handled."""
+    done = 0
+    started = time.perf_counter()
+    while done < count:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=batch_size, AttributeNames=["All"]
+        ).get("Messages", [])
+        for message in messages:  # one at a time: a duplicate finds its twin completed
+            handle(message)
+        if messages:
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
+        done += len(messages)
+    return time.perf_counter() - started
 
 
 def raw_drain(
@@ -90,45 +110,38 @@ def raw_drain(
     batch_size: int,
 ) -> float:
     """The ceiling: the same receive, DynamoDB and delete calls, in one plain loop."""
-    sqs, dynamodb = clients["sqs"], clients["dynamodb"]
-    queue_url = outputs["BillingQueueUrl"]
-    done = 0
-    started = time.perf_counter()
-    while done < count:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=batch_size, AttributeNames=["All"]
-        ).get("Messages", [])
-        for message in messages:
-            charge = json.loads(message["Body"])
-            key = f"ceiling#{charge['transaction_id']}"
-            try:
-                dynamodb.put_item(
-                    TableName=outputs["IdempotencyTableName"],
-                    Item={"id": {"S": key}, "status": {"S": "INPROGRESS"}},
-                    ConditionExpression="attribute_not_exists(id)",
-                )
-            except dynamodb.exceptions.ConditionalCheckFailedException:
-                continue  # a duplicate: one call, like the real guard
-            if provider is not None:
-                _charge_at_provider(provider, charge)
+    dynamodb = clients["dynamodb"]
+
+    def handle(message: dict[str, Any]) -> None:
+        charge = json.loads(message["Body"])
+        key = f"ceiling#{charge['transaction_id']}"
+        try:
             dynamodb.put_item(
-                TableName=outputs["ChargesTableName"],
-                Item={
-                    "transaction_id": {"S": f"ceiling_{charge['transaction_id']}"},
-                    "status": {"S": "succeeded"},
-                },
-                ConditionExpression="attribute_not_exists(transaction_id)",
-            )
-            dynamodb.update_item(
                 TableName=outputs["IdempotencyTableName"],
-                Key={"id": {"S": key}},
-                UpdateExpression="SET #s = :done",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":done": {"S": "COMPLETED"}},
+                Item={"id": {"S": key}, "status": {"S": "INPROGRESS"}},
+                ConditionExpression="attribute_not_exists(id)",
             )
-        delete(sqs, queue_url, messages)
-        done += len(messages)
-    return time.perf_counter() - started
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return  # a duplicate: one call, like the real guard
+        if provider is not None:
+            _charge_at_provider(provider, charge)
+        dynamodb.put_item(
+            TableName=outputs["ChargesTableName"],
+            Item={
+                "transaction_id": {"S": f"ceiling_{charge['transaction_id']}"},
+                "status": {"S": "succeeded"},
+            },
+            ConditionExpression="attribute_not_exists(transaction_id)",
+        )
+        dynamodb.update_item(
+            TableName=outputs["IdempotencyTableName"],
+            Key={"id": {"S": key}},
+            UpdateExpression="SET #s = :done",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":done": {"S": "COMPLETED"}},
+        )
+
+    return drain_in_one_loop(clients["sqs"], outputs["BillingQueueUrl"], count, batch_size, handle)
 
 
 def billing_code_drain(
@@ -153,19 +166,13 @@ def billing_code_drain(
     )
     context = _Context(spec.function_name, spec.timeout_seconds)
     billing.register_lambda_context(cast("LambdaContext", context))
-    sqs = clients["sqs"]
-    queue_url = cloud.stack.outputs["BillingQueueUrl"]
-    done = 0
-    started = time.perf_counter()
-    while done < count:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=batch_size, AttributeNames=["All"]
-        ).get("Messages", [])
-        for message in messages:  # one at a time: a duplicate finds its twin completed
-            billing.charge(parse_charge_request(message["Body"]))
-        delete(sqs, queue_url, messages)
-        done += len(messages)
-    return time.perf_counter() - started
+    return drain_in_one_loop(
+        clients["sqs"],
+        cloud.stack.outputs["BillingQueueUrl"],
+        count,
+        batch_size,
+        lambda message: billing.charge(parse_charge_request(message["Body"])),
+    )
 
 
 class _Context:
