@@ -1,6 +1,6 @@
 """A simulated payment provider: the Stripe API subset the billing function uses, with
-Stripe's idempotency semantics and fault injection, on 127.0.0.1:12111 (stripe-mock's
-port). Point the SDK at it with
+Stripe's idempotency semantics, a test clock and fault injection, on 127.0.0.1:12111
+(stripe-mock's port). Point the SDK at it with
 `stripe.StripeClient(key, base_addresses={"api": server.url})`.
 """
 

@@ -5,9 +5,17 @@ API (what the official `stripe` SDK calls; form-encoded bodies, JSON answers):
   POST /v1/payment_intents          create (and with confirm=true, charge a test card)
   GET  /v1/payment_intents/{id}     retrieve
   GET  /v1/payment_intents          list, newest first (limit, starting_after, ending_before)
+  GET  /v1/payment_intents/search   search, newest first (query, limit, page); the query
+                                    language subset is in search_query.py. Answers at once,
+                                    where Stripe's index lags writes by up to a minute.
 
 Test hooks (no API key; the server binds to loopback):
-  POST   /_simulator/reset          forget intents, idempotency keys, faults and counters
+  POST   /_simulator/reset          forget intents, idempotency keys, faults and counters,
+                                    and set the clock back to real time (see clock.py)
+  GET    /_simulator/clock          {"now": <epoch seconds>, "offset_seconds": <total>}
+  POST   /_simulator/clock          {"advance_seconds": N}, N >= 0: move simulator time
+                                    forward (idempotency-key expiry, `created`); answers
+                                    like GET
   GET    /_simulator/stats          counters, intents, keys, keys in progress, pending faults
   GET    /_simulator/faults         pending faults
   POST   /_simulator/faults         add a fault (JSON, see faults.py)
@@ -30,6 +38,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from local_cloud.payment_provider.clock import (
+    ClockAdvanceError,
+    SimulatorClock,
+    advance_seconds_from_body,
+)
 from local_cloud.payment_provider.errors import (
     API_ERROR,
     IDEMPOTENCY_ERROR,
@@ -61,6 +74,8 @@ from local_cloud.payment_provider.payment_intents import (
     new_id,
     parse_create_params,
     parse_list_params,
+    parse_search_params,
+    search_payment_intents,
 )
 
 logger = logging.getLogger("local_cloud.payment_provider")
@@ -72,12 +87,18 @@ _API_ROUTES = Map(
     [
         Rule("/v1/payment_intents", methods=["POST"], endpoint="create_payment_intent"),
         Rule("/v1/payment_intents", methods=["GET"], endpoint="list_payment_intents"),
+        # Static before the converter below, so `search` is never taken for an intent ID
+        # (werkzeug also ranks static segments first; the order says it to the reader).
+        Rule("/v1/payment_intents/search", methods=["GET"], endpoint="search_payment_intents"),
         Rule(
             "/v1/payment_intents/<intent_id>", methods=["GET"], endpoint="retrieve_payment_intent"
         ),
     ]
 )
-_IMPLEMENTED = "POST /v1/payment_intents, GET /v1/payment_intents, GET /v1/payment_intents/{id}"
+_IMPLEMENTED = (
+    "POST /v1/payment_intents, GET /v1/payment_intents, GET /v1/payment_intents/search, "
+    "GET /v1/payment_intents/{id}"
+)
 
 
 class ConnectionDropped(Exception):
@@ -134,15 +155,17 @@ class PaymentProviderApp:
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.time,
+        real_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         idempotency_retention_seconds: float = DEFAULT_RETENTION_SECONDS,
     ) -> None:
+        # One clock for everything that reads time, so advancing it ages keys and dates
+        # new intents consistently.
+        self.clock = SimulatorClock(real_clock)
         self.intents = PaymentIntentLedger()
-        self.idempotency = IdempotencyStore(idempotency_retention_seconds, clock)
+        self.idempotency = IdempotencyStore(idempotency_retention_seconds, self.clock.now)
         self.faults = FaultPlan()
         self.counters = Counters()
-        self._clock = clock
         self._sleep = sleep
 
     def __call__(
@@ -162,6 +185,7 @@ class PaymentProviderApp:
         self.idempotency.clear()
         self.faults.clear()
         self.counters.clear()
+        self.clock.reset()  # nothing remembers the old times, so time cannot seem to go back
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -191,14 +215,29 @@ class PaymentProviderApp:
                 return _json(400, invalid_request(f"Invalid fault: {error}").body())
             self.faults.add(fault)
             return _json(201, {"fault": fault.to_json(), "pending": self.faults.pending()})
+        if route == ("GET", "/_simulator/clock"):
+            return _json(200, self.clock.to_json())
+        if route == ("POST", "/_simulator/clock"):
+            return self._advance_clock(request)
         return _json(
             404,
             invalid_request(
                 f"Unrecognized simulator hook ({request.method}: {request.path}). Hooks: "
                 "POST /_simulator/reset, GET /_simulator/stats, GET|POST|DELETE "
-                "/_simulator/faults."
+                "/_simulator/faults, GET|POST /_simulator/clock."
             ).body(),
         )
+
+    def _advance_clock(self, request: Request) -> Response:
+        try:
+            self.clock.advance(advance_seconds_from_body(request.get_data(as_text=True)))
+        except ClockAdvanceError as error:
+            return _json(
+                400,
+                invalid_request(f"Invalid clock advance: {error}", param="advance_seconds").body(),
+            )
+        logger.info("simulator clock now %s", self.clock.to_json())
+        return _json(200, self.clock.to_json())
 
     # -- the API pipeline ---------------------------------------------------------------
 
@@ -299,6 +338,8 @@ class PaymentProviderApp:
                 return parse_create_params(_form(call.request))
             if call.endpoint == "list_payment_intents":
                 return parse_list_params(decode_form(call.request.args.items(multi=True)))
+            if call.endpoint == "search_payment_intents":
+                return parse_search_params(decode_form(call.request.args.items(multi=True)))
             return call.args["intent_id"]
         except ApiError:
             self.counters.add("invalid_requests")
@@ -311,6 +352,8 @@ class PaymentProviderApp:
                 return 200, self._create(validated)
             if call.endpoint == "list_payment_intents":
                 return 200, list_payment_intents(self.intents, validated)
+            if call.endpoint == "search_payment_intents":
+                return 200, search_payment_intents(self.intents, validated)
             return 200, self.intents.get(validated).to_json()
         except ApiError as error:
             return error.status, error.body()
@@ -321,7 +364,7 @@ class PaymentProviderApp:
 
     def _create(self, request: CreatePaymentIntent) -> dict[str, Any]:
         try:
-            intent = create_payment_intent(request, self.intents, self._clock)
+            intent = create_payment_intent(request, self.intents, self.clock.now)
         except ApiError as error:
             if error.status == 402:
                 self.counters.add("intents_created")

@@ -35,6 +35,21 @@ class PaymentProviderControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "/_simulator/faults")
 
+    def advance_clock(self, seconds: float) -> dict[str, float]:
+        """Move simulator time forward, e.g. by 25 * 3600 to outlive idempotency keys.
+
+        Returns {"now": simulator epoch seconds, "offset_seconds": the total advance}.
+        """
+        clock: dict[str, float] = self._call(
+            "POST", "/_simulator/clock", {"advance_seconds": seconds}
+        )
+        return clock
+
+    def clock(self) -> dict[str, float]:
+        """The simulator's time without moving it, in the same shape as advance_clock."""
+        clock: dict[str, float] = self._call("GET", "/_simulator/clock")
+        return clock
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - the simulator's own URL

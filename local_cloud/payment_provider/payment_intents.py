@@ -1,13 +1,16 @@
-"""PaymentIntents: parameters, the simulated charge, and the list Stripe pages through.
+"""PaymentIntents: parameters, the simulated charge, and the list and search results
+Stripe pages through.
 
-Validation (`parse_create_params`, `parse_list_params`) runs before anything executes:
-Stripe saves no idempotent result for a request that fails it. `create_payment_intent`
-is the execution: from there on, errors (a decline, an unknown payment method) are
-answers that the idempotency layer saves and replays.
+Validation (`parse_create_params`, `parse_list_params`, `parse_search_params`) runs
+before anything executes: Stripe saves no idempotent result for a request that fails
+it. `create_payment_intent` is the execution: from there on, errors (a decline, an
+unknown payment method) are answers that the idempotency layer saves and replays.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import string
 import threading
@@ -31,6 +34,7 @@ from local_cloud.payment_provider.errors import (
     unknown_param,
 )
 from local_cloud.payment_provider.form import FormValue
+from local_cloud.payment_provider.search_query import SearchQuery, parse_search_query
 
 # The parameters the simulator implements. Anything else is refused with a 400 rather
 # than ignored: a silently ignored `capture_method=manual` would report a charge that
@@ -51,6 +55,8 @@ CREATE_PARAMS = frozenset(
 )
 LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
 LIST_URL = "/v1/payment_intents"
+SEARCH_PARAMS = frozenset({"query", "limit", "page"})
+SEARCH_URL = "/v1/payment_intents/search"
 
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 40
@@ -85,6 +91,15 @@ class ListPaymentIntents:
     limit: int = 10
     starting_after: str | None = None
     ending_before: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchPaymentIntents:
+    """A validated `GET /v1/payment_intents/search`; `after` is the decoded `page`."""
+
+    query: SearchQuery
+    limit: int = 10
+    after: str | None = None  # the last intent ID of the previous page
 
 
 def parse_create_params(params: dict[str, FormValue]) -> CreatePaymentIntent:
@@ -144,15 +159,7 @@ def parse_create_params(params: dict[str, FormValue]) -> CreatePaymentIntent:
 
 def parse_list_params(params: dict[str, FormValue]) -> ListPaymentIntents:
     _refuse_unknown(params, LIST_PARAMS)
-    limit = 10
-    if "limit" in params:
-        limit = _integer(params, "limit")
-        if not 1 <= limit <= 100:
-            raise invalid_request(
-                f"Invalid limit: {limit}. `limit` must be between 1 and 100.",
-                param="limit",
-                code="parameter_invalid_integer",
-            )
+    limit = _limit(params)
     starting_after = _optional_string(params, "starting_after")
     ending_before = _optional_string(params, "ending_before")
     if starting_after is not None and ending_before is not None:
@@ -161,6 +168,29 @@ def parse_list_params(params: dict[str, FormValue]) -> ListPaymentIntents:
             param="ending_before",
         )
     return ListPaymentIntents(limit, starting_after, ending_before)
+
+
+def parse_search_params(params: dict[str, FormValue]) -> SearchPaymentIntents:
+    """`query` is required; a query the simulator cannot answer exactly is a 400."""
+    _refuse_unknown(params, SEARCH_PARAMS)
+    query = parse_search_query(_string(params, "query"))
+    limit = _limit(params)
+    page = _optional_string(params, "page")
+    after = _decode_page(page) if page is not None else None
+    return SearchPaymentIntents(query, limit, after)
+
+
+def _limit(params: dict[str, FormValue]) -> int:
+    if "limit" not in params:
+        return 10
+    limit = _integer(params, "limit")
+    if not 1 <= limit <= 100:
+        raise invalid_request(
+            f"Invalid limit: {limit}. `limit` must be between 1 and 100.",
+            param="limit",
+            code="parameter_invalid_integer",
+        )
+    return limit
 
 
 @dataclass
@@ -346,6 +376,68 @@ def list_payment_intents(
         "has_more": len(candidates) > len(page),
         "url": LIST_URL,
     }
+
+
+def search_payment_intents(
+    ledger: PaymentIntentLedger, request: SearchPaymentIntents
+) -> dict[str, Any]:
+    """A Stripe search_result, newest first; `next_page` continues after its last intent.
+
+    Stripe's search index lags writes (new objects are searchable "in under 1 minute",
+    later during outages). The simulator answers from the ledger at once, so code that
+    passes here may still miss a just-created intent on Stripe: read-after-write flows
+    must retrieve by ID or list instead.
+    """
+    intents = ledger.newest_first()
+    if request.after is not None:
+        intents = intents[_page_start(intents, request.after) :]
+    found: list[dict[str, Any]] = []
+    for intent in intents:
+        document = intent.to_json()
+        if request.query.matches(document):
+            found.append(document)
+            if len(found) > request.limit:  # one more than a page: there is a next page
+                break
+    page = found[: request.limit]
+    has_more = len(found) > len(page)
+    return {
+        "object": "search_result",
+        "url": SEARCH_URL,
+        "has_more": has_more,
+        "next_page": _encode_page(page[-1]["id"]) if has_more else None,
+        "data": page,
+    }
+
+
+def _encode_page(last_id: str) -> str:
+    """Opaque to clients, as Stripe's cursors are; inside, the last intent ID served."""
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode()
+
+
+def _decode_page(page: str) -> str:
+    try:
+        cursor = json.loads(base64.urlsafe_b64decode(page.encode()))
+    except ValueError:  # binascii.Error and JSONDecodeError are both ValueErrors
+        cursor = None
+    after = cursor.get("after") if isinstance(cursor, dict) else None
+    if not isinstance(after, str):
+        raise invalid_request(
+            f"Invalid page: {page!r} is not a cursor from this simulator. Pass the "
+            "`next_page` of a previous search result, or omit `page` for the first page.",
+            param="page",
+        )
+    return after
+
+
+def _page_start(intents: list[PaymentIntent], after: str) -> int:
+    for index, intent in enumerate(intents):
+        if intent.id == after:
+            return index + 1
+    raise invalid_request(
+        f"Invalid page: the cursor continues after payment_intent {after!r}, which no longer "
+        "exists (was the simulator reset?). Search again without `page`.",
+        param="page",
+    )
 
 
 def _position(intents: list[PaymentIntent], intent_id: str, param: str) -> int:

@@ -210,6 +210,41 @@ def test_list_pages_newest_first(
     assert every == created[::-1]
 
 
+def test_a_key_older_than_24_hours_executes_again_and_search_finds_both_charges(
+    server: PaymentProviderServer, control: PaymentProviderControl
+) -> None:
+    client = sdk(server)
+    first = client.v1.payment_intents.create(
+        params=charge_params(), options={"idempotency_key": "txn_1"}
+    )
+    clock = control.advance_clock(25 * 3600)  # Stripe prunes keys once 24 hours old
+    second = client.v1.payment_intents.create(
+        params=charge_params(), options={"idempotency_key": "txn_1"}
+    )
+    client.v1.payment_intents.create(
+        params=charge_params(metadata={"transaction_id": "txn_2"}),
+        options={"idempotency_key": "txn_2"},
+    )
+
+    found = client.v1.payment_intents.search(
+        params={"query": "metadata['transaction_id']:'txn_1'", "limit": 1}
+    )
+    every = [intent.id for intent in found.auto_paging_iter()]
+
+    assert clock["offset_seconds"] == control.clock()["offset_seconds"] == 25 * 3600
+    assert clock["now"] >= time.time() + 25 * 3600 - 60
+    assert second.id != first.id
+    assert second.last_response is not None
+    assert "Idempotent-Replayed" not in second.last_response.headers
+    assert second.created - first.created >= 25 * 3600
+    assert isinstance(found, stripe.SearchResultObject)
+    assert [intent.id for intent in found.data] == [second.id]
+    assert isinstance(found.data[0], stripe.PaymentIntent)
+    assert found.has_more is True
+    assert every == [second.id, first.id]  # newest first, across pages via next_page
+    assert control.stats()["charges_succeeded"] == 3
+
+
 def test_a_bad_key_is_an_authentication_error(
     server: PaymentProviderServer, control: PaymentProviderControl
 ) -> None:

@@ -3,85 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from stripe._encode import _api_encode
-from werkzeug.test import Client, TestResponse
+from werkzeug.test import TestResponse
 
-from local_cloud.payment_provider.app import ConnectionDropped, PaymentProviderApp
-
-API_KEY = "sk_test_simulator"
-CHARGE: dict[str, Any] = {
-    "amount": 1999,
-    "currency": "usd",
-    "payment_method": "pm_card_visa",
-    "confirm": True,
-    "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-    "metadata": {"transaction_id": "txn_1", "account_id": "acc_1"},
-}
-
-
-class Simulator:
-    """The app, a client, and a `sleep` that tests can script."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-        self.during_sleep: Callable[[], None] | None = None
-        self.app = PaymentProviderApp(sleep=self._sleep)
-        self.client = Client(self.app)
-
-    def _sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        if self.during_sleep is not None:
-            self.during_sleep()
-
-    def charge(
-        self,
-        key: str | None = "txn_1",
-        api_key: str = API_KEY,
-        headers: dict[str, str] | None = None,
-        **changes: Any,
-    ) -> TestResponse:
-        params = {**CHARGE, **changes}
-        sent = {"Authorization": f"Bearer {api_key}", "Stripe-Version": "2026-10-28.endive"}
-        if key is not None:
-            sent["Idempotency-Key"] = key
-        return self.client.post(
-            "/v1/payment_intents",
-            data=urlencode(list(_api_encode(params))),  # exactly what the SDK sends
-            content_type="application/x-www-form-urlencoded",
-            headers={**sent, **(headers or {})},
-        )
-
-    def get(self, path: str, **query: Any) -> TestResponse:
-        return self.client.get(
-            path, query_string=query, headers={"Authorization": f"Bearer {API_KEY}"}
-        )
-
-    def fault(self, **spec: Any) -> TestResponse:
-        return self.client.post("/_simulator/faults", json=spec)
-
-    def stats(self) -> dict[str, Any]:
-        return body(self.client.get("/_simulator/stats"))
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator()
-
-
-def body(response: TestResponse) -> dict[str, Any]:
-    parsed = response.json
-    assert isinstance(parsed, dict), f"expected a JSON object, got {response.get_data()!r}"
-    return parsed
-
-
-def error_of(response: TestResponse) -> dict[str, Any]:
-    error: dict[str, Any] = body(response)["error"]
-    return error
+from local_cloud.payment_provider.app import ConnectionDropped
+from tests.unit.local_cloud.payment_provider.simulator import (
+    API_KEY,
+    CHARGE,
+    Simulator,
+    body,
+    error_of,
+)
 
 
 def test_a_charge_succeeds_with_stripes_headers(sim: Simulator) -> None:
