@@ -1,7 +1,7 @@
 """BillingFunction: charges from BillingQueue with exactly-once effect.
 
-Parse each record into a ChargeRequest, charge it through the idempotency guard
-(delivery_guarantees.billing), report failed records so only they are redelivered.
+Parse each record into a ChargeRequest, settle it through the journal and the idempotency
+guard (delivery_guarantees.billing), report failed records so only they are redelivered.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from delivery_guarantees.adapters.payment_provider import PaymentProviderError
 from delivery_guarantees.billing import (
+    ConflictingCharge,
     InvalidChargeMessage,
     LazyBilling,
+    SettledFrom,
     billing_from_settings,
-    parse_charge_request,
 )
 from delivery_guarantees.config import BillingSettings
 
@@ -46,10 +47,14 @@ def count(metric: str) -> None:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> dict[str, Any]:
+    current = billing.get()
     try:
-        result = billing.get().charge(parse_charge_request(record.body))
+        result = current.charge(current.parse(record.body))
     except InvalidChargeMessage:
         count("InvalidChargeMessage")
+        raise
+    except ConflictingCharge:
+        count("ConflictingCharge")
         raise
     except PaymentProviderError as error:
         count("PaymentProviderUnavailable" if error.transient else "ChargeFailed")
@@ -58,6 +63,8 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     if result.replayed:
         count("DuplicateCharge")
     else:
+        if result.settled_from is SettledFrom.RECONCILIATION:
+            count("ChargeReconciled")
         count("ChargeSucceeded" if outcome.status == "succeeded" else "ChargeDeclined")
     logger.info(
         "charge settled",
@@ -66,6 +73,7 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
             "status": outcome.status,
             "payment_intent_id": outcome.payment_intent_id,
             "replayed": result.replayed,
+            "settled_from": result.settled_from.value,
             "message_id": record.message_id,
         },
     )

@@ -1,21 +1,36 @@
 """Billing: charge a card with exactly-once effect on top of at-least-once delivery.
 
-BillingQueue may deliver a charge more than once (SQS is at-least-once; a failed batch, a
-redrive from the DLQ or a producer retry repeat it). Two guards, both keyed on the
-producer's `transaction_id` (never on the SQS messageId, which differs between a message
-and its resend):
+BillingQueue may deliver a charge more than once, at any time: SQS is at-least-once, a
+failed batch is redelivered, a producer retries, and a DLQ redrive sends a copy back days
+or weeks later with a new message ID. Every guard is keyed on the producer's
+`transaction_id` (never on the SQS messageId, which differs between a message and its
+resend):
 
-1. The idempotency table (Powertools): the first delivery records INPROGRESS, charges,
-   stores the outcome; every later delivery gets that outcome back without a charge.
-2. The same ID is the payment provider's idempotency key. It covers what (1) cannot: a
-   function killed after charging but before completing its record leaves an INPROGRESS
-   record that expires, and the retry charges again; the provider replays the first answer.
+1. The charge journal (ChargesTable, adapters/charge_journal.py) is the durable guard.
+   The transaction is written `pending` before the provider is called and made final
+   after it answers; the row is never deleted. A later delivery that finds a final row is
+   answered from it; one that finds a pending row (the earlier attempt crashed, timed out,
+   or could not record the outcome) asks the provider with the same idempotency key while
+   the provider still remembers it, and reconciles with the provider (a search by
+   transaction ID) once it may have forgotten it. So the bound is the journal's lifetime,
+   which is forever, not the provider's key window.
+2. The same ID is the provider's idempotency key: concurrent or quick retries of one
+   attempt are answered with the provider's first result.
+3. Powertools idempotency (IdempotencyTable) is the fast path: a recent duplicate is
+   answered from its record in one DynamoDB call, and a twin running concurrently is
+   refused (IdempotencyAlreadyInProgressError) until the first finishes or times out.
+
+Payload validation covers every field that defines a charge: the same transaction ID
+with another account, amount, currency or payment method is a `ConflictingCharge`, never
+a replay and never a charge. The rules and their bounds: docs/design.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -23,12 +38,17 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.serialization.dataclass import (
-    DataclassSerializer,
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.utilities.idempotency.serialization.base import (
+    BaseIdempotencySerializer,
 )
 from pydantic import ValidationError
 
-from delivery_guarantees.adapters.charges_ledger import ChargesLedger, DynamoDbChargesLedger
+from delivery_guarantees.adapters.charge_journal import (
+    CHARGE_FIELDS,
+    ChargeJournal,
+    DynamoDbChargeJournal,
+)
 from delivery_guarantees.adapters.payment_provider import (
     ParameterStoreSecret,
     PaymentProvider,
@@ -43,94 +63,168 @@ from delivery_guarantees.models import (
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from delivery_guarantees.config import BillingSettings
 
 DAY_SECONDS = 24 * 60 * 60
-# How long a duplicate of a charge can still arrive: 4 days of retention on BillingQueue,
-# then up to 14 days in BillingDeadLetterQueue before a redrive sends it back, plus a day
-# for the redrive and its retries. The provider forgets keys after ~24 h, so past that the
-# idempotency record is the only guard: it must outlive every copy of the message.
+# Stripe keeps an idempotency key (and replays its first answer) for at least 24 hours.
+PROVIDER_KEY_WINDOW = timedelta(hours=24)
+# A pending charge whose first attempt is older than this is reconciled (searched at the
+# provider) before it is retried. An hour short of the key window: the margin covers
+# clock differences between Lambda and the provider. Younger rows are retried with the
+# same key, which the provider still remembers, so no search (Stripe's search API has a
+# lower rate limit and may lag writes; a key younger than 24 h makes that lag harmless).
+RECONCILE_PENDING_AFTER = PROVIDER_KEY_WINDOW - timedelta(hours=1)
+# The fast path only: duplicates within this time are answered from the idempotency
+# record with one DynamoDB call; later ones from the journal (three calls). It covers a
+# message's normal life: 4 days on BillingQueue, 14 in BillingDeadLetterQueue, a day for
+# the redrive. Correctness no longer depends on it: the journal never expires.
 IDEMPOTENCY_RECORD_LIFETIME_SECONDS = (4 + 14 + 1) * DAY_SECONDS
-# A fixed prefix instead of Powertools' default (function name + qualified name): the key
-# must survive a renamed function or a redeployed stack, or old duplicates would charge.
+# A fixed prefix instead of Powertools' default (function name + qualified name): records
+# must survive a renamed function or a redeployed stack, or the fast path would miss.
 IDEMPOTENCY_KEY_PREFIX = "billing.charge_card"
+# Stripe's largest amount (99,999,999 minor units, e.g. 999,999.99 USD); the template's
+# MaxChargeAmount parameter can lower it.
+PROVIDER_MAX_AMOUNT = 99_999_999
 
 
 class InvalidChargeMessage(ValueError):
     """A message body that is not a valid charge. Nothing is charged."""
 
 
-def parse_charge_request(body: str) -> ChargeRequest:
+class ConflictingCharge(ValueError):
+    """The transaction ID is already recorded for a different charge. Nothing is charged.
+
+    A producer reused a transaction ID (or changed a charge and kept its ID, e.g. a retry
+    with a new card after a decline: that is a new transaction and needs a new ID).
+    Retrying cannot help; a human decides.
+    """
+
+    def __init__(self, transaction_id: str, differences: list[str]) -> None:
+        detail = "; ".join(differences) or f"one of {', '.join(CHARGE_FIELDS)} differs"
+        super().__init__(
+            f"transaction {transaction_id} is already recorded for a different charge "
+            f"({detail}); nothing was charged. Use a new transaction_id for a new charge."
+        )
+        self.transaction_id = transaction_id
+        self.differences = differences
+
+
+def parse_charge_request(body: str, *, max_amount: int = PROVIDER_MAX_AMOUNT) -> ChargeRequest:
     """Parse a BillingQueue message body; the error names every offending field."""
     try:
-        return ChargeRequest.model_validate_json(body)
+        charge = ChargeRequest.model_validate_json(body)
     except ValidationError as exc:
         problems = describe_problems(validation_problems(exc))
         raise InvalidChargeMessage(f"not a valid charge: {problems}") from None
+    if charge.amount > max_amount:
+        raise InvalidChargeMessage(
+            f"not a valid charge: amount: {charge.amount} is above the maximum of "
+            f"{max_amount} minor units"
+        )
+    return charge
 
 
-def charge_card(
-    charge: ChargeRequest, provider: PaymentProvider, ledger: ChargesLedger
-) -> ChargeOutcome:
-    """Charge once through the provider and record the outcome in the ledger.
+class SettledFrom(StrEnum):
+    """Where a delivery's answer came from; only PROVIDER and RECONCILIATION may charge."""
 
-    Not idempotent by itself beyond what the provider's idempotency key gives; use
-    `IdempotentBilling` to answer duplicates without calling the provider.
-    """
-    outcome = provider.charge(charge)
-    ledger.record(outcome)
-    return outcome
+    PROVIDER = "provider"  # the provider was asked to charge (a replayed key charges nothing)
+    RECONCILIATION = "reconciliation"  # an earlier attempt's intent, found by search
+    JOURNAL = "journal"  # a final row in ChargesTable: a duplicate, nothing charged
+    IDEMPOTENCY_RECORD = "idempotency-record"  # Powertools' record: a duplicate, one read
 
 
 @dataclass(frozen=True)
 class ChargeResult:
     outcome: ChargeOutcome
-    replayed: bool  # True: a duplicate, answered from the idempotency table, nothing charged
+    settled_from: SettledFrom
+
+    @property
+    def replayed(self) -> bool:
+        """A duplicate: answered from a stored result, the provider was not called."""
+        return self.settled_from in (SettledFrom.JOURNAL, SettledFrom.IDEMPOTENCY_RECORD)
 
 
-@dataclass(frozen=True)
-class _Replayed:
-    outcome: ChargeOutcome
+def settle_charge(
+    charge: ChargeRequest,
+    provider: PaymentProvider,
+    journal: ChargeJournal,
+    *,
+    now: Callable[[], datetime],
+    reconcile_pending_after: timedelta = RECONCILE_PENDING_AFTER,
+) -> ChargeResult:
+    """Charge at most once per transaction, whenever and however often it is delivered.
+
+    The journal row is written pending before the provider is called, so a crash at any
+    later point leaves a trace the next delivery finds. See the module docstring.
+    """
+    begun = journal.begin(charge, now())
+    entry = begun.entry
+    if not begun.created:
+        differences = entry.differences(charge)
+        if differences:
+            raise ConflictingCharge(charge.transaction_id, differences)
+        if entry.is_final:
+            return ChargeResult(entry.outcome(), SettledFrom.JOURNAL)
+        if now() - entry.first_attempt_at >= reconcile_pending_after:
+            # The provider may have forgotten the key: charging with it could charge again.
+            found = provider.find_charge(charge)
+            if found is not None:
+                journal.settle(found, now(), "reconciliation")
+                return ChargeResult(found, SettledFrom.RECONCILIATION)
+    outcome = provider.charge(charge)
+    journal.settle(outcome, now(), "charge")
+    return ChargeResult(outcome, SettledFrom.PROVIDER)
 
 
-def _mark_replayed(response: Any, idempotent_data: DataRecord) -> _Replayed:
-    # Powertools calls this hook only when it answers from a stored record, which makes
-    # spotting a duplicate free (no extra read).
-    return _Replayed(response)
+class _ChargeResultSerializer(BaseIdempotencySerializer):
+    """Stores the outcome in the idempotency record; what comes back from it is a duplicate."""
+
+    def to_dict(self, data: ChargeResult) -> dict[str, Any]:
+        return asdict(data.outcome)
+
+    def from_dict(self, data: dict[str, Any]) -> ChargeResult:
+        # Powertools calls this only when it answers from a stored record.
+        return ChargeResult(ChargeOutcome(**data), SettledFrom.IDEMPOTENCY_RECORD)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class IdempotentBilling:
-    """`charge_card` behind the idempotency table, keyed on `transaction_id`."""
+    """`settle_charge` behind the idempotency table (the fast path), keyed on transaction_id."""
 
     def __init__(
         self,
         *,
         provider: PaymentProvider,
-        ledger: ChargesLedger,
+        journal: ChargeJournal,
         persistence_store: BasePersistenceLayer,
         expires_after_seconds: int = IDEMPOTENCY_RECORD_LIFETIME_SECONDS,
+        max_amount: int = PROVIDER_MAX_AMOUNT,
+        now: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.provider = provider
-        self.ledger = ledger
+        self.journal = journal
+        self.max_amount = max_amount
+        self._now = now
         self.config = IdempotencyConfig(
             event_key_jmespath="transaction_id",
-            # The same transaction ID with another account, amount or currency is a
-            # producer bug: fail it (IdempotencyValidationError) rather than replay.
-            payload_validation_jmespath="[account_id, amount, currency]",
+            # Everything that defines a charge: the same transaction ID with another
+            # account, amount, currency or payment method is refused, never replayed.
+            payload_validation_jmespath="[" + ", ".join(CHARGE_FIELDS) + "]",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=expires_after_seconds,
-            response_hook=_mark_replayed,
         )
-        self._charge_once: Callable[..., ChargeOutcome | _Replayed] = idempotent_function(
-            self._charge,
+        self._charge_once: Callable[..., ChargeResult] = idempotent_function(
+            self._settle,
             data_keyword_argument="charge",
             config=self.config,
             persistence_store=persistence_store,
-            output_serializer=DataclassSerializer(ChargeOutcome),
+            output_serializer=_ChargeResultSerializer(),
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )
 
@@ -142,16 +236,24 @@ class IdempotentBilling:
         """
         self.config.register_lambda_context(context)
 
+    def parse(self, body: str) -> ChargeRequest:
+        return parse_charge_request(body, max_amount=self.max_amount)
+
     def charge(self, charge: ChargeRequest) -> ChargeResult:
         if self.config.lambda_context is None:
             raise RuntimeError("IdempotentBilling.register_lambda_context was not called")
-        result = self._charge_once(charge=charge)
-        if isinstance(result, _Replayed):
-            return ChargeResult(result.outcome, replayed=True)
-        return ChargeResult(result, replayed=False)
+        try:
+            return self._charge_once(charge=charge)
+        except IdempotencyValidationError:
+            # The idempotency record holds another payload under this ID; the journal
+            # says what differs (one read, on this error path only).
+            entry = self.journal.get(charge.transaction_id)
+            raise ConflictingCharge(
+                charge.transaction_id, entry.differences(charge) if entry else []
+            ) from None
 
-    def _charge(self, *, charge: ChargeRequest) -> ChargeOutcome:
-        return charge_card(charge, self.provider, self.ledger)
+    def _settle(self, *, charge: ChargeRequest) -> ChargeResult:
+        return settle_charge(charge, self.provider, self.journal, now=self._now)
 
 
 def billing_from_settings(
@@ -172,10 +274,11 @@ def billing_from_settings(
         )
     return IdempotentBilling(
         provider=provider,
-        ledger=DynamoDbChargesLedger(settings.charges_table_name, client=dynamodb_client),
+        journal=DynamoDbChargeJournal(settings.charges_table_name, client=dynamodb_client),
         persistence_store=DynamoDBPersistenceLayer(
             table_name=settings.idempotency_table_name, boto3_client=dynamodb_client
         ),
+        max_amount=settings.max_charge_amount,
     )
 
 

@@ -93,6 +93,8 @@ class BillingSettings:
     charges_table_name: str
     payment_provider_secret_parameter_name: str
     payment_provider_api_base: str
+    # The largest amount a charge message may ask for, in minor units (MaxChargeAmount).
+    max_charge_amount: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BillingSettings:
@@ -104,4 +106,5 @@ class BillingSettings:
                 env, "PAYMENT_PROVIDER_SECRET_PARAMETER_NAME"
             ),
             payment_provider_api_base=_required(env, "PAYMENT_PROVIDER_API_BASE").rstrip("/"),
+            max_charge_amount=_positive_int(env, "MAX_CHARGE_AMOUNT"),
         )

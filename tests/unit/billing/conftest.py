@@ -1,4 +1,4 @@
-"""Billing fixtures: real DynamoDB tables in moto, a fake payment provider, the real handler."""
+"""Billing fixtures: real DynamoDB tables in moto, a Stripe-like fake provider, the real handler."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from delivery_guarantees.adapters.charges_ledger import DynamoDbChargesLedger
+from delivery_guarantees.adapters.charge_journal import DynamoDbChargeJournal
 from delivery_guarantees.billing import IdempotentBilling, billing_from_settings
 from delivery_guarantees.config import BillingSettings
 from functions.billing import app
@@ -23,6 +23,7 @@ BILLING_ENV = {
     "CHARGES_TABLE_NAME": "test-ChargesTable",
     "PAYMENT_PROVIDER_SECRET_PARAMETER_NAME": "/delivery-guarantees/payment-provider-secret-key",
     "PAYMENT_PROVIDER_API_BASE": "http://127.0.0.1:12111",
+    "MAX_CHARGE_AMOUNT": "99999999",
 }
 
 
@@ -60,9 +61,9 @@ def provider() -> FakePaymentProvider:
 
 
 @pytest.fixture
-def ledger(dynamodb: DynamoDBClient, settings: BillingSettings) -> DynamoDbChargesLedger:
+def journal(dynamodb: DynamoDBClient, settings: BillingSettings) -> DynamoDbChargeJournal:
     """A second view of ChargesTable for assertions (its own client: not counted)."""
-    return DynamoDbChargesLedger(
+    return DynamoDbChargeJournal(
         settings.charges_table_name, client=boto3.client("dynamodb", region_name="us-east-1")
     )
 

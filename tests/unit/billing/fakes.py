@@ -5,11 +5,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from delivery_guarantees.adapters.payment_provider import PaymentProviderUnavailable
+from delivery_guarantees.adapters.payment_provider import (
+    PaymentIdempotencyConflict,
+    PaymentProviderUnavailable,
+    adoptable_outcome,
+)
 from delivery_guarantees.models import ChargeOutcome, ChargeRequest
 from tests.support.events import load_event
 
@@ -17,12 +23,39 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+class FunctionKilled(BaseException):
+    """The execution environment dies mid-call (timeout kill, out of memory, host failure).
+
+    A BaseException, so neither the batch processor nor Powertools handles it: the
+    idempotency record stays INPROGRESS and nothing after the call runs, as in a real kill.
+    """
+
+
+KEY_WINDOW_SECONDS = 24 * 60 * 60
+
+
 @dataclass
 class FakePaymentProvider:
-    """In memory. Records every call; can be told to time out. pm_card_chargeDeclined declines."""
+    """In memory, keeping Stripe's documented rules, including how it forgets.
 
+    - Each idempotency key's first answer is replayed for 24 hours (by `clock`, so
+      time-machine moves it), then the key is forgotten and the same key charges again.
+    - The same key with other parameters is refused (`PaymentIdempotencyConflict`).
+    - Every intent carries its transaction_id in metadata; `find_charge` searches them.
+    - pm_card_chargeDeclined declines (an intent in requires_payment_method).
+    Faults: `time_out_next` fails before anything reaches the provider; `lose_response_next`
+    charges, then the answer is lost (a read timeout); `kill_after_charge_next` charges,
+    then the function dies (`FunctionKilled`).
+    """
+
+    clock: Callable[[], float] = time.time
     calls: list[ChargeRequest] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
+    intents: list[dict[str, Any]] = field(default_factory=list)
     timeouts_to_simulate: int = 0
+    lost_responses_to_simulate: int = 0
+    kills_to_simulate: int = 0
+    _keys: dict[str, tuple[float, ChargeRequest, ChargeOutcome]] = field(default_factory=dict)
 
     @property
     def idempotency_keys(self) -> list[str]:
@@ -30,27 +63,77 @@ class FakePaymentProvider:
         # Stripe in test_stripe_payment_provider.py).
         return [call.transaction_id for call in self.calls]
 
+    def intents_for(self, transaction_id: str) -> list[dict[str, Any]]:
+        return [i for i in self.intents if i["metadata"]["transaction_id"] == transaction_id]
+
     def time_out_next(self, times: int = 1) -> None:
         self.timeouts_to_simulate = times
+
+    def lose_response_next(self, times: int = 1) -> None:
+        self.lost_responses_to_simulate = times
+
+    def kill_after_charge_next(self, times: int = 1) -> None:
+        self.kills_to_simulate = times
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
         self.calls.append(request)
         if self.timeouts_to_simulate:
             self.timeouts_to_simulate -= 1
             raise PaymentProviderUnavailable(
+                request.transaction_id, "APIConnectionError: connect timed out (simulated)"
+            )
+        outcome = self._replay_or_execute(request)
+        if self.lost_responses_to_simulate:
+            self.lost_responses_to_simulate -= 1
+            raise PaymentProviderUnavailable(
                 request.transaction_id, "APIConnectionError: read timed out (simulated)"
             )
+        if self.kills_to_simulate:
+            self.kills_to_simulate -= 1
+            raise FunctionKilled(f"killed after charging {request.transaction_id}")
+        return outcome
+
+    def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
+        self.searches.append(request.transaction_id)
+        return adoptable_outcome(request, self.intents_for(request.transaction_id))
+
+    def _replay_or_execute(self, request: ChargeRequest) -> ChargeOutcome:
+        now = self.clock()
+        key = request.transaction_id
+        if key in self._keys and now - self._keys[key][0] >= KEY_WINDOW_SECONDS:
+            del self._keys[key]  # pruned, as Stripe may once a key is 24 hours old
+        if key in self._keys:
+            _, first_request, first_outcome = self._keys[key]
+            if first_request != request:
+                raise PaymentIdempotencyConflict(key, "idempotency_error (simulated)")
+            return first_outcome
         declined = request.payment_method == "pm_card_chargeDeclined"
-        return ChargeOutcome(
+        intent_id = f"pi_fake_{len(self.intents) + 1}"
+        self.intents.append(
+            {
+                "id": intent_id,
+                "amount": request.amount,
+                "currency": request.currency,
+                "status": "requires_payment_method" if declined else "succeeded",
+                "created": int(now),
+                "metadata": {
+                    "transaction_id": request.transaction_id,
+                    "account_id": request.account_id,
+                },
+                "last_payment_error": {"decline_code": "generic_decline"} if declined else None,
+            }
+        )
+        outcome = ChargeOutcome(
             transaction_id=request.transaction_id,
             account_id=request.account_id,
             amount=request.amount,
             currency=request.currency,
             status="declined" if declined else "succeeded",
-            # One intent per call, like a provider without idempotency keys would create.
-            payment_intent_id=f"pi_fake_{len(self.calls)}",
+            payment_intent_id=intent_id,
             decline_code="generic_decline" if declined else None,
         )
+        self._keys[key] = (now, request, outcome)
+        return outcome
 
 
 class FakeLambdaContext:

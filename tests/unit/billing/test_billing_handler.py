@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from aws_lambda_powertools.warnings import PowertoolsUserWarning
 
-from delivery_guarantees.adapters.charges_ledger import DynamoDbChargesLedger, LedgerConflict
-from delivery_guarantees.billing import InvalidChargeMessage
+from delivery_guarantees.adapters.charge_journal import DynamoDbChargeJournal
+from delivery_guarantees.billing import ConflictingCharge, InvalidChargeMessage
 from delivery_guarantees.config import ConfigurationError
 from delivery_guarantees.models import ChargeOutcome
 from functions.billing import app
@@ -49,18 +48,24 @@ def processing_errors() -> list[BaseException]:
     return [exc_info[1] for exc_info in app.processor.exceptions if exc_info[1] is not None]
 
 
-def ledger_rows(ledger: DynamoDbChargesLedger) -> int:
-    return ledger.client.scan(TableName=ledger.table_name, Select="COUNT")["Count"]
+def journal_rows(journal: DynamoDbChargeJournal) -> int:
+    return journal.client.scan(TableName=journal.table_name, Select="COUNT")["Count"]
+
+
+def recorded_outcome(journal: DynamoDbChargeJournal, transaction_id: str) -> ChargeOutcome:
+    entry = journal.get(transaction_id)
+    assert entry is not None, f"no journal row for {transaction_id}"
+    return entry.outcome()
 
 
 def test_a_charge_is_charged_once_and_recorded(
-    provider: FakePaymentProvider, ledger: DynamoDbChargesLedger, context: FakeLambdaContext
+    provider: FakePaymentProvider, journal: DynamoDbChargeJournal, context: FakeLambdaContext
 ) -> None:
     response = app.lambda_handler(load_event("billing_charge"), context)
 
     assert response == {"batchItemFailures": []}
     assert provider.idempotency_keys == ["txn_signup_3f1c9b7e2a"]
-    assert ledger.get("txn_signup_3f1c9b7e2a") == ChargeOutcome(
+    assert recorded_outcome(journal, "txn_signup_3f1c9b7e2a") == ChargeOutcome(
         transaction_id="txn_signup_3f1c9b7e2a",
         account_id="acc_3f1c9b7e2a",
         amount=1999,
@@ -72,7 +77,7 @@ def test_a_charge_is_charged_once_and_recorded(
 
 def test_the_same_charge_twice_in_one_batch_is_charged_once(
     provider: FakePaymentProvider,
-    ledger: DynamoDbChargesLedger,
+    journal: DynamoDbChargeJournal,
     context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -83,7 +88,7 @@ def test_the_same_charge_twice_in_one_batch_is_charged_once(
 
     assert response == {"batchItemFailures": []}
     assert len(provider.calls) == 1
-    assert ledger_rows(ledger) == 1
+    assert journal_rows(journal) == 1
     assert emitted_metrics(capsys.readouterr().out) == {"ChargeSucceeded": 1, "DuplicateCharge": 1}
     settled = [vars(r) for r in caplog.records if r.getMessage() == "charge settled"]
     assert [log["message_id"] for log in settled] == [r["messageId"] for r in event["Records"]]
@@ -93,7 +98,7 @@ def test_the_same_charge_twice_in_one_batch_is_charged_once(
 
 
 def test_a_redelivery_in_a_later_batch_is_charged_once(
-    provider: FakePaymentProvider, ledger: DynamoDbChargesLedger, context: FakeLambdaContext
+    provider: FakePaymentProvider, journal: DynamoDbChargeJournal, context: FakeLambdaContext
 ) -> None:
     first = load_event("billing_charge")
     redelivery = load_event("billing_charge")
@@ -103,7 +108,7 @@ def test_a_redelivery_in_a_later_batch_is_charged_once(
     assert app.lambda_handler(redelivery, context) == {"batchItemFailures": []}
 
     assert len(provider.calls) == 1
-    assert ledger_rows(ledger) == 1
+    assert journal_rows(journal) == 1
 
 
 def test_a_duplicate_returns_the_stored_outcome(
@@ -123,7 +128,7 @@ def test_a_duplicate_returns_the_stored_outcome(
 
 
 def test_the_same_transaction_with_another_amount_fails_and_charges_nothing(
-    provider: FakePaymentProvider, ledger: DynamoDbChargesLedger, context: FakeLambdaContext
+    provider: FakePaymentProvider, journal: DynamoDbChargeJournal, context: FakeLambdaContext
 ) -> None:
     app.lambda_handler(sqs_event(sqs_record(charge_body(), message_id="m-original")), context)
     conflicting = sqs_record(charge_body(amount=2999), message_id="m-conflicting")
@@ -133,11 +138,10 @@ def test_the_same_transaction_with_another_amount_fails_and_charges_nothing(
 
     assert failed_ids(response) == ["m-conflicting"]
     [error] = processing_errors()
-    assert isinstance(error, IdempotencyValidationError)
+    assert isinstance(error, ConflictingCharge)
+    assert "amount: 1999 recorded, 2999 given" in str(error)
     assert provider.idempotency_keys == ["txn_test_0001", "txn_test_0002"]
-    recorded = ledger.get("txn_test_0001")
-    assert recorded is not None
-    assert recorded.amount == 1999
+    assert recorded_outcome(journal, "txn_test_0001").amount == 1999
 
 
 @pytest.mark.parametrize(
@@ -165,7 +169,7 @@ def test_an_invalid_charge_fails_only_its_record_and_charges_nothing(
     body: dict[str, Any] | str,
     expected_problem: str,
     provider: FakePaymentProvider,
-    ledger: DynamoDbChargesLedger,
+    journal: DynamoDbChargeJournal,
     context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -183,7 +187,7 @@ def test_an_invalid_charge_fails_only_its_record_and_charges_nothing(
     assert isinstance(error, InvalidChargeMessage)
     assert expected_problem in str(error)
     assert provider.idempotency_keys == ["txn_good_1", "txn_good_2"]
-    assert ledger_rows(ledger) == 2
+    assert journal_rows(journal) == 2
     assert emitted_metrics(capsys.readouterr().out) == {
         "ChargeSucceeded": 2,
         "InvalidChargeMessage": 1,
@@ -207,7 +211,7 @@ def test_the_malformed_record_event_fails_only_the_malformed_record(
 def test_a_provider_timeout_fails_the_record_and_the_retry_reuses_the_key(
     billing: Any,
     provider: FakePaymentProvider,
-    ledger: DynamoDbChargesLedger,
+    journal: DynamoDbChargeJournal,
     context: FakeLambdaContext,
     settings: Any,
 ) -> None:
@@ -219,18 +223,18 @@ def test_a_provider_timeout_fails_the_record_and_the_retry_reuses_the_key(
     )
 
     assert failed_ids(app.lambda_handler(batch, context)) == ["m-timeout"]
-    assert ledger.get("txn_timeout") is None
+    pending = journal.get("txn_timeout")
+    assert pending is not None
+    assert pending.status == "pending"
     # The function raised, so Powertools deleted the INPROGRESS record: only txn_fine's is left.
-    stored = ledger.client.scan(TableName=settings.idempotency_table_name)["Items"]
+    stored = journal.client.scan(TableName=settings.idempotency_table_name)["Items"]
     assert [item["status"]["S"] for item in stored] == ["COMPLETED"]
 
     retry = sqs_event(sqs_record(timed_out, message_id="m-timeout", receive_count=2))
     assert app.lambda_handler(retry, context) == {"batchItemFailures": []}
 
     assert provider.idempotency_keys == ["txn_timeout", "txn_fine", "txn_timeout"]
-    recorded = ledger.get("txn_timeout")
-    assert recorded is not None
-    assert recorded.status == "succeeded"
+    assert recorded_outcome(journal, "txn_timeout").status == "succeeded"
 
 
 def test_a_batch_whose_every_record_fails_raises_so_the_whole_batch_returns(
@@ -244,7 +248,7 @@ def test_a_batch_whose_every_record_fails_raises_so_the_whole_batch_returns(
 
 def test_a_declined_card_is_recorded_as_declined_and_not_retried(
     provider: FakePaymentProvider,
-    ledger: DynamoDbChargesLedger,
+    journal: DynamoDbChargeJournal,
     context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -254,26 +258,30 @@ def test_a_declined_card_is_recorded_as_declined_and_not_retried(
     assert app.lambda_handler(event, context) == {"batchItemFailures": []}  # redelivered
 
     assert len(provider.calls) == 1
-    recorded = ledger.get("txn_signup_d3c11ed0ff")
-    assert recorded is not None
+    recorded = recorded_outcome(journal, "txn_signup_d3c11ed0ff")
     assert (recorded.status, recorded.decline_code) == ("declined", "generic_decline")
     assert emitted_metrics(capsys.readouterr().out) == {"ChargeDeclined": 1, "DuplicateCharge": 1}
 
 
-def test_without_the_idempotency_guard_a_duplicate_reaches_the_provider(
-    provider: FakePaymentProvider, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+def test_without_the_idempotency_table_the_journal_alone_answers_a_duplicate(
+    provider: FakePaymentProvider,
+    journal: DynamoDbChargeJournal,
+    context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Shows what the guard is for: Powertools' kill switch removes it and duplicates charge."""
+    """Powertools' kill switch removes the fast path; the journal still charges once."""
     monkeypatch.setenv("POWERTOOLS_IDEMPOTENCY_DISABLED", "true")
     event = load_event("billing_duplicate_charge")
 
     with pytest.warns(PowertoolsUserWarning):
         response = app.lambda_handler(event, context)
 
-    assert len(provider.calls) == 2
-    # Only the ledger's condition notices, after the second charge already happened.
-    assert failed_ids(response) == [event["Records"][1]["messageId"]]
-    assert isinstance(processing_errors()[0], LedgerConflict)
+    assert response == {"batchItemFailures": []}
+    assert len(provider.calls) == 1
+    assert journal_rows(journal) == 1
+    settled = [vars(r) for r in caplog.records if r.getMessage() == "charge settled"]
+    assert [log["settled_from"] for log in settled] == ["provider", "journal"]
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")

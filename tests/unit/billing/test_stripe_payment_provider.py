@@ -312,3 +312,119 @@ def test_the_secret_comes_from_a_secure_string_and_is_cached() -> None:
 
         assert calls == ["GetParameter"]
         assert API_KEY not in repr(secret)
+
+
+# ---------------------------------------------------------------- reconciliation (search)
+
+
+def found(*intents: dict[str, Any]) -> Response:
+    return answer(
+        200,
+        {
+            "object": "search_result",
+            "url": "/v1/payment_intents/search",
+            "has_more": False,
+            "next_page": None,
+            "data": list(intents),
+        },
+    )
+
+
+def held_intent(intent_id: str, status: str, *, created: int = 1, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "status": status,
+        "amount": 1999,
+        "currency": "usd",
+        "created": created,
+        "metadata": {"transaction_id": "txn_stripe_1", "account_id": "acc_stripe_1"},
+        **fields,
+    }
+
+
+def test_find_charge_searches_by_transaction_id_in_metadata_and_adopts_the_intent() -> None:
+    http = StubStripeHttp(found(held_intent("pi_held", "succeeded")))
+
+    outcome = provider_with(http).find_charge(CHARGE)
+
+    assert outcome is not None
+    assert (outcome.status, outcome.payment_intent_id) == ("succeeded", "pi_held")
+    [sent] = http.sent
+    assert sent.method == "get"
+    assert sent.url.startswith(f"{API_BASE}/v1/payment_intents/search?")
+    assert parse_qs(sent.url.split("?", 1)[1])["query"] == [
+        "metadata['transaction_id']:'txn_stripe_1'"
+    ]
+    assert "Idempotency-Key" not in sent.headers
+
+
+def test_find_charge_with_nothing_held_is_none() -> None:
+    assert provider_with(StubStripeHttp(found())).find_charge(CHARGE) is None
+
+
+def test_find_charge_prefers_the_succeeded_intent_over_a_newer_decline() -> None:
+    http = StubStripeHttp(
+        found(
+            held_intent("pi_declined", "requires_payment_method", created=20),
+            held_intent("pi_paid", "succeeded", created=10),
+        )
+    )
+
+    outcome = provider_with(http).find_charge(CHARGE)
+
+    assert outcome is not None
+    assert (outcome.status, outcome.payment_intent_id) == ("succeeded", "pi_paid")
+
+
+def test_find_charge_adopts_the_newest_decline_when_nothing_succeeded() -> None:
+    http = StubStripeHttp(
+        found(
+            held_intent("pi_old", "requires_payment_method", created=1),
+            held_intent(
+                "pi_new",
+                "requires_payment_method",
+                created=2,
+                last_payment_error={"decline_code": "insufficient_funds"},
+            ),
+        )
+    )
+
+    outcome = provider_with(http).find_charge(CHARGE)
+
+    assert outcome is not None
+    assert (outcome.status, outcome.decline_code, outcome.payment_intent_id) == (
+        "declined",
+        "insufficient_funds",
+        "pi_new",
+    )
+
+
+def test_two_succeeded_intents_are_a_double_charge_a_human_must_refund() -> None:
+    http = StubStripeHttp(found(held_intent("pi_a", "succeeded"), held_intent("pi_b", "succeeded")))
+
+    with pytest.raises(PaymentProviderError, match=r"2 succeeded .*pi_a, pi_b.*refund") as caught:
+        provider_with(http).find_charge(CHARGE)
+
+    assert not caught.value.transient
+
+
+def test_an_intent_for_another_amount_is_not_adopted() -> None:
+    http = StubStripeHttp(found(held_intent("pi_other", "succeeded", amount=500)))
+
+    with pytest.raises(PaymentProviderError, match="for 500 usd, not 1999 usd"):
+        provider_with(http).find_charge(CHARGE)
+
+
+def test_an_intent_still_processing_is_not_adopted() -> None:
+    http = StubStripeHttp(found(held_intent("pi_slow", "processing")))
+
+    with pytest.raises(PaymentProviderError, match="status 'processing'"):
+        provider_with(http).find_charge(CHARGE)
+
+
+def test_a_search_that_fails_is_transient() -> None:
+    http = StubStripeHttp(error(503, type="api_error", message="Search is unavailable."))
+
+    with pytest.raises(PaymentProviderUnavailable, match="HTTP 503"):
+        provider_with(http).find_charge(CHARGE)

@@ -72,8 +72,19 @@ EXPECTED_ENVIRONMENT: dict[str, dict[str, str | None]] = {
         "CHARGES_TABLE_NAME": "ChargesTable",
         "PAYMENT_PROVIDER_SECRET_PARAMETER_NAME": "PaymentProviderSecretParameterName",
         "PAYMENT_PROVIDER_API_BASE": "PaymentProviderApiBase",
+        "MAX_CHARGE_AMOUNT": "MaxChargeAmount",
     },
 }
+
+# Resources that hold money, identity or undelivered jobs: they must survive a deleted
+# stack and a replacement (DeletionPolicy and UpdateReplacePolicy: Retain).
+RETAINED_RESOURCES = (
+    "AccountsTable",
+    "ChargesTable",
+    "IdempotencyTable",
+    "WelcomeEmailDeadLetterQueue",
+    "BillingDeadLetterQueue",
+)
 
 # Table -> (partition key, whether it is a ledger that needs point-in-time recovery).
 EXPECTED_TABLES = {
@@ -303,6 +314,24 @@ def tables_are_keyed_encrypted_and_backed_up(t: Templates) -> list[str]:
     ttl = tables.get("IdempotencyTable", {}).get("TimeToLiveSpecification", {})
     if ttl != {"AttributeName": "expiration", "Enabled": True}:
         problems.append(f"IdempotencyTable TTL must be enabled on 'expiration', got {ttl!r}")
+    return problems
+
+
+def data_resources_are_retained(t: Templates) -> list[str]:
+    """Tables and DLQs keep their data when the stack is deleted or a resource replaced."""
+    resources = t.cfn.get("Resources", {})
+    problems = []
+    for logical_id in RETAINED_RESOURCES:
+        resource = resources.get(logical_id)
+        if resource is None:
+            problems.append(f"{logical_id} is missing")
+            continue
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if resource.get(policy) != "Retain":
+                problems.append(
+                    f"{logical_id} must set {policy}: Retain (got {resource.get(policy)!r}): "
+                    "its data must outlive the stack"
+                )
     return problems
 
 

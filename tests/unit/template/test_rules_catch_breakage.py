@@ -83,6 +83,18 @@ def _charges_without_backups(sam: Template) -> None:
     del _properties(sam, "ChargesTable")["PointInTimeRecoverySpecification"]
 
 
+def _idempotency_table_deleted_with_stack(sam: Template) -> None:
+    del sam["Resources"]["IdempotencyTable"]["DeletionPolicy"]
+
+
+def _charges_replaced_empty(sam: Template) -> None:
+    sam["Resources"]["ChargesTable"]["UpdateReplacePolicy"] = "Delete"
+
+
+def _dlq_deleted_with_stack(sam: Template) -> None:
+    sam["Resources"]["BillingDeadLetterQueue"]["DeletionPolicy"] = "Delete"
+
+
 def _managed_full_access(sam: Template) -> None:
     _properties(sam, "SignupFunction")["Policies"].append("AmazonSQSFullAccess")
 
@@ -172,6 +184,9 @@ BREAKAGES: list[tuple[rules.Rule, Mutation, str]] = [
     (rules.sqs_consumers_have_no_function_dead_letter_queue, _function_dlq, "WelcomeEmail"),
     (rules.tables_are_keyed_encrypted_and_backed_up, _idempotency_ttl_renamed, "expiration"),
     (rules.tables_are_keyed_encrypted_and_backed_up, _charges_without_backups, "ChargesTable"),
+    (rules.data_resources_are_retained, _idempotency_table_deleted_with_stack, "IdempotencyTable"),
+    (rules.data_resources_are_retained, _charges_replaced_empty, "UpdateReplacePolicy"),
+    (rules.data_resources_are_retained, _dlq_deleted_with_stack, "BillingDeadLetterQueue"),
     (rules.function_policies_are_scoped_to_single_resources, _managed_full_access, "FullAccess"),
     (
         rules.function_policies_are_scoped_to_single_resources,

@@ -41,6 +41,10 @@ def test_tables_keys_ttl_encryption_and_backups(templates: Templates) -> None:
     assert rules.tables_are_keyed_encrypted_and_backed_up(templates) == []
 
 
+def test_tables_and_dead_letter_queues_outlive_the_stack(templates: Templates) -> None:
+    assert rules.data_resources_are_retained(templates) == []
+
+
 def test_function_policies_are_scoped_to_single_resources(templates: Templates) -> None:
     assert rules.function_policies_are_scoped_to_single_resources(templates) == []
 

@@ -33,6 +33,16 @@ class PaymentProvider(Protocol):
         """
         ...
 
+    def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
+        """The outcome of a charge the provider already holds for `request.transaction_id`.
+
+        For reconciliation once the provider may have forgotten the idempotency key: None
+        means the provider has no payment for this transaction, so charging cannot
+        double-charge. Raises `PaymentProviderError` when what it holds cannot be adopted
+        (more than one successful payment, another amount, a payment still in flight).
+        """
+        ...
+
 
 class PaymentProviderError(RuntimeError):
     """The provider did not give a final outcome for a transaction; retrying will not help."""
@@ -131,6 +141,20 @@ class StripePaymentProvider:
             raise PaymentRequestRejected(request.transaction_id, _describe(exc)) from exc
         return _outcome_of_intent(request, intent.to_dict())
 
+    def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
+        import stripe
+
+        # Transaction IDs are [A-Za-z0-9_-:.] only (models.TransactionId): nothing to escape.
+        query = f"metadata['transaction_id']:'{request.transaction_id}'"
+        try:
+            page = self._stripe().v1.payment_intents.search(params={"query": query, "limit": 100})
+            intents = [intent.to_dict() for intent in page.data]
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+            raise PaymentProviderUnavailable(request.transaction_id, _describe(exc)) from exc
+        except stripe.StripeError as exc:
+            raise PaymentRequestRejected(request.transaction_id, _describe(exc)) from exc
+        return adoptable_outcome(request, intents)
+
     def _stripe(self) -> stripe.StripeClient:
         import stripe
 
@@ -200,6 +224,45 @@ def _outcome_of_intent(request: ChargeRequest, intent: dict[str, Any]) -> Charge
         payment_intent_id=intent.get("id"),
         decline_code=decline_code,
     )
+
+
+def adoptable_outcome(
+    request: ChargeRequest, intents: list[dict[str, Any]]
+) -> ChargeOutcome | None:
+    """The outcome to adopt from the intents the provider holds for one transaction.
+
+    One succeeded intent is the charge. None succeeded: the newest declined one is the
+    outcome a replay of its key would have given. No intent at all: None. Anything else
+    needs a human and raises: two succeeded intents (a double charge already happened:
+    refund one), an intent for another amount or currency, or one still in flight.
+    """
+    mine = [
+        i
+        for i in intents
+        if (i.get("metadata") or {}).get("transaction_id") == request.transaction_id
+    ]
+    for intent in mine:
+        if intent.get("amount") != request.amount or intent.get("currency") != request.currency:
+            raise PaymentProviderError(
+                request.transaction_id,
+                f"payment intent {intent.get('id')} carries this transaction ID for "
+                f"{intent.get('amount')} {intent.get('currency')}, not {request.amount} "
+                f"{request.currency}; check it in the provider's dashboard",
+            )
+    succeeded = [i for i in mine if i.get("status") == "succeeded"]
+    if len(succeeded) > 1:
+        ids = ", ".join(str(i.get("id")) for i in succeeded)
+        raise PaymentProviderError(
+            request.transaction_id,
+            f"{len(succeeded)} succeeded payment intents carry this transaction ID ({ids}): "
+            "it was charged more than once; refund all but one, then redrive",
+        )
+    if succeeded:
+        return _outcome_of_intent(request, succeeded[0])
+    if not mine:
+        return None
+    newest = max(mine, key=lambda i: int(i.get("created") or 0))
+    return _outcome_of_intent(request, newest)
 
 
 class ParameterStoreSecret:
