@@ -3,7 +3,8 @@
 201 with the account when this call created it, 200 with the same account when a retry
 finds it; 400 naming the field on invalid input; 409 when the email belongs to an account
 with other details. Any other failure raises: API Gateway answers 500, the Lambda
-`Errors` metric counts it, and the client may retry safely (signup is idempotent).
+`Errors` metric counts it, and the client may retry safely (signup is idempotent: a retry
+stores only the jobs an earlier attempt did not record, listed in `jobs_enqueued`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def create_account() -> Response[dict[str, Any]]:
         account_id=result.account.account_id,
         account_created=result.created,
         welcome_email=result.welcome_email.value,
+        jobs_enqueued=[job.value for job in result.jobs_enqueued],
     )
     return Response(
         status_code=HTTPStatus.CREATED if result.created else HTTPStatus.OK,
@@ -101,6 +103,7 @@ def create_account() -> Response[dict[str, Any]]:
             "first_charge_transaction_id": result.first_charge_transaction_id,
             "welcome_email_delivery": result.welcome_email_delivery.value,
             "welcome_email": result.welcome_email.value,
+            "jobs_enqueued": [job.value for job in result.jobs_enqueued],
         },
     )
 

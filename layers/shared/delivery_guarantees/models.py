@@ -3,14 +3,23 @@
 A message that does not fit its model raises pydantic's `ValidationError`, whose text
 names the offending field; the record then fails and is retried or dead-lettered, and
 nothing is charged or sent.
+
+Two field types guard what customers type, because it travels further than this service:
+`PersonName` ends up in emails we send, `PaymentMethodToken` in charges and logs. Each is
+one annotated type shared by every model that carries the value, so the rules cannot
+drift apart between the signup request and the queue messages it produces.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -19,6 +28,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from delivery_guarantees.currencies import ISO_4217_CODES
 
@@ -27,6 +37,145 @@ TransactionId = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-:.]+$")
 ]
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# Rendered into the welcome email, so no free text: the `acc_` IDs signup mints.
+AccountId = Annotated[str, StringConstraints(max_length=255, pattern=r"^acc_[A-Za-z0-9_]+$")]
+
+# ---------------------------------------------------------------------- person names
+
+NAME_MAX_LENGTH = 100
+"""Long enough for full legal names in any script, short enough that a name cannot
+carry a paragraph of spam into the welcome email."""
+
+# Explicit or implicit direction changes (embeddings, overrides, isolates, marks): they
+# make text display in another order than it is stored ("Trojan Source" style spoofing).
+_BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
+# Not category Cf, but they render as nothing and are used to forge blank-looking names.
+_BLANK_LOOKING = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
+# Full stops that browsers and mail clients accept between the labels of a host name.
+_DOT_LOOKALIKES = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+_LINK_SCHEME = re.compile(
+    r"[a-z][a-z0-9+.\-]*://|\b(?:https?|ftp|javascript|vbscript|data|file|mailto|tel|sms)\s*:"
+)
+_WWW = re.compile(r"\bwww\d*\.")
+# A letter, digit or hyphen, a dot, then two letters: "evil.example", "bank.com/verify",
+# "пример.рф". Initials keep a space after the dot ("J. R. R. Tolkien") and pass.
+_HOST_LIKE = re.compile(r"[\w\-]\.[^\W\d_]{2}|\b\d{1,3}(?:\.\d{1,3}){3}\b")
+
+
+def _name_error(rule: str, message: str, code_point: str | None = None) -> PydanticCustomError:
+    if code_point is None:
+        return PydanticCustomError(f"name_{rule}", message)
+    return PydanticCustomError(
+        f"name_{rule}", message + " (found {code_point})", {"code_point": code_point}
+    )
+
+
+def _character_problem(char: str) -> PydanticCustomError | None:
+    category = unicodedata.category(char)
+    code_point = f"U+{ord(char):04X}"
+    if category == "Cc" or category in ("Zl", "Zp"):
+        return _name_error(
+            "control_character",
+            "must not contain control characters or line breaks such as CR, LF or TAB",
+            code_point,
+        )
+    if char in _BIDI_CONTROLS:
+        return _name_error(
+            "bidi_control",
+            "must not contain bidirectional text controls, which make text display "
+            "in another order than it was written",
+            code_point,
+        )
+    if category == "Cf" or char in _BLANK_LOOKING:
+        return _name_error(
+            "invisible_character",
+            "must not contain invisible characters such as zero-width spaces",
+            code_point,
+        )
+    if category in ("Cn", "Co", "Cs"):
+        return _name_error(
+            "unassigned_character",
+            "must not contain unassigned, private-use or surrogate code points",
+            code_point,
+        )
+    return None
+
+
+def check_person_name(value: str) -> str:
+    """Accept a person's name in any script; reject what could spoof or link in an email.
+
+    The name is the one piece of customer text in the welcome email. It is HTML-escaped
+    there, but escaping does not stop a line break from forging a paragraph, a bidi
+    override from reversing text, or a mail client from turning "bank.com/verify" into a
+    link under our sender address. So those are refused at the edge, with the rule named.
+    Lookalikes are checked in their NFKC form (fullwidth "evil.com" is evil.com); the value
+    itself is returned unchanged.
+    """
+    for char in value:
+        problem = _character_problem(char)
+        if problem is not None:
+            raise problem
+    folded = unicodedata.normalize("NFKC", value).translate(_DOT_LOOKALIKES).casefold()
+    if "<" in folded or ">" in folded:
+        raise _name_error("markup", "must not contain < or >: markup is not part of a name")
+    if _LINK_SCHEME.search(folded):
+        raise _name_error(
+            "link", "must not contain a link (a scheme such as http://, https:// or javascript:)"
+        )
+    if "@" in folded:
+        raise _name_error("email_address", "must not contain @: an address is not a name")
+    if _WWW.search(folded) or _HOST_LIKE.search(folded):
+        raise _name_error(
+            "web_address",
+            "must not contain a web address or host name such as www.example.com, "
+            "evil.example or bank.com/verify; write initials with a space after the dot",
+        )
+    return value
+
+
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
+    AfterValidator(check_person_name),
+]
+
+# ---------------------------------------------------------------------- payment methods
+
+# 12 or more digits in a row once separators are ignored: the length of a card number
+# (PANs are 12-19 digits), also when written "pm_4242_4242_4242_4242".
+_CARD_NUMBER_LIKE = re.compile(r"\d{12,}")
+_CARD_NUMBER_SEPARATORS = str.maketrans("", "", "_- .")
+_PAYMENT_METHOD_TOKEN = re.compile(r"^pm_[A-Za-z0-9_]+$")
+
+
+def check_payment_method_token(value: str) -> str:
+    """Accept a provider token such as Stripe's `pm_card_visa`; never a card number.
+
+    A card number must never reach our queues, tables or logs (that would put them in PCI
+    scope), so a value that embeds one is refused before anything is stored, and the error
+    says so without repeating a single digit of it.
+    """
+    if _CARD_NUMBER_LIKE.search(value.translate(_CARD_NUMBER_SEPARATORS)):
+        raise PydanticCustomError(
+            "payment_method_card_number",
+            "looks like it contains a card number, and a card number is never accepted: "
+            "send the payment-method token from the payment provider (such as pm_card_visa)",
+        )
+    if not _PAYMENT_METHOD_TOKEN.match(value):
+        raise PydanticCustomError(
+            "payment_method_token",
+            "must be a payment-method token from the payment provider: pm_ followed by "
+            "letters, digits or underscores (such as pm_card_visa)",
+        )
+    return value
+
+
+PaymentMethodToken = Annotated[
+    str, StringConstraints(max_length=255), AfterValidator(check_payment_method_token)
+]
 
 
 def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
@@ -43,8 +192,9 @@ def describe_problems(problems: list[tuple[str, str]]) -> str:
 
 class _Message(BaseModel):
     # Strict: "1999" is not an amount and true is not a string. Unknown fields are
-    # rejected so a misspelled field is an error, not a silently ignored value.
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # rejected so a misspelled field is an error, not a silently ignored value. Inputs
+    # stay out of error texts, which are logged: a rejected value may be a card number.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class ChargeRequest(_Message):
@@ -54,8 +204,7 @@ class ChargeRequest(_Message):
     account_id: NonEmpty
     amount: int = Field(gt=0, description="minor units, e.g. cents")
     currency: str
-    # A provider token such as Stripe's pm_card_visa, never a card number.
-    payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]+$", max_length=255)]
+    payment_method: PaymentMethodToken
 
     @field_validator("currency")
     @classmethod
@@ -68,17 +217,17 @@ class ChargeRequest(_Message):
 class WelcomeEmailJob(_Message):
     """A welcome email to send, on WelcomeEmailQueue."""
 
-    account_id: NonEmpty
+    account_id: AccountId
     email: EmailStr
-    name: NonEmpty
+    name: PersonName
 
 
 class SignupRequest(_Message):
     """The body of POST /accounts."""
 
     email: EmailStr
-    name: NonEmpty
-    payment_method: Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]+$", max_length=255)]
+    name: PersonName
+    payment_method: PaymentMethodToken
     welcome_email_delivery: Literal["at-least-once", "at-most-once"] | None = None
 
 
@@ -105,3 +254,18 @@ class Account:
     name: str
     payment_method: str
     created_at: str
+
+
+class SignupJob(StrEnum):
+    """The jobs a signup stores for its account, each recorded on the account once enqueued."""
+
+    FIRST_CHARGE = "first_charge"  # the ChargeRequest on BillingQueue
+    WELCOME_EMAIL = "welcome_email"  # the WelcomeEmailJob on WelcomeEmailQueue (at-least-once)
+
+
+@dataclass(frozen=True)
+class EnqueuedJob:
+    """The account's record that a job is on its queue: when, and as which SQS message."""
+
+    enqueued_at: str
+    message_id: str

@@ -49,6 +49,14 @@ def parse_welcome_email_job(body: str) -> WelcomeEmailJob:
 
 
 def compose_welcome_email(job: WelcomeEmailJob) -> WelcomeEmail:
+    """The email for `job`. Customer text goes only where it cannot become markup or headers.
+
+    - Subject: fixed, no customer text at all (a subject is a header and a phishing lure).
+    - Text body: plain text (SES sends it as text/plain, never rendered as HTML); the name
+      cannot forge lines or links because `PersonName` refused control characters, bidi
+      controls, URLs and host names before the job existed.
+    - HTML body: every value is HTML-escaped, including quotes, whatever validation let in.
+    """
     text_body = f"Hello {job.name},\n\nYour account {job.account_id} is ready. Welcome aboard!\n"
     # The name comes from the signup form: escape it before it goes into HTML.
     html_body = (

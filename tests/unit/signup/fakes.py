@@ -7,21 +7,56 @@ from typing import Any
 
 from delivery_guarantees.adapters.accounts_store import StoredAccount
 from delivery_guarantees.config import WelcomeEmailDelivery
-from delivery_guarantees.models import Account
+from delivery_guarantees.models import Account, EnqueuedJob, SignupJob
+
+
+class SimulatedCrash(Exception):
+    """The function died here (a timeout, an out-of-memory kill): nothing after it ran."""
+
+
+@dataclass
+class AccountRow:
+    """One AccountsTable item: the account, its guarantee and its outbox records."""
+
+    account: Account
+    welcome_email_delivery: WelcomeEmailDelivery
+    enqueued: dict[SignupJob, EnqueuedJob] = field(default_factory=dict)
 
 
 @dataclass
 class InMemoryAccountsStore:
-    rows: dict[str, tuple[Account, WelcomeEmailDelivery]] = field(default_factory=dict)
+    """AccountsTable in a dict. `crash_before_recording` dies instead of recording that job."""
+
+    rows: dict[str, AccountRow] = field(default_factory=dict)
+    crash_before_recording: SignupJob | None = None
 
     def create_if_absent(
         self, account: Account, welcome_email_delivery: WelcomeEmailDelivery
     ) -> StoredAccount:
         if account.email in self.rows:
-            existing, delivery = self.rows[account.email]
-            return StoredAccount(existing, created=False, welcome_email_delivery=delivery)
-        self.rows[account.email] = (account, welcome_email_delivery)
+            row = self.rows[account.email]
+            return StoredAccount(
+                row.account,
+                created=False,
+                welcome_email_delivery=row.welcome_email_delivery,
+                enqueued=dict(row.enqueued),
+            )
+        self.rows[account.email] = AccountRow(account, welcome_email_delivery)
         return StoredAccount(account, created=True, welcome_email_delivery=welcome_email_delivery)
+
+    def record_enqueued(self, account: Account, job: SignupJob, enqueued: EnqueuedJob) -> None:
+        if job is self.crash_before_recording:
+            raise SimulatedCrash(f"died after enqueueing {job.value}, before recording it")
+        row = self.rows[account.email]
+        assert row.account.account_id == account.account_id
+        row.enqueued.setdefault(job, enqueued)
+
+    def add_old_format_row(self, account: Account, delivery: WelcomeEmailDelivery) -> None:
+        """An item written before the outbox attributes existed: no job is recorded."""
+        self.rows[account.email] = AccountRow(account, delivery)
+
+    def recorded(self, email: str) -> dict[SignupJob, EnqueuedJob]:
+        return self.rows[email].enqueued
 
 
 @dataclass

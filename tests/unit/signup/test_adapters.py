@@ -11,13 +11,18 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from delivery_guarantees.adapters.accounts_store import CorruptAccountError, DynamoDbAccountsStore
+from delivery_guarantees.adapters.accounts_store import (
+    AccountReplacedError,
+    CorruptAccountError,
+    DynamoDbAccountsStore,
+)
 from delivery_guarantees.adapters.job_queue import SqsJobQueue
 from delivery_guarantees.config import WelcomeEmailDelivery
-from delivery_guarantees.models import Account
+from delivery_guarantees.models import Account, EnqueuedJob, SignupJob
 
 AT_LEAST_ONCE = WelcomeEmailDelivery.AT_LEAST_ONCE
 AT_MOST_ONCE = WelcomeEmailDelivery.AT_MOST_ONCE
+ADA = {"email": {"S": "ada@example.com"}}
 
 
 def account(account_id: str, **changes: str) -> Account:
@@ -109,6 +114,111 @@ def test_an_item_missing_attributes_is_reported_not_guessed(dynamodb: Any) -> No
         DynamoDbAccountsStore("accounts", client=dynamodb).create_if_absent(
             account("acc_2"), AT_LEAST_ONCE
         )
+
+
+def test_a_new_account_records_no_job_yet(dynamodb: Any) -> None:
+    stored = DynamoDbAccountsStore("accounts", client=dynamodb).create_if_absent(
+        account("acc_1"), AT_LEAST_ONCE
+    )
+
+    assert stored.enqueued == {}
+    item = dynamodb.get_item(TableName="accounts", Key=ADA)["Item"]
+    assert not [name for name in item if name.startswith("outbox_")]
+
+
+def test_a_recorded_job_is_a_map_on_the_account_and_a_retry_reads_it(dynamodb: Any) -> None:
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+    store.create_if_absent(account("acc_1"), AT_LEAST_ONCE)
+    charge = EnqueuedJob(enqueued_at="2026-11-29T16:40:00.100+00:00", message_id="m-charge")
+    welcome = EnqueuedJob(enqueued_at="2026-11-29T16:40:00.200+00:00", message_id="m-welcome")
+
+    store.record_enqueued(account("acc_1"), SignupJob.FIRST_CHARGE, charge)
+    store.record_enqueued(account("acc_1"), SignupJob.WELCOME_EMAIL, welcome)
+    again = store.create_if_absent(account("acc_2"), AT_LEAST_ONCE)
+
+    item = dynamodb.get_item(TableName="accounts", Key=ADA)["Item"]
+    assert item["outbox_first_charge"] == {
+        "M": {
+            "enqueued_at": {"S": "2026-11-29T16:40:00.100+00:00"},
+            "message_id": {"S": "m-charge"},
+        }
+    }
+    assert item["outbox_welcome_email"]["M"]["message_id"] == {"S": "m-welcome"}
+    assert item["name"] == {"S": "Ada Lovelace"}  # the rest of the account is untouched
+    assert again.enqueued == {SignupJob.FIRST_CHARGE: charge, SignupJob.WELCOME_EMAIL: welcome}
+
+
+def test_recording_a_job_twice_keeps_the_first_record(dynamodb: Any) -> None:
+    # Two concurrent retries may both enqueue a job; the record names the first message.
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+    store.create_if_absent(account("acc_1"), AT_LEAST_ONCE)
+    first = EnqueuedJob(enqueued_at="2026-11-29T16:40:00.100+00:00", message_id="m-1")
+    second = EnqueuedJob(enqueued_at="2026-11-29T16:40:09.000+00:00", message_id="m-2")
+
+    store.record_enqueued(account("acc_1"), SignupJob.FIRST_CHARGE, first)
+    store.record_enqueued(account("acc_1"), SignupJob.FIRST_CHARGE, second)
+
+    again = store.create_if_absent(account("acc_2"), AT_LEAST_ONCE)
+    assert again.enqueued == {SignupJob.FIRST_CHARGE: first}
+
+
+@pytest.mark.parametrize("stored_id", [None, "acc_other"], ids=["deleted", "replaced"])
+def test_recording_on_a_deleted_or_replaced_account_raises_and_writes_nothing(
+    dynamodb: Any, stored_id: str | None
+) -> None:
+    if stored_id is not None:
+        DynamoDbAccountsStore("accounts", client=dynamodb).create_if_absent(
+            account(stored_id), AT_LEAST_ONCE
+        )
+    before = dynamodb.scan(TableName="accounts")["Items"]
+
+    with pytest.raises(AccountReplacedError, match="acc_1 is no longer stored"):
+        DynamoDbAccountsStore("accounts", client=dynamodb).record_enqueued(
+            account("acc_1"),
+            SignupJob.FIRST_CHARGE,
+            EnqueuedJob(enqueued_at="2026-11-29T16:40:00.100+00:00", message_id="m-1"),
+        )
+
+    assert dynamodb.scan(TableName="accounts")["Items"] == before  # no fragment created
+
+
+def test_an_item_written_before_the_outbox_reads_as_no_job_recorded(dynamodb: Any) -> None:
+    # What the code before the outbox wrote: the account and its guarantee, nothing else.
+    old_item = {
+        "email": {"S": "ada@example.com"},
+        "account_id": {"S": "acc_old"},
+        "name": {"S": "Ada Lovelace"},
+        "payment_method": {"S": "pm_card_visa"},
+        "created_at": {"S": "2025-01-01T00:00:00.000+00:00"},
+        "welcome_email_delivery": {"S": "at-least-once"},
+    }
+    dynamodb.put_item(TableName="accounts", Item=old_item)
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+
+    again = store.create_if_absent(account("acc_2"), AT_LEAST_ONCE)
+    store.record_enqueued(
+        again.account,
+        SignupJob.FIRST_CHARGE,
+        EnqueuedJob(enqueued_at="2026-11-29T16:40:00.100+00:00", message_id="m-1"),
+    )
+
+    assert (again.account.account_id, again.enqueued) == ("acc_old", {})
+    later = store.create_if_absent(account("acc_3"), AT_LEAST_ONCE)
+    assert set(later.enqueued) == {SignupJob.FIRST_CHARGE}
+
+
+def test_an_outbox_record_missing_its_message_id_is_reported_not_guessed(dynamodb: Any) -> None:
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+    store.create_if_absent(account("acc_1"), AT_LEAST_ONCE)
+    dynamodb.update_item(
+        TableName="accounts",
+        Key=ADA,
+        UpdateExpression="SET outbox_first_charge = :r",
+        ExpressionAttributeValues={":r": {"M": {"enqueued_at": {"S": "2026-11-29"}}}},
+    )
+
+    with pytest.raises(CorruptAccountError, match="outbox_first_charge lacks"):
+        store.create_if_absent(account("acc_2"), AT_LEAST_ONCE)
 
 
 def test_other_dynamodb_errors_propagate(dynamodb: Any) -> None:

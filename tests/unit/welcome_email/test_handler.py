@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from delivery_guarantees.welcome_email import InvalidWelcomeEmailJob
 from functions.welcome_email import app
 from tests.support.events import load_event
 from tests.unit.welcome_email.conftest import SENDER, listening_to
@@ -68,6 +70,39 @@ def test_a_malformed_record_fails_alone_and_is_logged_with_the_field(
     assert getattr(failures[0], "message_id", None) == malformed["messageId"]
     assert failures[0].exc_info is not None
     assert "name: Field required" in str(failures[0].exc_info[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("Ada\r\nYour account is locked: call us", "control characters"),
+        ("Ada \u202emoc.elgoog", "bidirectional"),
+        ("Ada\u200b", "invisible"),
+        ("<a href='https://evil.example'>Ada</a>", "markup"),
+        ("Ada, verify at bank.com/verify", "web address"),
+        ("Ada https://evil.example", "link"),
+    ],
+)
+def test_a_hostile_name_fails_its_record_and_is_never_sent(
+    sent_emails: list[Any], handler_logs: pytest.LogCaptureFixture, name: str, rule: str
+) -> None:
+    event = copy.deepcopy(load_event("welcome_email_batch"))
+    hostile = event["Records"][0]
+    hostile["body"] = json.dumps({**json.loads(hostile["body"]), "name": name})
+
+    response = invoke(event)
+
+    # Failed, not dropped: SQS redelivers it, then WelcomeEmailDeadLetterQueue keeps it.
+    assert response == {"batchItemFailures": [{"itemIdentifier": hostile["messageId"]}]}
+    assert json.loads(hostile["body"])["email"] not in recipients(sent_emails)
+    assert len(sent_emails) == len(event["Records"]) - 1
+    (failure,) = [r for r in handler_logs.records if "welcome email failed" in r.getMessage()]
+    assert failure.exc_info is not None
+    error = failure.exc_info[1]
+    assert isinstance(error, InvalidWelcomeEmailJob)
+    assert error.field == "name"
+    assert "name: must not contain" in str(error)
+    assert rule in str(error)
 
 
 def test_ses_throttling_fails_only_that_record(

@@ -20,17 +20,49 @@ from tests.unit.welcome_email.fakes import RecordingEmailSender
 JOB = WelcomeEmailJob(account_id="acc_1", email="ada@example.com", name="Ada Lovelace")
 
 
-def test_compose_addresses_the_job_and_escapes_the_name_in_html() -> None:
-    job = WelcomeEmailJob(account_id="acc_1", email="ada@example.com", name="Ada <b>Lovelace</b>")
-
-    email = compose_welcome_email(job)
+def test_compose_addresses_the_job() -> None:
+    email = compose_welcome_email(JOB)
 
     assert email.to == "ada@example.com"
     assert email.subject == WELCOME_SUBJECT
-    assert "Hello Ada <b>Lovelace</b>," in email.text_body
+    assert email.text_body.startswith("Hello Ada Lovelace,\n")
     assert "acc_1" in email.text_body
+    assert "<p>Hello Ada Lovelace,</p>" in email.html_body
+
+
+@pytest.mark.parametrize(
+    ("name", "escaped"),
+    [
+        ("Ada & Charles", "Ada &amp; Charles"),
+        ("Ada &lt;b&gt;", "Ada &amp;lt;b&amp;gt;"),  # an entity is shown, never decoded
+        ('Grace "Amazing Grace" Hopper', "Grace &quot;Amazing Grace&quot; Hopper"),
+        ("O'Brien", "O&#x27;Brien"),
+    ],
+)
+def test_a_name_that_passes_validation_cannot_inject_markup(name: str, escaped: str) -> None:
+    email = compose_welcome_email(JOB.model_copy(update={"name": name}))
+
+    assert f"<p>Hello {escaped},</p>" in email.html_body
+    assert email.subject == WELCOME_SUBJECT  # no customer text in the header
+    # Plain text is sent as text/plain: shown as typed, on its one line.
+    assert email.text_body.splitlines()[0] == f"Hello {name},"
+
+
+def test_compose_escapes_html_even_for_a_job_that_skipped_validation() -> None:
+    # Defence in depth: the HTML body escapes whatever it is given.
+    job = WelcomeEmailJob.model_construct(
+        account_id='acc_1"><script>x</script>',
+        email="ada@example.com",
+        name="Ada <b>Lovelace</b>",
+    )
+
+    email = compose_welcome_email(job)
+
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in email.html_body
+    assert "&lt;script&gt;" in email.html_body
     assert "<b>" not in email.html_body
+    assert "<script>" not in email.html_body
+    assert email.subject == WELCOME_SUBJECT
 
 
 def test_send_welcome_email_returns_the_message_id() -> None:
@@ -85,6 +117,11 @@ def test_parse_accepts_the_documented_message() -> None:
         ('{"account_id": "acc_1", "email": "not-an-email", "name": "Ada"}', "email"),
         ('{"account_id": "", "email": "ada@example.com", "name": "Ada"}', "account_id"),
         ('{"account_id": "acc_1", "email": "ada@example.com", "name": 7}', "name"),
+        ('{"account_id": "acc_1", "email": "a@example.com", "name": "Ada\\nhi"}', "name"),
+        ('{"account_id": "acc_1", "email": "a@example.com", "name": "A\\u202eB"}', "name"),
+        ('{"account_id": "acc_1", "email": "a@example.com", "name": "<b>Ada</b>"}', "name"),
+        ('{"account_id": "acc_1", "email": "a@example.com", "name": "bank.com/verify"}', "name"),
+        ('{"account_id": "acc_1\\nhi", "email": "a@example.com", "name": "Ada"}', "account_id"),
         ('{"account_id": "acc_1", "email": "a@example.com", "name": "A", "cc": "x"}', "cc"),
         ("{not json", "body"),
         ("[]", "body"),

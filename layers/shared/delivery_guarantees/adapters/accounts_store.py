@@ -3,32 +3,41 @@
 The table's partition key is the normalised (lower-case) email address, so "one account
 per address" is enforced by DynamoDB itself and a retried signup finds the account the
 first attempt created instead of making a second one.
+
+The account row is also the outbox of its signup: once a job is on its queue, one
+attribute per job records when and as which SQS message (`outbox_first_charge`,
+`outbox_welcome_email`, each a map of `enqueued_at` and `message_id`). A retried signup
+reads them from the failed conditional PutItem (no extra GetItem) and enqueues only what
+is not recorded yet.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import ClientError
 
 from delivery_guarantees.config import WelcomeEmailDelivery
-from delivery_guarantees.models import Account
+from delivery_guarantees.models import Account, EnqueuedJob, SignupJob
 
 
 @dataclass(frozen=True)
 class StoredAccount:
-    """The account as stored, and whether this call created it.
+    """The account as stored, whether this call created it, and which jobs it records.
 
     `welcome_email_delivery` is the guarantee chosen when the account was created; a
     retried signup honours it, so an at-most-once welcome email is never repeated by a
-    retry that asks for at-least-once.
+    retry that asks for at-least-once. `enqueued` holds the jobs an earlier call put on
+    their queues and recorded; a job missing from it may or may not be on its queue.
     """
 
     account: Account
     created: bool
     welcome_email_delivery: WelcomeEmailDelivery
+    enqueued: Mapping[SignupJob, EnqueuedJob] = field(default_factory=dict)
 
 
 class AccountsStore(Protocol):
@@ -38,12 +47,25 @@ class AccountsStore(Protocol):
         """Store `account` unless one exists for its email; return whichever is stored."""
         ...
 
+    def record_enqueued(self, account: Account, job: SignupJob, enqueued: EnqueuedJob) -> None:
+        """Record on the account that `job` is on its queue. Raises if it was not recorded."""
+        ...
+
 
 class CorruptAccountError(RuntimeError):
     """An AccountsTable item lacks an attribute this code writes on every account."""
 
 
+class AccountReplacedError(RuntimeError):
+    """The account row disappeared, or now holds another account, before a job was recorded."""
+
+
 _ATTRIBUTES = ("email", "account_id", "name", "payment_method", "created_at")
+
+
+def outbox_attribute(job: SignupJob) -> str:
+    """The AccountsTable attribute that records `job` once it is on its queue."""
+    return f"outbox_{job.value}"
 
 
 class DynamoDbAccountsStore:
@@ -79,6 +101,35 @@ class DynamoDbAccountsStore:
             account=account, created=True, welcome_email_delivery=welcome_email_delivery
         )
 
+    def record_enqueued(self, account: Account, job: SignupJob, enqueued: EnqueuedJob) -> None:
+        # if_not_exists keeps the first record when two concurrent retries both enqueued
+        # the job (a duplicate the consumers absorb); the condition stops an UpdateItem
+        # from creating a fragment of an account that was deleted or replaced meanwhile.
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table_name,
+                Key={"email": {"S": account.email}},
+                UpdateExpression="SET #job = if_not_exists(#job, :enqueued)",
+                ConditionExpression="account_id = :account_id",
+                ExpressionAttributeNames={"#job": outbox_attribute(job)},
+                ExpressionAttributeValues={
+                    ":enqueued": {
+                        "M": {
+                            "enqueued_at": {"S": enqueued.enqueued_at},
+                            "message_id": {"S": enqueued.message_id},
+                        }
+                    },
+                    ":account_id": {"S": account.account_id},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise AccountReplacedError(
+                f"account {account.account_id} is no longer stored for its email address; "
+                f"{job.value} (message {enqueued.message_id}) was enqueued but not recorded"
+            ) from None
+
     def _read(self, email: str) -> dict[str, Any]:
         # Only reached when the store did not return the conflicting item with the error.
         response = self._dynamodb.get_item(
@@ -102,4 +153,27 @@ class DynamoDbAccountsStore:
             account=Account(**values),
             created=created,
             welcome_email_delivery=WelcomeEmailDelivery(item["welcome_email_delivery"]["S"]),
+            enqueued=_enqueued_jobs(item),
         )
+
+
+def _enqueued_jobs(item: dict[str, Any]) -> dict[SignupJob, EnqueuedJob]:
+    # Items written before the outbox existed have no outbox attributes: their jobs read
+    # as not recorded, so the next retry enqueues each once more and records it. The old
+    # code enqueued on every call, so the job is probably on its queue already; one more
+    # copy is a duplicate the consumers absorb, while trusting the old row could lose one.
+    enqueued: dict[SignupJob, EnqueuedJob] = {}
+    for job in SignupJob:
+        attribute = item.get(outbox_attribute(job))
+        if attribute is None:
+            continue
+        record = attribute.get("M", {})
+        if "enqueued_at" not in record or "message_id" not in record:
+            raise CorruptAccountError(
+                f"AccountsTable item {item['email']['S']!r}: {outbox_attribute(job)} lacks "
+                "enqueued_at or message_id"
+            )
+        enqueued[job] = EnqueuedJob(
+            enqueued_at=record["enqueued_at"]["S"], message_id=record["message_id"]["S"]
+        )
+    return enqueued

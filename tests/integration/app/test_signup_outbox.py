@@ -1,0 +1,91 @@
+"""A signup repeated twenty times, end to end: one welcome email, one charge.
+
+The account row is the outbox of its signup jobs, so retries of a completed signup store
+nothing again. Observed from outside, after the consumers ran: the emails SES accepted,
+the ledger, the payment provider. Waits are on conditions with generous deadlines (CI
+machines are loaded), never on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+from tests.integration.app.conftest import StackUnderTest, eventually
+from tests.support.events import load_event
+
+RETRIES = 19
+DEADLINE = 180.0
+
+
+def signup_event(email: str) -> dict[str, Any]:
+    """POST /accounts as API Gateway hands it to SignupFunction (payload format 2.0)."""
+    event = copy.deepcopy(load_event("signup_at_least_once"))
+    event["body"] = json.dumps(
+        {
+            "email": email,
+            "name": "Outbox Tester",
+            "payment_method": "pm_card_visa",
+            "welcome_email_delivery": "at-least-once",
+        }
+    )
+    return event
+
+
+def ledger_rows_for(stack: StackUnderTest, account_id: str) -> list[dict[str, Any]]:
+    paginator = stack.client("dynamodb").get_paginator("scan")
+    rows: list[dict[str, Any]] = []
+    for page in paginator.paginate(
+        TableName=stack.outputs["ChargesTableName"],
+        FilterExpression="account_id = :account_id",
+        ExpressionAttributeValues={":account_id": {"S": account_id}},
+        ConsistentRead=True,
+    ):
+        rows += page["Items"]
+    return rows
+
+
+def queue_settled(stack: StackUnderTest, output_key: str) -> bool:
+    """Nothing waiting and nothing in flight: every message was handled and deleted."""
+    return stack.queue_depth(output_key) == (0, 0)
+
+
+def test_twenty_identical_signups_send_one_welcome_email_and_charge_once(
+    stack: StackUnderTest,
+) -> None:
+    email = f"outbox_{uuid.uuid4().hex[:12]}@example.com"
+    event = signup_event(email)
+
+    answers = [stack.invoke("SignupFunctionName", event) for _ in range(1 + RETRIES)]
+
+    assert [a["statusCode"] for a in answers] == [201] + [200] * RETRIES
+    bodies = [json.loads(a["body"]) for a in answers]
+    assert [b["jobs_enqueued"] for b in bodies] == [["first_charge", "welcome_email"]] + [
+        []
+    ] * RETRIES
+    account_id = bodies[0]["account"]["account_id"]
+    assert {b["account"]["account_id"] for b in bodies} == {account_id}
+    transaction_id = bodies[0]["first_charge_transaction_id"]
+    account = stack.client("dynamodb").get_item(
+        TableName=stack.outputs["AccountsTableName"],
+        Key={"email": {"S": email}},
+        ConsistentRead=True,
+    )["Item"]
+    assert {"outbox_first_charge", "outbox_welcome_email"} <= set(account)
+
+    eventually(lambda: stack.emails_to(email), DEADLINE, f"the welcome email to {email}")
+    eventually(lambda: stack.ledger_row(transaction_id), DEADLINE, "the first charge settled")
+    # Only once both queues are empty, nothing in flight, has every job been handled:
+    # a second email or charge would be there by now.
+    eventually(
+        lambda: queue_settled(stack, "WelcomeEmailQueueUrl"), DEADLINE, "WelcomeEmailQueue empty"
+    )
+    eventually(lambda: queue_settled(stack, "BillingQueueUrl"), DEADLINE, "BillingQueue empty")
+
+    assert len(stack.emails_to(email)) == 1
+    rows = ledger_rows_for(stack, account_id)
+    assert [row["transaction_id"]["S"] for row in rows] == [transaction_id]
+    assert rows[0]["status"]["S"] == "succeeded"
+    assert len(stack.intents_for(transaction_id)) == 1
