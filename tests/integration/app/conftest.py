@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pytest
 
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.endpoint import is_answering
+from local_cloud.payment_provider.control import PaymentProviderControl
 
 REPO = Path(__file__).resolve().parents[3]
 STACK = "delivery-guarantees"
@@ -39,7 +41,8 @@ class StackUnderTest:
     name: str
     endpoint_url: str
     outputs: dict[str, str]
-    invoke_function: Callable[[str, dict[str, Any]], dict[str, Any]]
+    # (function name, event) -> (payload, Lambda's error object or None)
+    invoke_function: Callable[[str, dict[str, Any]], tuple[Any, dict[str, Any] | None]]
     provider_url: str | None
     provider_key: str
 
@@ -47,7 +50,86 @@ class StackUnderTest:
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1")
 
     def invoke(self, output_key: str, event: dict[str, Any]) -> dict[str, Any]:
-        return self.invoke_function(self.outputs[output_key], event)
+        payload, error = self.invoke_function(self.outputs[output_key], event)
+        assert error is None, error
+        result: dict[str, Any] = payload
+        return result
+
+    def invoke_expecting_error(self, output_key: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Invoke a function that must fail; Lambda's error object."""
+        _, error = self.invoke_function(self.outputs[output_key], event)
+        assert error is not None, "the invocation succeeded"
+        return error
+
+    def provider(self) -> PaymentProviderControl:
+        """The simulated provider's test hooks (clock, faults); skip where there is none."""
+        if self.provider_url is None:
+            pytest.skip("set PAYMENT_PROVIDER_URL to drive the payment provider simulator")
+        return PaymentProviderControl(self.provider_url)
+
+    def expire_idempotency_records(self) -> int:
+        """Move every billing idempotency record past its expiry, as 19+ days would.
+
+        Powertools checks expiry from the stored `expiration` timestamp, not by DynamoDB TTL.
+        """
+        dynamodb = self.client("dynamodb")
+        table = self.outputs["IdempotencyTableName"]
+        past = str(int(time.time()) - 60)
+        expired = 0
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                dynamodb.update_item(
+                    TableName=table,
+                    Key={"id": item["id"]},
+                    UpdateExpression="SET expiration = :past",
+                    ExpressionAttributeValues={":past": {"N": past}},
+                )
+                expired += 1
+        return expired
+
+    def age_journal_row(self, transaction_id: str, hours: float) -> None:
+        """Make a ChargesTable row's first attempt `hours` older.
+
+        The function's clock cannot be moved inside its worker process; what billing
+        compares with it is this stored timestamp, so moving the timestamp back is the
+        same as moving the clock forward for this charge.
+        """
+        row = self.ledger_row(transaction_id)
+        assert row is not None, f"no journal row for {transaction_id}"
+        first = datetime.fromisoformat(row["first_attempt_at"]["S"])
+        aged = (first - timedelta(hours=hours)).isoformat(timespec="milliseconds")
+        self.client("dynamodb").update_item(
+            TableName=self.outputs["ChargesTableName"],
+            Key={"transaction_id": {"S": transaction_id}},
+            UpdateExpression="SET first_attempt_at = :aged",
+            ExpressionAttributeValues={":aged": {"S": aged}},
+        )
+
+    def redrive(self, dlq_output_key: str, source_output_key: str) -> int:
+        """Move every message from a DLQ back to its source: send, then delete.
+
+        What an operator's redrive does (a new message ID, a fresh retention period). A
+        death between send and delete leaves a copy in both: harmless for idempotent
+        consumers. Returns how many moved.
+        """
+        sqs = self.client("sqs")
+        moved = 0
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self.outputs[dlq_output_key],
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+            ).get("Messages", [])
+            if not messages:
+                return moved
+            for message in messages:
+                sqs.send_message(
+                    QueueUrl=self.outputs[source_output_key], MessageBody=message["Body"]
+                )
+                sqs.delete_message(
+                    QueueUrl=self.outputs[dlq_output_key], ReceiptHandle=message["ReceiptHandle"]
+                )
+                moved += 1
 
     def send(self, output_key: str, body: dict[str, Any]) -> str:
         response = self.client("sqs").send_message(
@@ -119,11 +201,11 @@ def _on_local_cloud() -> Iterator[StackUnderTest]:
         assert cloud.endpoint is not None
         assert cloud.payment_provider is not None
 
-        def invoke(function_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        def invoke(function_name: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
             result = cloud.lambda_service.invoke(function_name, event)
-            assert result.error is None, result.logs
-            payload: dict[str, Any] = result.payload
-            return payload
+            return result.payload, (
+                None if result.error is None else {**result.error, "logs": result.logs}
+            )
 
         yield StackUnderTest(
             name="local cloud",
@@ -155,11 +237,10 @@ def _on_localstack() -> Iterator[StackUnderTest]:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name="us-east-1")
 
-    def invoke(function_name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def invoke(function_name: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event))
-        assert "FunctionError" not in response, response
-        payload: dict[str, Any] = json.load(response["Payload"])
-        return payload
+        payload = json.load(response["Payload"])
+        return (None, payload) if "FunctionError" in response else (payload, None)
 
     yield StackUnderTest(
         name="LocalStack",
