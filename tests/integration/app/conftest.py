@@ -143,12 +143,18 @@ class StackUnderTest:
         return [m for m in messages if address in m.get("Destination", {}).get("ToAddresses", [])]
 
     def ledger_row(self, transaction_id: str) -> dict[str, Any] | None:
+        """The transaction's ChargesTable row in whatever state it is (pending or final)."""
         item = self.client("dynamodb").get_item(
             TableName=self.outputs["ChargesTableName"],
             Key={"transaction_id": {"S": transaction_id}},
             ConsistentRead=True,
         )
         return item.get("Item")
+
+    def settled_row(self, transaction_id: str) -> dict[str, Any] | None:
+        """The row once final (succeeded or declined); None while missing or pending."""
+        row = self.ledger_row(transaction_id)
+        return row if row is not None and row["status"]["S"] != "pending" else None
 
     def intents_for(self, transaction_id: str) -> list[dict[str, Any]]:
         if self.provider_url is None:

@@ -36,8 +36,7 @@ def charge(transaction_id: str) -> dict[str, Any]:
 
 def settled(stack: StackUnderTest, transaction_id: str) -> dict[str, Any]:
     row = eventually(
-        lambda: (r := stack.ledger_row(transaction_id)) and r["status"]["S"] != "pending" and r,
-        what=f"{transaction_id} settled in the journal",
+        lambda: stack.settled_row(transaction_id), what=f"{transaction_id} settled in the journal"
     )
     result: dict[str, Any] = row
     return result

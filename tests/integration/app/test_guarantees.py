@@ -55,7 +55,7 @@ def test_a_charge_delivered_twice_is_charged_once(stack: StackUnderTest) -> None
     stack.send("BillingQueueUrl", charge(transaction_id))
     stack.send("BillingQueueUrl", charge(transaction_id))  # SQS may deliver twice
 
-    row = eventually(lambda: stack.ledger_row(transaction_id), what="a ledger row")
+    row = eventually(lambda: stack.settled_row(transaction_id), what="a settled ledger row")
     assert row["status"]["S"] == "succeeded"
     drained(stack, "BillingQueueUrl")
     intents = stack.intents_for(transaction_id)
@@ -67,7 +67,7 @@ def test_a_declined_card_is_recorded_once_and_not_retried(stack: StackUnderTest)
     transaction_id = unique("txn_it_declined")
     stack.send("BillingQueueUrl", charge(transaction_id, payment_method="pm_card_chargeDeclined"))
 
-    row = eventually(lambda: stack.ledger_row(transaction_id), what="a ledger row")
+    row = eventually(lambda: stack.settled_row(transaction_id), what="a settled ledger row")
     assert row["status"]["S"] == "declined"
     drained(stack, "BillingQueueUrl")
     assert [i["status"] for i in stack.intents_for(transaction_id)] == ["requires_payment_method"]
@@ -80,7 +80,7 @@ def test_an_invalid_charge_is_never_charged_and_stays_on_the_queue(stack: StackU
     stack.send("BillingQueueUrl", charge(valid))
 
     # Once the valid charge sent after it is settled, the invalid one has been tried too.
-    eventually(lambda: stack.ledger_row(valid), what="the valid charge settled")
+    eventually(lambda: stack.settled_row(valid), what="the valid charge settled")
     time.sleep(3)  # the batching window may have split them
     assert stack.ledger_row(invalid) is None
     assert stack.intents_for(invalid) == []
@@ -111,7 +111,7 @@ def test_a_retried_signup_returns_the_same_account_and_charges_once(
     transaction_id = first_body["first_charge_transaction_id"]
     assert retry_body["first_charge_transaction_id"] == transaction_id
 
-    eventually(lambda: stack.ledger_row(transaction_id), what="the first charge settled")
+    eventually(lambda: stack.settled_row(transaction_id), what="the first charge settled")
     eventually(lambda: stack.emails_to(email), what="the welcome email")
     drained(stack, "BillingQueueUrl")
     assert len(stack.intents_for(transaction_id)) == 1

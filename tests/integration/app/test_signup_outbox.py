@@ -76,7 +76,7 @@ def test_twenty_identical_signups_send_one_welcome_email_and_charge_once(
     assert {"outbox_first_charge", "outbox_welcome_email"} <= set(account)
 
     eventually(lambda: stack.emails_to(email), DEADLINE, f"the welcome email to {email}")
-    eventually(lambda: stack.ledger_row(transaction_id), DEADLINE, "the first charge settled")
+    eventually(lambda: stack.settled_row(transaction_id), DEADLINE, "the first charge settled")
     # Only once both queues are empty, nothing in flight, has every job been handled:
     # a second email or charge would be there by now.
     eventually(
