@@ -9,11 +9,13 @@ the provider's payment intents are counted.
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from typing import Any
 
 from tests.integration.app.conftest import StackUnderTest, eventually
+from tests.support.events import load_event
 from tests.unit.billing.fakes import sqs_event, sqs_record
 
 DAY = 24 * 60 * 60
@@ -135,4 +137,31 @@ def test_a_copy_with_another_payment_method_is_refused_and_charges_nothing(
     assert "payment_method: 'pm_card_visa' recorded, 'pm_card_mastercard' given" in json.dumps(
         error
     )
+    assert len(stack.intents_for(transaction_id)) == 1
+
+
+def signup_event(email: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("signup_at_least_once"))
+    event["body"] = json.dumps(
+        {"email": email, "name": "Late Retrier", "payment_method": "pm_card_visa"}
+    )
+    return event
+
+
+def test_a_signup_retried_after_every_expiry_stores_nothing_and_charges_nothing(
+    stack: StackUnderTest,
+) -> None:
+    email = f"{unique('late')}@example.com"
+    first = json.loads(stack.invoke("SignupFunctionName", signup_event(email))["body"])
+    transaction_id = first["first_charge_transaction_id"]
+    settled(stack, transaction_id)
+    billing_queue_idle(stack)
+
+    stack.expire_idempotency_records()
+    stack.provider().advance_clock(25 * 60 * 60)
+    retry = stack.invoke("SignupFunctionName", signup_event(email))
+
+    assert retry["statusCode"] == 200
+    assert json.loads(retry["body"])["jobs_enqueued"] == []
+    billing_queue_idle(stack)
     assert len(stack.intents_for(transaction_id)) == 1
