@@ -113,9 +113,9 @@ class ConflictingCharge(ValueError):
 
 
 def parse_charge_request(body: str, *, max_amount: int = PROVIDER_MAX_AMOUNT) -> ChargeRequest:
-    """Parse a BillingQueue message body; the error names every offending field."""
+    """Parse a BillingQueue message body; the error names the offending fields."""
     try:
-        charge = ChargeRequest.model_validate_json(body)
+        charge = ChargeRequest.from_json(body)
     except ValidationError as exc:
         problems = describe_problems(validation_problems(exc))
         raise InvalidChargeMessage(f"not a valid charge: {problems}") from None

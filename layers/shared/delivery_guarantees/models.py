@@ -12,11 +12,13 @@ drift apart between the signup request and the queue messages it produces.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +30,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from delivery_guarantees.currencies import ISO_4217_CODES
 
@@ -36,8 +38,8 @@ from delivery_guarantees.currencies import ISO_4217_CODES
 TransactionId = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_\-:.]+$")
 ]
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-# Rendered into the welcome email, so no free text: the `acc_` IDs signup mints.
+# The `acc_` IDs signup mints, never free text: rendered into the welcome email, and
+# forwarded to the payment provider's metadata and the charge journal with each charge.
 AccountId = Annotated[str, StringConstraints(max_length=255, pattern=r"^acc_[A-Za-z0-9_]+$")]
 
 # ---------------------------------------------------------------------- person names
@@ -148,7 +150,10 @@ PersonName = Annotated[
 # (PANs are 12-19 digits), also when written "pm_4242_4242_4242_4242".
 _CARD_NUMBER_LIKE = re.compile(r"\d{12,}")
 _CARD_NUMBER_SEPARATORS = str.maketrans("", "", "_- .")
-_PAYMENT_METHOD_TOKEN = re.compile(r"^pm_[A-Za-z0-9_]+$")
+# Used with fullmatch: in Python's re, "$" also matches before a final line break, so
+# `match` would let "pm_card_visa\n" through (pydantic's patterns are Rust regexes,
+# where "$" is the end of the text).
+_PAYMENT_METHOD_TOKEN = re.compile(r"pm_[A-Za-z0-9_]+")
 
 
 def check_payment_method_token(value: str) -> str:
@@ -164,7 +169,7 @@ def check_payment_method_token(value: str) -> str:
             "looks like it contains a card number, and a card number is never accepted: "
             "send the payment-method token from the payment provider (such as pm_card_visa)",
         )
-    if not _PAYMENT_METHOD_TOKEN.match(value):
+    if not _PAYMENT_METHOD_TOKEN.fullmatch(value):
         raise PydanticCustomError(
             "payment_method_token",
             "must be a payment-method token from the payment provider: pm_ followed by "
@@ -178,16 +183,63 @@ PaymentMethodToken = Annotated[
 ]
 
 
+# An unknown field is named in its error, which is how a misspelling is found. But its
+# name is input like any value: it may be a card number, a line break or a megabyte, and
+# errors are logged and returned. So only a plain name is repeated.
+_PLAIN_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")  # fullmatch
+_UNNAMED_FIELD = (
+    "has a field that is not part of the contract; its name is not repeated because it is "
+    "not a plain name (a letter or _, then letters, digits, _ or -, at most 64 characters)"
+)
+# A body with a hundred thousand unknown fields has as many problems: the error names
+# the first few and counts the rest, so it stays short whatever the body's size (a
+# 2 MB body of tiny fields would otherwise make an 8 MB error, over Lambda's 6 MB
+# response limit, and a 500 instead of a 400).
+MAX_PROBLEMS_DESCRIBED = 10
+
+
+def _is_plain_field_name(name: str) -> bool:
+    return bool(_PLAIN_FIELD_NAME.fullmatch(name)) and not _CARD_NUMBER_LIKE.search(
+        name.translate(_CARD_NUMBER_SEPARATORS)
+    )
+
+
 def validation_problems(error: ValidationError) -> list[tuple[str, str]]:
-    """(field, message) for each problem pydantic found; "body" when it is the whole body."""
-    return [
-        (".".join(str(part) for part in detail["loc"]) or "body", detail["msg"])
-        for detail in error.errors(include_url=False)
-    ]
+    """(field, message) for each problem pydantic found; "body" when it is the whole body.
+
+    A field name that is not plain is never repeated: the problem is the body's then.
+    """
+    problems: list[tuple[str, str]] = []
+    for detail in error.errors(include_url=False):
+        loc = [str(part) for part in detail["loc"]]
+        if all(_is_plain_field_name(part) for part in loc):
+            problem = (".".join(loc) or "body", detail["msg"])
+        elif detail["type"] == "extra_forbidden":
+            problem = ("body", _UNNAMED_FIELD)
+        else:
+            problem = ("body", detail["msg"])
+        problems.append(problem)
+    return list(dict.fromkeys(problems))  # each once, in order
 
 
 def describe_problems(problems: list[tuple[str, str]]) -> str:
-    return "; ".join(f"{field}: {message}" for field, message in problems)
+    described = "; ".join(
+        f"{field}: {message}" for field, message in problems[:MAX_PROBLEMS_DESCRIBED]
+    )
+    more = len(problems) - MAX_PROBLEMS_DESCRIBED
+    return described + (f"; and {more} more problems" if more > 0 else "")
+
+
+def _duplicate_names(body: str | bytes) -> list[str]:
+    duplicates: list[str] = []
+
+    def collect(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        counts = Counter(name for name, _ in pairs)
+        duplicates.extend(name for name, count in counts.items() if count > 1)
+        return dict(pairs)
+
+    json.loads(body, object_pairs_hook=collect)
+    return duplicates
 
 
 class _Message(BaseModel):
@@ -196,12 +248,46 @@ class _Message(BaseModel):
     # stay out of error texts, which are logged: a rejected value may be a card number.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
 
+    @classmethod
+    def from_json(cls, body: str | bytes) -> Self:
+        """`model_validate_json`, where a field given twice is an error too.
+
+        JSON parsers disagree on a repeated name (most keep the last value, some the
+        first, some refuse), so `"amount": 1, "amount": 100000` could be one charge to
+        the producer's checks and another here. Checked once the body has validated, when
+        it is known to be one flat object of known fields: cheap, with no nesting to
+        recurse into, and the names are the model's own.
+        """
+        message = cls.model_validate_json(body)
+        duplicates = _duplicate_names(body)
+        if duplicates:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "duplicate_field",
+                            "appears more than once; JSON parsers disagree on which value "
+                            "counts, so give each field once",
+                        ),
+                        loc=(name,),
+                        input=None,
+                    )
+                    for name in duplicates
+                ],
+            )
+        return message
+
+
+# A value this shape is repeated in the error for an unknown currency; anything else is not.
+_CURRENCY_SHAPED = re.compile(r"[A-Za-z]{1,8}")  # fullmatch
+
 
 class ChargeRequest(_Message):
     """A charge on BillingQueue. Carries everything the charge needs."""
 
     transaction_id: TransactionId
-    account_id: NonEmpty
+    account_id: AccountId
     amount: int = Field(gt=0, description="minor units, e.g. cents")
     currency: str
     payment_method: PaymentMethodToken
@@ -209,9 +295,14 @@ class ChargeRequest(_Message):
     @field_validator("currency")
     @classmethod
     def _iso_4217_lower_case(cls, value: str) -> str:
-        if value not in ISO_4217_CODES:
+        if value in ISO_4217_CODES:
+            return value
+        if value.lower() in ISO_4217_CODES:
+            raise ValueError(f"{value!r} must be written in lower case: {value.lower()!r}")
+        if _CURRENCY_SHAPED.fullmatch(value):
             raise ValueError(f"unknown currency {value!r}: expected an ISO 4217 code in lower case")
-        return value
+        # Not repeated: only a few letters are safe to log (this could be a card number).
+        raise ValueError("unknown currency: expected an ISO 4217 code in lower case, such as usd")
 
 
 class WelcomeEmailJob(_Message):

@@ -93,7 +93,7 @@ def parse_signup_request(body: str | None) -> SignupRequest:
     if not body:
         raise InvalidSignupRequest("body", "request body is empty: expected a JSON object")
     try:
-        return SignupRequest.model_validate_json(body)
+        return SignupRequest.from_json(body)
     except ValidationError as error:
         problems = validation_problems(error)
         raise InvalidSignupRequest(

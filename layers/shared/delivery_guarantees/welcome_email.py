@@ -40,7 +40,7 @@ class WelcomeEmail:
 def parse_welcome_email_job(body: str) -> WelcomeEmailJob:
     """Parse an SQS message body; raise `InvalidWelcomeEmailJob` naming the offending field."""
     try:
-        return WelcomeEmailJob.model_validate_json(body)
+        return WelcomeEmailJob.from_json(body)
     except ValidationError as error:
         problems = validation_problems(error)
         raise InvalidWelcomeEmailJob(
