@@ -1,10 +1,18 @@
-"""The demo scenario: signups, an SES outage, client retries and duplicate deliveries.
+"""The demo scenario: signups, an SES outage, client retries, duplicate deliveries, and
+the same charges again weeks later.
 
 Everything goes through the deployed stack as a user's traffic would: signups are
 POST /accounts requests to the stack's HTTP API (served locally), charges are messages
 sent to BillingQueue, and the consumers run behind the local cloud's SQS event source
 mappings. The verdict comes from what the outside world saw: emails SES accepted,
 payment intents at the (simulated) provider, rows in ChargesTable, dead-letter queues.
+What the demo expects comes from what it did: the jobs each signup answer says it stored
+(`jobs_enqueued`), the charge messages it sent, the copies it redrove.
+
+"Weeks later" moves time where each clock lives, since the functions' own clock cannot
+be moved: the idempotency records' stored expiry, the simulated provider's test clock
+(it forgets idempotency keys after 24 hours, as Stripe may), and the first-attempt time
+stored on a pending ChargesTable row.
 """
 
 from __future__ import annotations
@@ -16,14 +24,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from demo.report import (
     ChargeExpectation,
     GuaranteeReport,
+    LedgerRow,
     at_least_once,
     at_most_once,
     exactly_once,
@@ -31,6 +41,7 @@ from demo.report import (
 )
 from demo.timescale import scale_timeouts
 from local_cloud.cloud import LocalCloud, load_settings
+from local_cloud.payment_provider.control import PaymentProviderControl
 from local_cloud.stack.deploy import aws_session
 from local_cloud.stack.template import load_template
 
@@ -38,6 +49,16 @@ ROOT = Path(__file__).resolve().parents[1]
 AT_LEAST_ONCE = "at-least-once"
 AT_MOST_ONCE = "at-most-once"
 DECLINING_CARD = "pm_card_chargeDeclined"
+# The jobs a signup answer lists in `jobs_enqueued`.
+FIRST_CHARGE = "first_charge"
+WELCOME_EMAIL = "welcome_email"
+# How far "weeks later" moves the clocks that can be moved: past the provider's 24-hour
+# idempotency-key window and past billing's 23-hour reconciliation threshold.
+LATER = timedelta(hours=25)
+# Requests one billing invocation makes for one charge: the Stripe client's first
+# request and its one network retry (DEFAULT_MAX_NETWORK_RETRIES in
+# layers/shared/delivery_guarantees/adapters/payment_provider.py).
+PROVIDER_REQUESTS_PER_ATTEMPT = 2
 
 
 @dataclass
@@ -50,6 +71,8 @@ class Signup:
     transaction_id: str = ""
     calls: int = 0  # 1 + client retries
     welcome_email: str = ""  # what the first call did with the email
+    # What the answers say was stored, over every call: job name -> times enqueued.
+    jobs: Counter[str] = field(default_factory=Counter)
 
 
 class Demo:
@@ -68,7 +91,14 @@ class Demo:
         self.provider_key = next(iter(cloud.settings.ssm_parameters.values()))
         self.signups: list[Signup] = []
         self.direct_charges: dict[str, int] = {}  # transaction ID -> messages sent
+        self.redriven: Counter[str] = Counter()  # transaction ID -> copies redriven
+        self.reconciled: set[str] = set()  # lost answers the journal must adopt
         self.rejected: dict[str, str] = {}  # label -> transaction ID it carried
+        self.billing_deleted: set[str] = set()  # message IDs BillingFunction processed
+        self.billing_retained: set[str] = set()  # message IDs it failed at least once
+        if cloud.payment_provider is None:
+            raise RuntimeError("no payment provider simulator: the demo counts its intents")
+        self.provider = PaymentProviderControl(cloud.payment_provider.url)
         if cloud.http_api is None:
             raise RuntimeError("the stack's HTTP API is not served: signups need POST /accounts")
         self.api_url = cloud.http_api.url
@@ -78,8 +108,11 @@ class Demo:
 
     # ------------------------------------------------------------------ traffic
 
-    def sign_up(self, signup: Signup) -> None:
-        """POST /accounts on the stack's HTTP API, served locally as API Gateway would."""
+    def sign_up(self, signup: Signup) -> list[str]:
+        """POST /accounts on the stack's HTTP API, served locally as API Gateway would.
+
+        Returns the jobs this call stored, as its answer lists them (`jobs_enqueued`).
+        """
         body = json.dumps(
             {
                 "email": signup.email,
@@ -111,16 +144,110 @@ class Demo:
             self.signups.append(signup)
         elif answer["account"]["account_id"] != signup.account_id:
             raise RuntimeError(f"a retried signup of {signup.email} created another account")
+        jobs = answer.get("jobs_enqueued")
+        if not isinstance(jobs, list) or not all(isinstance(job, str) for job in jobs):
+            raise RuntimeError(f"signup of {signup.email} answered without jobs_enqueued: {answer}")
+        signup.jobs.update(jobs)
         signup.calls += 1
+        return jobs
 
-    def send_charges(self, bodies: list[dict[str, Any]]) -> None:
-        url = self.outputs["BillingQueueUrl"]
+    def send_charges(
+        self, bodies: list[dict[str, Any]], output_key: str = "BillingQueueUrl"
+    ) -> list[str]:
+        """Send each body as a message; their message IDs, in order."""
+        url = self.outputs[output_key]
+        message_ids: list[str] = []
         for start in range(0, len(bodies), 10):
             chunk = bodies[start : start + 10]
             entries = [{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(chunk)]
             response = self.sqs.send_message_batch(QueueUrl=url, Entries=entries)
             if response.get("Failed"):
                 raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
+            by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
+            message_ids += [by_entry[str(i)] for i in range(len(chunk))]
+        return message_ids
+
+    def redrive(self, bodies: list[str]) -> list[str]:
+        """Move these bodies from BillingDeadLetterQueue back to BillingQueue.
+
+        What an operator's redrive does, message by message: receive, send to the source
+        queue (a new message ID), delete from the DLQ. Anything else in the DLQ is left
+        there for its own redrive. Returns the new message IDs.
+        """
+        dlq, source = self.outputs["BillingDeadLetterQueueUrl"], self.outputs["BillingQueueUrl"]
+        wanted = Counter(bodies)
+        moved: list[str] = []
+        deadline = time.monotonic() + 60
+        while wanted and time.monotonic() < deadline:
+            messages = self.sqs.receive_message(
+                QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
+            ).get("Messages", [])
+            for message in messages:
+                if wanted[message["Body"]] > 0:
+                    sent = self.sqs.send_message(QueueUrl=source, MessageBody=message["Body"])
+                    self.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                    wanted[message["Body"]] -= 1
+                    if not wanted[message["Body"]]:
+                        del wanted[message["Body"]]
+                    moved.append(sent["MessageId"])
+                else:  # not ours: visible again at once
+                    self.sqs.change_message_visibility(
+                        QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+        if wanted:
+            raise RuntimeError(f"redrive: {sum(wanted.values())} copies not found in the DLQ")
+        return moved
+
+    def expire_idempotency_records(self) -> int:
+        """Move every billing idempotency record past its expiry, as 19 days would.
+
+        Powertools decides expiry from the stored `expiration` timestamp (DynamoDB's TTL
+        deletes expired items only eventually), so a past timestamp is an expired record.
+        """
+        table = self.outputs["IdempotencyTableName"]
+        past = str(int(time.time()) - 60)
+        expired = 0
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                self.dynamodb.update_item(
+                    TableName=table,
+                    Key={"id": item["id"]},
+                    UpdateExpression="SET expiration = :past",
+                    ExpressionAttributeValues={":past": {"N": past}},
+                )
+                expired += 1
+        return expired
+
+    def age_pending_charge(self, transaction_id: str, by: timedelta) -> bool:
+        """Move a pending ChargesTable row's first attempt `by` earlier; False if not pending.
+
+        The billing function's clock cannot be moved: it runs in its own worker process
+        on real time. What billing compares that clock with is this stored timestamp, so
+        moving the timestamp back is moving time forward for this one charge.
+        """
+        table = self.outputs["ChargesTableName"]
+        key = {"transaction_id": {"S": transaction_id}}
+        item = self.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        if item is None or item["status"]["S"] != "pending":
+            return False
+        stored = item["first_attempt_at"]["S"]
+        aged = (datetime.fromisoformat(stored) - by).isoformat(timespec="milliseconds")
+        try:
+            self.dynamodb.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET first_attempt_at = :aged",
+                ConditionExpression="#status = :pending AND first_attempt_at = :stored",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":aged": {"S": aged},
+                    ":pending": {"S": "pending"},
+                    ":stored": {"S": stored},
+                },
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False  # settled meanwhile
+        return True
 
     def ses_outage(self, on: bool) -> None:
         if on:
@@ -158,13 +285,38 @@ class Demo:
                 return intents
             after = page["data"][-1]["id"]
 
-    def ledger(self) -> dict[str, str]:
-        rows: dict[str, str] = {}
+    def intents_for(self, transaction_id: str) -> int:
+        return sum(
+            1
+            for intent in self.payment_intents()
+            if intent["metadata"].get("transaction_id") == transaction_id
+        )
+
+    def ledger(self) -> dict[str, LedgerRow]:
+        rows: dict[str, LedgerRow] = {}
         paginator = self.dynamodb.get_paginator("scan")
         for page in paginator.paginate(TableName=self.outputs["ChargesTableName"]):
             for item in page["Items"]:
-                rows[item["transaction_id"]["S"]] = item["status"]["S"]
+                rows[item["transaction_id"]["S"]] = LedgerRow(
+                    item["status"]["S"], item.get("settled_by", {}).get("S", "")
+                )
         return rows
+
+    def settled(self, transaction_ids: set[str]) -> bool:
+        """Every one of these has a final ChargesTable row (not `pending`)."""
+        ledger = self.ledger()
+        return all(t in ledger and ledger[t].status != "pending" for t in transaction_ids)
+
+    def billing_handled(self, message_ids: set[str]) -> bool:
+        """BillingFunction's event source deleted every one of these messages (processed).
+
+        Reads the mapping's recent batches, as one would read its logs, and keeps what it
+        saw: which messages were deleted, which were failed and left for redelivery.
+        """
+        for batch in self._mapping_for("BillingFunction").recent_batches():
+            self.billing_deleted.update(m.message_id for m in batch.settlement.delete)
+            self.billing_retained.update(m.message_id for m in batch.settlement.retain)
+        return message_ids <= self.billing_deleted
 
     def queued(self, output_key: str) -> int:
         attributes = self.sqs.get_queue_attributes(
@@ -281,20 +433,117 @@ class Demo:
             "same transaction ID, ten times the amount": str(conflicting["transaction_id"]),
         }
 
-        expected = self._expected_charges()
         alo = {s.email for s in self.signups if s.mode == AT_LEAST_ONCE}
+        charges = {c.transaction_id for c in self._expected_charges()}
         self.say("6. waiting for the consumers (redelivery comes after the visibility timeout)")
         self.wait_until(
             "every welcome job delivered and every charge settled",
             lambda: (
                 alo <= set(self.ses_deliveries())
-                and {c.transaction_id for c in expected} <= set(self.ledger())
+                and self.settled(charges)
                 and self.queued("WelcomeEmailQueueUrl") == 0
             ),
-            timeout=90,
+            timeout=120,
+        )
+
+        settled_copies = [
+            self._signup_charge(signups[0]),  # charged, and redelivered in step 4
+            self._signup_charge(signups[4]),  # declined: must stay declined, not be retried
+            fresh[0],
+            fresh[1],  # its conflicting twin was refused in step 5
+            fresh[12],
+        ]
+        self.weeks_later(
+            settled_copies, retries=[signups[0], signups[1], signups[4]], payer=signups[3]
         )
         time.sleep(2)  # let any straggling duplicate land before counting
-        return self._reports(expected)
+        return self._reports(self._expected_charges())
+
+    def weeks_later(
+        self, copies: list[dict[str, Any]], retries: list[Signup], payer: Signup
+    ) -> None:
+        """Phase 7: a lost answer, every record and key expired, copies redriven, retries."""
+        self.say(
+            "7. weeks later. First a new charge whose answer is lost: the provider charges, "
+            "then answers 500 to each request of its first delivery"
+        )
+        transaction_id = "txn_demo_lost_answer"
+        lost = {
+            "transaction_id": transaction_id,
+            "account_id": payer.account_id,
+            "amount": 4200,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+        }
+        # Every request of the first delivery's invocation charges (or replays the charge
+        # under its key) and then loses the answer. Faults match POST /v1/payment_intents
+        # only, and nothing else creates intents now: every other charge is settled.
+        self.provider.inject_fault(
+            "error", status=500, phase="after_execution", count=PROVIDER_REQUESTS_PER_ATTEMPT
+        )
+        [message_id] = self.send_charges([lost])
+        self.direct_charges[transaction_id] = 1
+        self.wait_until(
+            f"the first delivery of {transaction_id} to be handled",
+            lambda: self.billing_handled({message_id}) or message_id in self.billing_retained,
+            timeout=60,
+        )
+        self.provider.clear_faults()  # whatever the first delivery did not use
+        # Age the pending row before the provider forgets the key, so that at no moment
+        # does billing see a young pending row whose key the provider has forgotten.
+        aged = self.age_pending_charge(transaction_id, LATER)
+        intents = self.intents_for(transaction_id)
+        if aged and intents:
+            # The journal knows nothing of the charge the provider made: the redelivery
+            # must find it by search and adopt it, not charge again.
+            self.reconciled.add(transaction_id)
+            self.say(
+                f"   {transaction_id}: {intents} payment intent at the provider, the delivery "
+                f"failed, its journal row is pending; the row's first attempt moved "
+                f"{LATER.total_seconds() / 3600:.0f} h back"
+            )
+        else:  # a slow machine can make the first attempt time out before the provider call
+            self.say(
+                f"   {transaction_id}: the fault did not leave a charge behind a pending row "
+                f"(row {self.ledger().get(transaction_id)}, {intents} intent(s)); "
+                "no reconciliation is expected"
+            )
+        expired = self.expire_idempotency_records()
+        clock = self.provider.advance_clock(LATER.total_seconds())
+        self.say(
+            f"   {expired} idempotency records expired; the provider's clock moved "
+            f"{clock['offset_seconds'] / 3600:.0f} h on: it has forgotten every key"
+        )
+
+        # Copies of settled charges where SQS puts a message after its last failed receive,
+        # then redriven as an operator would; new message IDs, so only the transaction ID
+        # says they are duplicates.
+        self.send_charges(copies, output_key="BillingDeadLetterQueueUrl")
+        redriven = self.redrive([json.dumps(body) for body in copies])
+        self.redriven.update(str(body["transaction_id"]) for body in copies)
+        stored = [job for signup in retries for job in self.sign_up(signup)]
+        self.say(
+            f"   {len(redriven)} copies of settled charges redriven from "
+            f"BillingDeadLetterQueue (new message IDs); {len(retries)} signups retried with "
+            f"the same details, {len(stored)} job(s) stored"
+        )
+
+        visibility = self.sqs.get_queue_attributes(
+            QueueUrl=self.outputs["BillingQueueUrl"], AttributeNames=["VisibilityTimeout"]
+        )["Attributes"]["VisibilityTimeout"]
+        self.say(
+            f"8. waiting for the redriven copies, and for {transaction_id}'s redelivery "
+            f"(after BillingQueue's {visibility} s visibility timeout)"
+        )
+        self.wait_until(
+            "every redriven copy handled and the lost answer settled",
+            lambda: (
+                self.billing_handled({message_id, *redriven})
+                and self.settled({transaction_id})
+                and self.queued("WelcomeEmailQueueUrl") == 0
+            ),
+            timeout=120,
+        )
 
     def _mapping_for(self, logical_id: str) -> Any:
         name = self.cloud.stack.function(logical_id).function_name
@@ -313,21 +562,7 @@ class Demo:
         }
 
     def _expected_charges(self) -> list[ChargeExpectation]:
-        expected = [
-            ChargeExpectation(
-                s.transaction_id,
-                s.calls + self.direct_charges.get(s.transaction_id, 0),
-                declines=s.payment_method == DECLINING_CARD,
-            )
-            for s in self.signups
-        ]
-        signup_ids = {s.transaction_id for s in self.signups}
-        expected += [
-            ChargeExpectation(t, n, declines=False)
-            for t, n in self.direct_charges.items()
-            if t not in signup_ids
-        ]
-        return expected
+        return expected_charges(self.signups, self.direct_charges, self.redriven, self.reconciled)
 
     def _reports(self, expected: list[ChargeExpectation]) -> list[GuaranteeReport]:
         deliveries = self.ses_deliveries()
@@ -337,20 +572,58 @@ class Demo:
         for intent in intents:
             transaction_id = intent["metadata"].get("transaction_id", "")
             (succeeded if intent["status"] == "succeeded" else declined)[transaction_id] += 1
-        jobs = Counter({s.email: s.calls for s in self.signups if s.mode == AT_LEAST_ONCE})
+        at_least_once_signups = [s for s in self.signups if s.mode == AT_LEAST_ONCE]
         return [
             at_most_once([s.email for s in self.signups if s.mode == AT_MOST_ONCE], deliveries),
             at_least_once(
-                jobs,
+                {s.email: s.jobs[WELCOME_EMAIL] for s in at_least_once_signups},
                 deliveries,
                 self.dead_lettered_addresses(),
                 still_queued=self.queued("WelcomeEmailQueueUrl"),
+                signup_calls=sum(s.calls for s in at_least_once_signups),
             ),
             exactly_once(expected, succeeded, declined, self.ledger(), self.rejected),
         ]
 
     def still_retrying(self) -> int:
         return self.queued("BillingQueueUrl")
+
+
+def expected_charges(
+    signups: list[Signup],
+    direct_charges: Mapping[str, int],
+    redriven: Mapping[str, int],
+    reconciled: set[str],
+) -> list[ChargeExpectation]:
+    """One expectation per transaction, with every message the demo sent for it.
+
+    A signup's charge messages are the ones its answers say they stored (`jobs_enqueued`),
+    plus those the demo sent itself: `direct_charges` (transaction ID -> messages sent to
+    BillingQueue) and `redriven` (copies redriven from the DLQ weeks later).
+    """
+    expected = [
+        ChargeExpectation(
+            s.transaction_id,
+            s.jobs[FIRST_CHARGE]
+            + direct_charges.get(s.transaction_id, 0)
+            + redriven.get(s.transaction_id, 0),
+            declines=s.payment_method == DECLINING_CARD,
+            redriven=redriven.get(s.transaction_id, 0),
+        )
+        for s in signups
+    ]
+    signup_ids = {s.transaction_id for s in signups}
+    expected += [
+        ChargeExpectation(
+            t,
+            direct_charges.get(t, 0) + redriven.get(t, 0),
+            declines=False,
+            redriven=redriven.get(t, 0),
+            reconciled=t in reconciled,
+        )
+        for t in sorted((set(direct_charges) | set(redriven)) - signup_ids)
+    ]
+    return expected
 
 
 def main(argv: list[str] | None = None) -> int:
