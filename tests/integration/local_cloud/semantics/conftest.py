@@ -1,7 +1,9 @@
 """A moto endpoint, a Lambda runtime directory and queue/function builders for the semantics tests.
 
-Queues get short visibility timeouts (1 s) so redeliveries happen within a test; the
-functions' timeouts stay within them, as CreateEventSourceMapping requires.
+Queues get a 10 s visibility timeout by default: long enough that what a test asserts about
+messages in flight still holds on a loaded machine (a cold worker can take seconds to
+start there). Tests that need redelivery within the test ask for a short one and wait on
+the condition they need, with generous deadlines; none races a timer.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Cloud:
         self,
         *,
         fifo: bool = False,
-        visibility_timeout: int = 1,
+        visibility_timeout: int = 10,
         dead_letter: Queue | None = None,
         max_receive_count: int = 5,
     ) -> Queue:
@@ -153,11 +155,18 @@ class Cloud:
             int(attributes["ApproximateNumberOfMessagesNotVisible"]),
         )
 
-    def receive_all(self, queue: Queue, *, wait: int = 2) -> list[dict[str, Any]]:
-        """Every message visible within `wait` seconds (used after a visibility timeout)."""
+    def receive_all(
+        self, queue: Queue, expect: int, *, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Receive until `expect` messages came (e.g. once their visibility timeout lapsed).
+
+        Fails the test naming what was missing after `timeout` seconds; never returns fewer.
+        """
         messages: list[dict[str, Any]] = []
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout
+        while len(messages) < expect:
+            if time.monotonic() > deadline:
+                pytest.fail(f"received {len(messages)} of {expect} messages within {timeout} s")
             response = self.sqs.receive_message(
                 QueueUrl=queue.url,
                 MaxNumberOfMessages=10,
@@ -165,12 +174,10 @@ class Cloud:
                 MessageSystemAttributeNames=["All"],
             )
             messages.extend(response.get("Messages", []))
-            if messages and not response.get("Messages"):
-                break
         return messages
 
     @staticmethod
-    def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         """Poll `condition` until true; fail the test after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while not condition():
