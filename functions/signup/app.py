@@ -76,7 +76,11 @@ def create_account() -> Response[dict[str, Any]]:
     try:
         body = app.current_event.decoded_body
     except ValueError:
-        raise InvalidSignupRequest("body", "request body is not base64-encoded UTF-8") from None
+        # API Gateway base64-encodes a body it cannot pass as text, such as bytes that are
+        # not UTF-8; decoding them fails here.
+        raise InvalidSignupRequest(
+            "body", "request body is not UTF-8 text: expected a JSON object"
+        ) from None
     request = parse_signup_request(body)
     deps = adapters()
     result = sign_up(request, deps.accounts, deps.jobs, deps.email_sender, deps.settings)

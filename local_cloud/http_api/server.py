@@ -1,6 +1,8 @@
 """Serve HTTP APIs on loopback like `sam local start-api`: each request becomes an API
 Gateway proxy event, invokes its function through the Lambda service, and the result
-becomes the response. One thread per request; the function's concurrency limit applies."""
+becomes the response. One thread per request; the function's concurrency limit applies.
+A body over the HTTP API's 10 MB payload limit is refused with 413 as API Gateway does,
+without reading it, and so is one whose event would be over Lambda's 6 MB."""
 
 from __future__ import annotations
 
@@ -23,12 +25,16 @@ from local_cloud.http_api.events import (
     now,
 )
 from local_cloud.http_api.routing import Router
-from local_cloud.lambda_runtime import LambdaServiceError, Throttled
+from local_cloud.lambda_runtime import LambdaServiceError, RequestTooLarge, Throttled
 from local_cloud.model import HttpApiSpec
 from local_cloud.serving import PortUnavailable, ServedApp, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000  # sam local start-api's
+# An HTTP API's payload quota is "10 MB"; above it API Gateway answers 413 and no
+# integration runs. Counted as 10 MiB: API Gateway's own 413 text has been seen to say
+# "HTTP content length exceeded 10485760 bytes".
+MAX_BODY_BYTES = 10 * 1024 * 1024
 
 logger = logging.getLogger("local_cloud.http_api")
 
@@ -63,13 +69,25 @@ class HttpApiApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        # A chunked body has no Content-Length to check: it is read no further than one
+        # byte past the limit, enough to know. (werkzeug stops at max_content_length
+        # without an error, so a limit of exactly MAX_BODY_BYTES would truncate the body.)
+        request.max_content_length = MAX_BODY_BYTES + 1
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         match = self.router.match(request.method, request.path)
-        if match is None:
-            answer, target, api = message_response(404, "Not Found"), "no route", "-"
+        target, api = (
+            ("no route", "-")
+            if match is None
+            else (match.route.function_logical_id, match.api_logical_id)
+        )
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            answer = _too_large()  # from the declared length: the body is never read
+        elif match is None:
+            answer = message_response(404, "Not Found")
+        elif len(request.get_data()) > MAX_BODY_BYTES:  # cached: build_event gets these bytes
+            answer = _too_large()
         else:
-            target, api = match.route.function_logical_id, match.api_logical_id
             context = RequestContext(request_id, now(), self._account_id)
             event = build_event(request, match, context)
             answer = self._invoke(target, event, match.route.payload_format_version)
@@ -92,6 +110,11 @@ class HttpApiApp:
             result = self._invoker.invoke(function, event)
         except Throttled:
             return message_response(429, "Too Many Requests")
+        except RequestTooLarge:
+            # Under the 10 MB limit but over Lambda's 6 MB for the event (the body grows a
+            # third when base64-encoded): AWS answers 413 too. The text is what a REST API
+            # was seen to answer; an HTTP API's is not verified.
+            return message_response(413, "Request Too Long")
         except LambdaServiceError as error:
             logger.error("%s: invocation failed: %s", function, error)
             return internal_server_error()
@@ -104,6 +127,10 @@ class HttpApiApp:
         except MalformedResponse as error:
             logger.error("%s: malformed Lambda proxy response: %s", function, error)
             return internal_server_error()
+
+
+def _too_large() -> HttpResponse:
+    return message_response(413, "Request Entity Too Large")
 
 
 HttpApiServer = ServedApp[HttpApiApp]
