@@ -28,7 +28,8 @@ from local_cloud.cloud import (
     SettingsError,
     load_settings,
 )
-from local_cloud.endpoint import DEFAULT_PORT, EndpointError, is_answering
+from local_cloud.endpoint import DEFAULT_PORT, Endpoint, EndpointError, is_answering
+from local_cloud.endpoint_faults import FAULTS_PATH
 from local_cloud.http_api.server import DEFAULT_PORT as HTTP_API_PORT
 from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
 from local_cloud.stack import StackError
@@ -193,6 +194,8 @@ def command_up(args: argparse.Namespace) -> int:
         endpoint_port=args.endpoint_port or None,
         serve_http_apis=not args.no_http_api,
         http_api_port=args.http_api_port or None,
+        endpoint_faults=args.faults,
+        endpoint_fault_seed=args.fault_seed,
     )
     depths: QueueDepths | None = None
     try:
@@ -201,6 +204,8 @@ def command_up(args: argparse.Namespace) -> int:
         assert cloud.endpoint is not None
         path = write_state(cloud)
         _print_report(cloud)
+        if args.faults is not None or args.fault_seed is not None:
+            _print_endpoint_faults(cloud.endpoint)
         print(f"Ready in {cloud.ready_seconds:.1f} s. State: {path}. Ctrl-C stops everything.")
         sqs = aws_session(settings.region).client("sqs", endpoint_url=cloud.endpoint.url)
         depths = QueueDepths(sqs, cloud.deployment.queue_urls).start()
@@ -265,6 +270,14 @@ def _print_report(cloud: LocalCloud) -> None:
     print("Outputs:")
     for key, value in stack.outputs.items():
         print(f"  {key} = {value}")
+
+
+def _print_endpoint_faults(endpoint: Endpoint) -> None:
+    listing = endpoint.faults.list()
+    print(f"Endpoint faults: {len(listing['pending'])} pending, seed {listing['seed']} "
+          f"(GET/POST/DELETE {endpoint.url}{FAULTS_PATH})")  # fmt: skip
+    for fault in listing["pending"]:
+        print(f"  [{fault['id']}] {json.dumps(fault)}")
 
 
 def command_invoke(args: argparse.Namespace) -> int:
@@ -365,6 +378,19 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"port serving the stack's HTTP APIs (default {HTTP_API_PORT}; 0 picks a free one)",
     )
     up.add_argument("--no-http-api", action="store_true", help="do not serve the HTTP APIs")
+    up.add_argument(
+        "--faults",
+        type=Path,
+        metavar="FILE",
+        help=f"JSON list of faults for AWS calls on the endpoint, active from the start "
+        f"(see README, Fault injection; add more at run time: POST {FAULTS_PATH})",
+    )
+    up.add_argument(
+        "--fault-seed",
+        type=int,
+        metavar="N",
+        help="seed of the faults' probability draws, to replay a run (default: random)",
+    )
     up.set_defaults(handler=command_up)
 
     invoke = commands.add_parser("invoke", help="invoke a function with an event file")

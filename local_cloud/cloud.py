@@ -122,6 +122,9 @@ class LocalCloud:
     line per HTTP API request as (API logical ID, line). The stack's HTTP APIs are served
     on http_api_port (None: a free one, so tests and parallel runs never collide; `up`
     asks for 3000 as `sam local start-api` does) unless serve_http_apis=False.
+    endpoint_faults (a JSON list of faults, see local_cloud/endpoint_faults.py) and
+    endpoint_fault_seed configure the endpoint's fault injection from its first request,
+    deployment included; at run time, use `cloud.endpoint.faults`.
     """
 
     def __init__(
@@ -134,6 +137,8 @@ class LocalCloud:
         log_sink: Callable[[str, str], None] | None = None,
         serve_http_apis: bool = True,
         http_api_port: int | None = None,
+        endpoint_faults: Path | None = None,
+        endpoint_fault_seed: int | None = None,
     ) -> None:
         self.settings = settings
         self._endpoint_port = endpoint_port
@@ -142,6 +147,8 @@ class LocalCloud:
         self._log_sink = log_sink
         self._serve_http_apis = serve_http_apis
         self._http_api_port = http_api_port
+        self._endpoint_faults = endpoint_faults
+        self._endpoint_fault_seed = endpoint_fault_seed
         self.endpoint: Endpoint | None = None
         self.payment_provider: Any = None
         self.deployment: Deployment | None = None
@@ -171,7 +178,10 @@ class LocalCloud:
         # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
         # names another one: tests must not deploy onto a LocalStack they happen to see.
         self.endpoint = start_endpoint(
-            port=self._endpoint_port, reuse_from_env=self._endpoint_port is not None
+            port=self._endpoint_port,
+            reuse_from_env=self._endpoint_port is not None,
+            faults_file=self._endpoint_faults,
+            fault_seed=self._endpoint_fault_seed,
         )
         overrides = dict(settings.parameter_overrides)
         if settings.payment_provider:

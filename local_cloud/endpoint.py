@@ -4,10 +4,16 @@ A separate process (not moto's in-process threaded server) keeps moto's work off
 GIL of the pollers and workers, and lets us stop it by PID. If AWS_ENDPOINT_URL names an
 endpoint that is already answering (a LocalStack, or a `make local` in another
 terminal), that one is used and nothing is started.
+
+Faults for the AWS calls it serves (local_cloud/endpoint_faults.py) are given at start
+(`faults_file`, `fault_seed`) or at run time through `EndpointFaults(url)`.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +21,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_cloud.endpoint_faults import FAULTS_PATH, FaultSpecError, load_fault_file
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566  # LocalStack's port, so awslocal and localstack_client work unchanged
@@ -50,6 +61,11 @@ class Endpoint:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
+    def faults(self) -> EndpointFaults:
+        """Add, list and clear faults on this endpoint (a local cloud endpoint only)."""
+        return EndpointFaults(self.url)
+
+    @property
     def is_moto(self) -> bool:
         return is_answering(f"{self.url}/moto-api/")
 
@@ -81,13 +97,28 @@ def start_endpoint(
     *,
     reuse_from_env: bool = True,
     startup_timeout: float = 30.0,
+    faults_file: Path | None = None,
+    fault_seed: int | None = None,
 ) -> Endpoint:
     """Use the endpoint named by AWS_ENDPOINT_URL if it answers, else start moto.
 
     port=None (or 0) picks a free port, which tests use to run side by side.
+    faults_file (a JSON list of faults) and fault_seed configure fault injection from
+    the first request on; they need an endpoint this call starts.
     """
+    if faults_file is not None:
+        try:  # here, where the error can be reported; the server's stderr is not kept
+            load_fault_file(faults_file)
+        except FaultSpecError as error:
+            raise EndpointError(f"invalid endpoint faults: {error}") from None
     configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
     if reuse_from_env and configured and is_answering(configured):
+        if faults_file is not None or fault_seed is not None:
+            raise EndpointError(
+                f"endpoint faults given at start, but AWS_ENDPOINT_URL names an endpoint "
+                f"already running at {configured}, which this process does not start; unset "
+                f"AWS_ENDPOINT_URL, or add the faults at run time: POST {configured}{FAULTS_PATH}"
+            )
         return Endpoint(url=configured)
 
     port = port or free_port(host)
@@ -97,6 +128,9 @@ def start_endpoint(
             f"{url} is already in use by another process; stop it, or set "
             f"AWS_ENDPOINT_URL={url} to use it as the endpoint"
         )
+    fault_args = [] if faults_file is None else ["--faults", str(faults_file.resolve())]
+    if fault_seed is not None:
+        fault_args += ["--fault-seed", str(fault_seed)]
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [
             sys.executable,
@@ -108,6 +142,7 @@ def start_endpoint(
             str(port),
             "--parent-pid",
             str(os.getpid()),
+            *fault_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -123,3 +158,71 @@ def start_endpoint(
         time.sleep(0.1)
     endpoint.stop()
     raise EndpointError(f"moto server did not answer on {url} within {startup_timeout:.0f} s")
+
+
+class EndpointFaultsError(RuntimeError):
+    """The endpoint refused a fault request; the message is the endpoint's own."""
+
+
+@dataclass(frozen=True)
+class EndpointFaults:
+    """Drive /_local_cloud/faults of an endpoint in another process (tests, the demo),
+    as PaymentProviderControl drives the payment simulator's hooks:
+
+        faults = EndpointFaults("http://127.0.0.1:4566")
+        faults.add(service="ses", operation="SendEmail", error="Throttling",
+                   message="Daily message quota exceeded", count=3)
+        faults.fired()   # which requests it hit
+        faults.clear()
+    """
+
+    url: str  # the endpoint, e.g. http://127.0.0.1:4566
+    timeout: float = 10.0
+
+    def add(self, **fault: Any) -> dict[str, Any]:
+        """Add one fault (the JSON's fields); returns it with its id and its defaults."""
+        added: dict[str, Any] = self._call("POST", fault)["added"][0]
+        return added
+
+    def add_all(self, faults: Sequence[Mapping[str, Any]]) -> builtins.list[dict[str, Any]]:
+        """Add several at once: all of them, or none if one is invalid."""
+        added: builtins.list[dict[str, Any]] = self._call("POST", [*faults])["added"]
+        return added
+
+    def list(self) -> dict[str, Any]:
+        """{"seed": 7, "pending": [...], "fired": [...], "fired_total": 3}"""
+        listing: dict[str, Any] = self._call("GET")
+        return listing
+
+    def pending(self) -> builtins.list[dict[str, Any]]:
+        """Faults still to fire, each with its id and `remaining` count."""
+        pending: builtins.list[dict[str, Any]] = self.list()["pending"]
+        return pending
+
+    def fired(self) -> builtins.list[dict[str, Any]]:
+        """The requests faults hit, oldest first (the latest 1000 are kept)."""
+        fired: builtins.list[dict[str, Any]] = self.list()["fired"]
+        return fired
+
+    def clear(self) -> None:
+        """Forget pending and fired faults; fault ids start again from 1."""
+        self._call("DELETE")
+
+    def _call(self, method: str, body: object = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - the endpoint's own URL
+            f"{self.url.rstrip('/')}{FAULTS_PATH}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                detail = json.loads(detail)["message"]
+            raise EndpointFaultsError(
+                f"{method} {FAULTS_PATH}: HTTP {error.code}: {detail}"
+            ) from None

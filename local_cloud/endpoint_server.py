@@ -1,11 +1,36 @@
-"""The endpoint process: moto's server, plus LocalStack's `/_aws/ses` to list sent emails.
+"""The endpoint process: moto's server, plus LocalStack's `/_aws/ses` to list sent emails,
+plus fault injection for the AWS calls it serves.
 
 moto records the emails SES "sent" but offers no API to read them back; LocalStack does,
 at `GET /_aws/ses` (filters `id` and `email`, the sender; `DELETE` clears). Serving the
 same route here lets a test or the demo ask "which emails went out?" the same way on
 either emulator. Everything else is moto's own application, unchanged.
 
-    python -m local_cloud.endpoint_server -H 127.0.0.1 -p 4566
+Fault injection (local_cloud/endpoint_faults.py) sits in front of moto, so a handler
+sees AWS misbehave without a line of it changing:
+
+    POST   /_local_cloud/faults   add a fault (a JSON object) or several (a list);
+                                  201, or 400 with {"message", "field"} naming the field
+    GET    /_local_cloud/faults   {"seed", "pending": [...], "fired": [...], "fired_total"}
+    DELETE /_local_cloud/faults   forget pending and fired faults
+
+    {"service": "dynamodb", "operation": "PutItem", "resource": "ChargesTable",
+     "error": "ProvisionedThroughputExceededException", "status": 400, "count": 5}
+
+`service` (botocore's name; JSON and query protocols), `operation` and `resource` (a
+DynamoDB table or an SQS queue) select the calls, by the SigV4 credential scope, the
+X-Amz-Target header or the Action parameter; `operation` and `resource` are optional.
+`error`, `message` and `status` (default 400) make the answer, in the protocol the
+request used: JSON for DynamoDB (`__type` "com.amazonaws.dynamodb.v20120810#Code") and
+SQS (`__type` "com.amazonaws.sqs#Shape" plus `x-amzn-query-error: Code;Sender`), XML
+`<ErrorResponse>` for query services such as SES. `"kind": "drop"` closes the connection
+without an answer; `latency_ms` (1-120000) delays the answer, alone or before an error
+or drop. `phase` is `before` (default: moto never sees the call) or `after` (moto
+executes it, then the answer is lost). `count` (default 1) is how many requests it hits,
+SDK retries included; `probability` (0-1] draws per matching request from a generator
+seeded by `--fault-seed` and the fault's id, so a run replays.
+
+    python -m local_cloud.endpoint_server -H 127.0.0.1 -p 4566 [--faults FILE] [--fault-seed N]
 """
 
 from __future__ import annotations
@@ -18,6 +43,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,6 +53,13 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import run_simple
+
+from local_cloud.endpoint_faults import (
+    EndpointFaultPlan,
+    FaultSpecError,
+    WithFaults,
+    load_fault_file,
+)
 
 SES_MESSAGES_PATH = "/_aws/ses"
 
@@ -161,9 +194,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
     parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
+    parser.add_argument("--faults", type=Path, help="JSON list of faults active from the start")
+    parser.add_argument(
+        "--fault-seed", type=int, help="seed for faults' probability draws (default: random)"
+    )
     args = parser.parse_args(argv)
     if args.parent_pid:
         exit_with_parent(args.parent_pid)
+    plan = EndpointFaultPlan(seed=args.fault_seed)
+    if args.faults is not None:
+        try:
+            for fault in load_fault_file(args.faults):
+                plan.add(fault)
+        except FaultSpecError as error:
+            parser.error(f"--faults: {error}")
 
     def stop(_signum: int, _frame: Any) -> None:
         sys.exit(0)
@@ -174,10 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     moto_app = DomainDispatcherApplication(create_backend_app)
     started = time.strftime("%H:%M:%S")
     print(f"[{started}] AWS endpoint (moto) on http://{args.host}:{args.port}", flush=True)
+    listing = plan.listing()
+    print(f"  faults: {len(listing['pending'])} pending, seed {listing['seed']}", flush=True)
     run_simple(
         args.host,
         args.port,
-        WithSentEmails(moto_app),
+        WithFaults(WithSentEmails(moto_app), plan),
         threaded=True,
         request_handler=MotoRequestHandler,
     )
