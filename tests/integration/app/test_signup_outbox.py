@@ -13,6 +13,9 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
+from local_cloud.endpoint import EndpointFaults
 from tests.integration.app.conftest import StackUnderTest, eventually
 from tests.support.events import load_event
 
@@ -88,4 +91,40 @@ def test_twenty_identical_signups_send_one_welcome_email_and_charge_once(
     rows = ledger_rows_for(stack, account_id)
     assert [row["transaction_id"]["S"] for row in rows] == [transaction_id]
     assert rows[0]["status"]["S"] == "succeeded"
+    assert len(stack.intents_for(transaction_id)) == 1
+
+
+def test_a_signup_stranded_by_an_unreachable_queue_gets_its_jobs_on_the_clients_retry(
+    stack: StackUnderTest,
+) -> None:
+    """The account is written, storing the charge fails, the client sees an error and retries."""
+    if stack.name != "local cloud":
+        pytest.skip("needs the local cloud's fault injection (POST /_local_cloud/faults)")
+    faults = EndpointFaults(stack.endpoint_url)
+    billing_queue = stack.outputs["BillingQueueUrl"].rsplit("/", 1)[-1]
+    faults.add(
+        service="sqs",
+        operation="SendMessage",
+        resource=billing_queue,
+        error="InternalError",
+        status=500,
+        count=10,  # more than the SDK's retries: this call must fail
+    )
+    email = f"stranded_{uuid.uuid4().hex[:12]}@example.com"
+    event = signup_event(email)
+
+    try:
+        error = stack.invoke_expecting_error("SignupFunctionName", event)
+    finally:
+        faults.clear()
+    assert "InternalError" in json.dumps(error)
+
+    retry = json.loads(stack.invoke("SignupFunctionName", event)["body"])
+
+    assert retry["jobs_enqueued"] == ["first_charge", "welcome_email"]
+    transaction_id = retry["first_charge_transaction_id"]
+    row = eventually(lambda: stack.settled_row(transaction_id), DEADLINE, "the charge settled")
+    assert row["status"]["S"] == "succeeded"
+    eventually(lambda: stack.emails_to(email), DEADLINE, f"the welcome email to {email}")
+    eventually(lambda: queue_settled(stack, "BillingQueueUrl"), DEADLINE, "BillingQueue empty")
     assert len(stack.intents_for(transaction_id)) == 1
