@@ -1,13 +1,21 @@
-"""The demo scenario: signups, an SES outage, client retries, duplicate deliveries, and
-the same charges again weeks later.
+"""The demo scenario: signups and charges under injected faults, client retries,
+duplicate deliveries, and the same charges again weeks later.
 
 Everything goes through the deployed stack as a user's traffic would: signups are
 POST /accounts requests to the stack's HTTP API (served locally), charges are messages
 sent to BillingQueue, and the consumers run behind the local cloud's SQS event source
-mappings. The verdict comes from what the outside world saw: emails SES accepted,
-payment intents at the (simulated) provider, rows in ChargesTable, dead-letter queues.
-What the demo expects comes from what it did: the jobs each signup answer says it stored
-(`jobs_enqueued`), the charge messages it sent, the copies it redrove.
+mappings. Faults go through the real injection boundaries, never through handler code:
+the endpoint's `/_local_cloud/faults` for AWS calls (SES, DynamoDB) and the payment
+simulator's `/_simulator/faults`. The verdict comes from what the outside world saw:
+emails SES accepted, payment intents at the (simulated) provider, rows in ChargesTable,
+dead-letter queues. What the demo expects comes from what it did (the jobs each signup
+answer says it stored, `jobs_enqueued`; the charge messages it sent; the copies it
+redrove) and from what the fault plans report as fired.
+
+SES calls carry no resource a fault could match, so the same SES faults are injected
+twice, one window each: first while only at-most-once signups send email (the welcome
+consumer is idle), then while only the at-least-once consumer does. Each window's
+firings belong to one guarantee.
 
 "Weeks later" moves time where each clock lives, since the functions' own clock cannot
 be moved: the idempotency records' stored expiry, the simulated provider's test clock
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -30,7 +39,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from demo.faults import (
+    BILLING_CRASH_SKIPPED,
+    FaultLog,
+    FiredFault,
+    PlannedFault,
+    billing_crash_fault,
+    billing_endpoint_faults,
+    endpoint_fired,
+    lost_answer_fault,
+    provider_faults,
+    provider_fired,
+    ses_faults,
+)
 from demo.report import (
+    AT_LEAST_ONCE_EMAIL,
+    AT_MOST_ONCE_EMAIL,
+    EXACTLY_ONCE_CHARGE,
     ChargeExpectation,
     GuaranteeReport,
     LedgerRow,
@@ -38,9 +63,13 @@ from demo.report import (
     at_most_once,
     exactly_once,
     render,
+    render_faults,
+    render_table,
+    to_json,
 )
 from demo.timescale import scale_timeouts
 from local_cloud.cloud import LocalCloud, load_settings
+from local_cloud.endpoint import EndpointFaults
 from local_cloud.payment_provider.control import PaymentProviderControl
 from local_cloud.stack.deploy import aws_session
 from local_cloud.stack.template import load_template
@@ -55,10 +84,10 @@ WELCOME_EMAIL = "welcome_email"
 # How far "weeks later" moves the clocks that can be moved: past the provider's 24-hour
 # idempotency-key window and past billing's 23-hour reconciliation threshold.
 LATER = timedelta(hours=25)
-# Requests one billing invocation makes for one charge: the Stripe client's first
-# request and its one network retry (DEFAULT_MAX_NETWORK_RETRIES in
-# layers/shared/delivery_guarantees/adapters/payment_provider.py).
-PROVIDER_REQUESTS_PER_ATTEMPT = 2
+# Generous deadlines for what the demo waits on (a loaded CI machine is slow); each wait
+# ends as soon as its condition is observed.
+SETTLE_TIMEOUT = 120.0
+STEP_TIMEOUT = 30.0
 
 
 @dataclass
@@ -83,9 +112,10 @@ class Demo:
         assert cloud.endpoint is not None
         session = aws_session(stack.region)
         self.sqs = session.client("sqs", endpoint_url=cloud.endpoint.url)
-        self.ses = session.client("ses", endpoint_url=cloud.endpoint.url)
         self.dynamodb = session.client("dynamodb", endpoint_url=cloud.endpoint.url)
         self.endpoint_url = cloud.endpoint.url
+        self.endpoint_faults = EndpointFaults(cloud.endpoint.url)
+        self.faults = FaultLog()
         self.outputs = stack.outputs
         self.sender = cloud.settings.parameter_overrides["SenderEmailAddress"]
         self.provider_key = next(iter(cloud.settings.ssm_parameters.values()))
@@ -249,11 +279,51 @@ class Demo:
             return False  # settled meanwhile
         return True
 
-    def ses_outage(self, on: bool) -> None:
-        if on:
-            self.ses.delete_identity(Identity=self.sender)
-        else:
-            self.ses.verify_email_identity(EmailAddress=self.sender)
+    # ------------------------------------------------------------------ faults
+
+    def inject_endpoint(self, planned: list[PlannedFault]) -> list[tuple[PlannedFault, int]]:
+        """Add faults to the endpoint's plan (all or none); each with the id it was given."""
+        added = self.endpoint_faults.add_all([dict(p.spec) for p in planned])
+        return [(p, int(a["id"])) for p, a in zip(planned, added, strict=True)]
+
+    def endpoint_pending(self, added: list[tuple[PlannedFault, int]]) -> bool:
+        ids = {fault_id for _, fault_id in added}
+        return any(int(entry["id"]) in ids for entry in self.endpoint_faults.pending())
+
+    def collect_endpoint(self, added: list[tuple[PlannedFault, int]]) -> list[FiredFault]:
+        """What these faults fired, from the endpoint's listing; then clear its plan.
+
+        Clearing forgets the firings too, so each window's listing holds its own only.
+        """
+        fired = endpoint_fired(added, self.endpoint_faults.list())
+        self.endpoint_faults.clear()
+        return fired
+
+    def inject_provider(
+        self, planned: list[PlannedFault]
+    ) -> list[tuple[PlannedFault, dict[str, Any]]]:
+        """Add faults to the payment simulator's plan; each with the fault as it echoed it."""
+        added: list[tuple[PlannedFault, dict[str, Any]]] = []
+        for p in planned:
+            spec = dict(p.spec)
+            kind = str(spec.pop("kind"))
+            added.append((p, self.provider.inject_fault(kind, **spec)["fault"]))
+        return added
+
+    def collect_provider(
+        self, added: list[tuple[PlannedFault, dict[str, Any]]]
+    ) -> list[FiredFault]:
+        """What these faults fired (count minus what is still pending); then clear them."""
+        fired = provider_fired(added, self.provider.pending_faults())
+        self.provider.clear_faults()
+        return fired
+
+    def say_fired(self, fired: list[FiredFault]) -> None:
+        for f in fired:
+            self.say(
+                f"   {f.fired}/{f.planned.count} request(s) hit: {f.planned.target}, "
+                f"{f.planned.description}"
+            )
 
     # ------------------------------------------------------------------ observations
 
@@ -346,64 +416,188 @@ class Demo:
                 return messages
             messages.extend(batch)
 
-    def wait_until(self, what: str, done: Callable[[], bool], timeout: float) -> bool:
+    def wait_until(
+        self, what: str, done: Callable[[], bool], timeout: float, interval: float = 1.0
+    ) -> bool:
+        """Poll `done` until it holds (True) or `timeout` seconds pass (False, said)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if done():
                 return True
-            time.sleep(1.0)
+            time.sleep(interval)
         self.say(f"gave up waiting after {timeout:.0f} s: {what}")
         return False
 
     # ------------------------------------------------------------------ the scenario
 
     def run(self) -> list[GuaranteeReport]:
-        people = [
-            ("Ada Lovelace", AT_LEAST_ONCE),
-            ("Alan Turing", AT_MOST_ONCE),
-            ("Grace Hopper", AT_LEAST_ONCE),
-            ("Edsger Dijkstra", AT_MOST_ONCE),
-            ("Barbara Liskov", AT_LEAST_ONCE),
-            ("Leslie Lamport", AT_MOST_ONCE),
-            ("Margaret Hamilton", AT_LEAST_ONCE),
-            ("Tony Hoare", AT_MOST_ONCE),
-            ("Frances Allen", AT_LEAST_ONCE),
-            ("John Backus", AT_MOST_ONCE),
-            ("Radia Perlman", AT_LEAST_ONCE),
-            ("Ken Thompson", AT_MOST_ONCE),
+        at_most = [
+            Signup(f"{name.split()[0].lower()}@example.com", name, AT_MOST_ONCE)
+            for name in (
+                "Alan Turing",
+                "Edsger Dijkstra",
+                "Leslie Lamport",
+                "Tony Hoare",
+                "John Backus",
+                "Ken Thompson",
+                "Niklaus Wirth",
+                "Donald Knuth",
+            )
         ]
-        signups = [
-            Signup(f"{name.split()[0].lower()}@example.com", name, mode) for name, mode in people
+        at_least = [
+            Signup(f"{name.split()[0].lower()}@example.com", name, AT_LEAST_ONCE)
+            for name in (
+                "Ada Lovelace",
+                "Grace Hopper",
+                "Barbara Liskov",
+                "Margaret Hamilton",
+                "Frances Allen",
+                "Radia Perlman",
+                "Adele Goldberg",
+                "Jean Sammet",
+            )
         ]
-        signups[4].payment_method = DECLINING_CARD  # Barbara's card is declined
+        at_least[2].payment_method = DECLINING_CARD  # Barbara's card is declined
 
-        self.say("1. four signups (welcome emails alternate at-least-once / at-most-once)")
-        for signup in signups[:4]:
-            self.sign_up(signup)
+        self.at_most_once_under_ses_faults(at_most)
+        self.at_least_once_under_ses_faults(at_least)
 
-        self.say("2. SES outage: the sender identity is unverified; four more signups")
-        self.ses_outage(True)
-        for signup in signups[4:8]:
-            self.sign_up(signup)
-        mapping = self._mapping_for("WelcomeEmailFunction")
-        failed_before = mapping.stats().failed
-        self.wait_until(
-            "the welcome-email consumer to meet the outage",
-            lambda: mapping.stats().failed >= failed_before + 2,
-            timeout=15,
-        )
+        self.say("3. three clients retry a signup (same details): nothing is sent or stored again")
+        for retry in (at_most[0], at_least[0], at_least[2]):
+            stored = self.sign_up(retry)
+            self.say(f"   {retry.email} ({retry.mode}): jobs stored {stored}")
+
+        fresh = self.charges_under_faults(at_most + at_least)
+
+        alo = {s.email for s in self.signups if s.mode == AT_LEAST_ONCE}
+        charges = {c.transaction_id for c in self._expected_charges()}
         self.say(
-            f"   the consumer failed {mapping.stats().failed - failed_before} record(s); "
-            "they stay on the queue for redelivery"
+            "6. waiting for the consumers: every failed delivery comes back after its "
+            "queue's visibility timeout"
         )
-        self.ses_outage(False)
-        self.say("3. SES is back; four more signups, and three clients retry a signup")
-        for signup in signups[8:]:
-            self.sign_up(signup)
-        for retry in (signups[0], signups[5], signups[6]):
-            self.sign_up(retry)
+        self.wait_until(
+            "every welcome job delivered and every charge settled",
+            lambda: (
+                alo <= set(self.ses_deliveries())
+                and self.settled(charges)
+                and self.queued("WelcomeEmailQueueUrl") == 0
+            ),
+            timeout=SETTLE_TIMEOUT,
+        )
+        self.record_charge_faults()
 
-        self.say("4. charges: 20 new transactions delivered twice each, signup charges redelivered")
+        settled_copies = [
+            self._signup_charge(at_most[0]),  # charged, and redelivered in step 4
+            self._signup_charge(at_least[2]),  # declined: must stay declined, not be retried
+            fresh[0],
+            fresh[1],  # its conflicting twin was refused in step 5
+            fresh[12],
+        ]
+        self.weeks_later(
+            settled_copies, retries=[at_least[0], at_most[1], at_least[2]], payer=at_least[3]
+        )
+        return self._reports(self._expected_charges())
+
+    def at_most_once_under_ses_faults(self, people: list[Signup]) -> None:
+        """Step 1: the SES faults, one after another, on at-most-once signups.
+
+        Signup makes one SendEmail request per account, synchronously, with no SDK retry,
+        and nothing else sends email yet (no at-least-once job exists): each request a
+        fault hits is one of these signups'.
+        """
+        self.say(
+            f"1. {len(people)} at-most-once signups (signup sends the email itself, once) "
+            "under SES faults on the endpoint"
+        )
+        queue = list(people)
+        added_all: list[tuple[PlannedFault, int]] = []
+        for planned in ses_faults():
+            added = self.inject_endpoint([planned])
+            added_all += added
+            hit: list[str] = []
+            while queue and self.endpoint_pending(added):
+                signup = queue.pop(0)
+                self.sign_up(signup)
+                hit.append(f"{signup.email} '{signup.welcome_email}'")
+            self.say(f"   {planned.description}: {', '.join(hit) or 'no signup left'}")
+        for signup in queue:
+            self.sign_up(signup)
+        self.say(
+            f"   no fault: {', '.join(f'{s.email} {s.welcome_email!r}' for s in queue) or '-'}"
+        )
+        fired = self.collect_endpoint(added_all)
+        self.faults.record(AT_MOST_ONCE_EMAIL, fired)
+
+    def at_least_once_under_ses_faults(self, people: list[Signup]) -> None:
+        """Step 2: the same SES faults, one after another, on the at-least-once consumer.
+
+        Each fault is added, then a signup enqueues a job; the next fault is added once
+        this one has fired in full and the consumer's batch that met it has finished (so
+        that batch's own retries do not take the next fault). Signup sends nothing itself
+        in this mode: every SendEmail request now is the consumer's.
+        """
+        self.say(
+            f"2. {len(people)} at-least-once signups (a job on WelcomeEmailQueue, sent by "
+            "the consumer with retries) under the same SES faults"
+        )
+        mapping = self._mapping_for("WelcomeEmailFunction")
+        queue = list(people)
+        added_all: list[tuple[PlannedFault, int]] = []
+        for planned in ses_faults():
+            added = self.inject_endpoint([planned])
+            added_all += added
+            used: list[str] = []
+            deadline = time.monotonic() + SETTLE_TIMEOUT
+            while self.endpoint_pending(added) and time.monotonic() < deadline:
+                finished = self._batch_finished(mapping)
+                if queue:
+                    signup = queue.pop(0)
+                    self.sign_up(signup)
+                    used.append(signup.email)
+                # Without a new job, a redelivery (after the visibility timeout) meets it.
+                self.wait_until(
+                    "the welcome-email consumer to finish a batch",
+                    finished,
+                    timeout=STEP_TIMEOUT if queue else SETTLE_TIMEOUT,
+                    interval=0.1,
+                )
+            self.say(f"   {planned.description}: met by the job(s) of {', '.join(used) or '-'}")
+        for signup in queue:
+            self.sign_up(signup)
+        fired = self.collect_endpoint(added_all)
+        self.faults.record(AT_LEAST_ONCE_EMAIL, fired)
+        self.say(
+            f"   {len(queue)} more signups without faults; "
+            f"{mapping.stats().failed} record(s) failed so far, back on the queue for redelivery"
+        )
+
+    @staticmethod
+    def _batch_finished(mapping: Any) -> Callable[[], bool]:
+        """A condition: the mapping finished a batch after this call."""
+        before = mapping.stats().batches
+        return lambda: bool(mapping.stats().batches > before)
+
+    def charges_under_faults(self, signups: list[Signup]) -> list[dict[str, Any]]:
+        """Steps 4 and 5: duplicate charges and bad messages under provider and journal
+        faults. Returns the fresh charges' bodies."""
+        self.say(
+            "4. charges: 20 new transactions delivered twice each, signup charges "
+            "redelivered, under faults at the payment provider and on ChargesTable"
+        )
+        billing = self.cloud.stack.function("BillingFunction")
+        self.billing_stats_before = self._mapping_for("BillingFunction").stats()
+        self.provider_added = self.inject_provider(provider_faults(billing.timeout_seconds))
+        planned = billing_endpoint_faults(self.outputs["ChargesTableName"])
+        crash = billing_crash_fault()
+        if crash is None:
+            self.faults.skipped.append(BILLING_CRASH_SKIPPED)
+            self.say(f"   {BILLING_CRASH_SKIPPED}")
+        else:
+            planned.append(crash)
+        self.endpoint_added = self.inject_endpoint(planned)
+        for p, _ in [*self.provider_added, *self.endpoint_added]:
+            self.say(f"   fault: {p.target}, {p.description}")
+
         fresh: list[dict[str, Any]] = [
             {
                 "transaction_id": f"txn_demo_{n:04d}",
@@ -419,6 +613,7 @@ class Demo:
         self.send_charges(fresh[:10] + fresh[:10])  # duplicates inside one batch
         self.send_charges(fresh[10:])
         self.send_charges(fresh[10:])  # duplicates across batches
+        # Redelivered first charges: each account's signup already enqueued its own.
         redelivered = [s for s in signups[:3] if s.payment_method != DECLINING_CARD]
         self.send_charges([self._signup_charge(s) for s in redelivered])
         for s in redelivered:
@@ -432,32 +627,25 @@ class Demo:
             "malformed charge (amount -100)": "txn_demo_malformed",
             "same transaction ID, ten times the amount": str(conflicting["transaction_id"]),
         }
+        return fresh
 
-        alo = {s.email for s in self.signups if s.mode == AT_LEAST_ONCE}
-        charges = {c.transaction_id for c in self._expected_charges()}
-        self.say("6. waiting for the consumers (redelivery comes after the visibility timeout)")
-        self.wait_until(
-            "every welcome job delivered and every charge settled",
-            lambda: (
-                alo <= set(self.ses_deliveries())
-                and self.settled(charges)
-                and self.queued("WelcomeEmailQueueUrl") == 0
-            ),
-            timeout=120,
-        )
+    def record_charge_faults(self) -> None:
+        """What the charge faults fired, once every charge settled; then clear them.
 
-        settled_copies = [
-            self._signup_charge(signups[0]),  # charged, and redelivered in step 4
-            self._signup_charge(signups[4]),  # declined: must stay declined, not be retried
-            fresh[0],
-            fresh[1],  # its conflicting twin was refused in step 5
-            fresh[12],
-        ]
-        self.weeks_later(
-            settled_copies, retries=[signups[0], signups[1], signups[4]], payer=signups[3]
+        Settled means no charge request or journal write is left to hit, and nothing
+        pending may touch the weeks-later phase (which ages a ChargesTable row itself).
+        """
+        fired = self.collect_provider(self.provider_added) + self.collect_endpoint(
+            self.endpoint_added
         )
-        time.sleep(2)  # let any straggling duplicate land before counting
-        return self._reports(self._expected_charges())
+        self.faults.record(EXACTLY_ONCE_CHARGE, fired)
+        self.say_fired(fired)
+        before, now = self.billing_stats_before, self._mapping_for("BillingFunction").stats()
+        self.say(
+            f"   BillingFunction left {now.failed - before.failed} deliveries for redelivery "
+            f"(the two bad messages' included); {now.invocation_errors - before.invocation_errors}"
+            " invocation(s) failed whole (timed out or killed); every charge settled"
+        )
 
     def weeks_later(
         self, copies: list[dict[str, Any]], retries: list[Signup], payer: Signup
@@ -478,9 +666,7 @@ class Demo:
         # Every request of the first delivery's invocation charges (or replays the charge
         # under its key) and then loses the answer. Faults match POST /v1/payment_intents
         # only, and nothing else creates intents now: every other charge is settled.
-        self.provider.inject_fault(
-            "error", status=500, phase="after_execution", count=PROVIDER_REQUESTS_PER_ATTEMPT
-        )
+        added = self.inject_provider([lost_answer_fault()])
         [message_id] = self.send_charges([lost])
         self.direct_charges[transaction_id] = 1
         self.wait_until(
@@ -488,7 +674,8 @@ class Demo:
             lambda: self.billing_handled({message_id}) or message_id in self.billing_retained,
             timeout=60,
         )
-        self.provider.clear_faults()  # whatever the first delivery did not use
+        # What the first delivery's requests met; the rest is cleared, unused.
+        self.faults.record(EXACTLY_ONCE_CHARGE, self.collect_provider(added))
         # Age the pending row before the provider forgets the key, so that at no moment
         # does billing see a young pending row whose key the provider has forgotten.
         aged = self.age_pending_charge(transaction_id, LATER)
@@ -542,7 +729,7 @@ class Demo:
                 and self.settled({transaction_id})
                 and self.queued("WelcomeEmailQueueUrl") == 0
             ),
-            timeout=120,
+            timeout=SETTLE_TIMEOUT,
         )
 
     def _mapping_for(self, logical_id: str) -> Any:
@@ -573,16 +760,33 @@ class Demo:
             transaction_id = intent["metadata"].get("transaction_id", "")
             (succeeded if intent["status"] == "succeeded" else declined)[transaction_id] += 1
         at_least_once_signups = [s for s in self.signups if s.mode == AT_LEAST_ONCE]
+        at_most_once_signups = [s for s in self.signups if s.mode == AT_MOST_ONCE]
         return [
-            at_most_once([s.email for s in self.signups if s.mode == AT_MOST_ONCE], deliveries),
+            at_most_once(
+                [s.email for s in at_most_once_signups],
+                deliveries,
+                self.faults.of(AT_MOST_ONCE_EMAIL),
+                answered_dropped=sum(
+                    1 for s in at_most_once_signups if s.welcome_email == "dropped"
+                ),
+            ),
             at_least_once(
                 {s.email: s.jobs[WELCOME_EMAIL] for s in at_least_once_signups},
                 deliveries,
                 self.dead_lettered_addresses(),
                 still_queued=self.queued("WelcomeEmailQueueUrl"),
                 signup_calls=sum(s.calls for s in at_least_once_signups),
+                faults=self.faults.of(AT_LEAST_ONCE_EMAIL),
             ),
-            exactly_once(expected, succeeded, declined, self.ledger(), self.rejected),
+            exactly_once(
+                expected,
+                succeeded,
+                declined,
+                self.ledger(),
+                self.rejected,
+                faults=self.faults.of(EXACTLY_ONCE_CHARGE),
+                dead_lettered=self.queued("BillingDeadLetterQueueUrl"),
+            ),
         ]
 
     def still_retrying(self) -> int:
@@ -627,15 +831,29 @@ def expected_charges(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    import demo as package
+
+    assert package.__doc__ is not None
+    parser = argparse.ArgumentParser(
+        prog="python -m demo",
+        description=package.__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--time-scale",
         type=int,
         default=10,
         help="divide function, batching-window and visibility timeouts by this (default 10)",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON on stdout (progress goes to stderr); keys in the "
+        "`demo` package docstring",
+    )
     args = parser.parse_args(argv)
-    out = __import__("sys").stdout
+    # With --json, stdout carries the JSON only.
+    out = sys.stderr if args.json else sys.stdout
     started = time.perf_counter()
 
     settings = load_settings(ROOT / "local-cloud.toml")
@@ -674,20 +892,35 @@ def main(argv: list[str] | None = None) -> int:
             reports = demo.run()
             retrying = demo.still_retrying()
 
-    print("", file=out)
-    print(render(reports), file=out)
-    if retrying:
-        print(
-            f"{retrying} charge message(s) still on BillingQueue, awaiting redelivery: the two "
-            "rejected ones move to BillingDeadLetterQueue after 5 receives; a duplicate that "
-            "met its twin in progress is answered from the stored result. Nothing is dropped.",
-            file=out,
-        )
-    print(f"function logs: {log_path}", file=out)
     held = all(report.held for report in reports)
+    seconds = time.perf_counter() - started
+    if args.json:
+        result = to_json(
+            reports,
+            seconds=seconds,
+            time_scale=args.time_scale,
+            skipped_faults=demo.faults.skipped,
+            charge_messages_still_queued=retrying,
+        )
+        print(json.dumps(result, indent=2), file=sys.stdout)
+    else:
+        print("", file=out)
+        print(render_table(reports), file=out)
+        print("", file=out)
+        print(render_faults(reports, demo.faults.skipped), file=out)
+        print("", file=out)
+        print(render(reports), file=out)
+        if retrying:
+            print(
+                f"{retrying} charge message(s) still on BillingQueue, awaiting redelivery: the "
+                "two rejected ones move to BillingDeadLetterQueue after 5 receives; a duplicate "
+                "that met its twin in progress is answered from the stored result. Nothing is "
+                "dropped.",
+                file=out,
+            )
+        print(f"function logs: {log_path}", file=out)
     print(
-        f"{'all guarantees held' if held else 'A GUARANTEE WAS BROKEN'} "
-        f"({time.perf_counter() - started:.1f} s in all)",
+        f"{'all guarantees held' if held else 'A GUARANTEE WAS BROKEN'} ({seconds:.1f} s in all)",
         file=out,
     )
     return 0 if held else 1
