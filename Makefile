@@ -9,6 +9,7 @@ SAM := $(SAM_VENV)/bin/sam
 STACK ?= delivery-guarantees
 TEMPLATE ?= template.yaml
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install test unit integration lint typecheck validate build deploy local demo invoke send bench clean
@@ -60,8 +61,8 @@ deploy: build ## sam deploy --guided
 local: $(VENV)/.installed ## Run TEMPLATE as stack STACK on the local cloud until Ctrl-C
 	$(PY) -m local_cloud up --template $(TEMPLATE) --stack $(STACK) $(LOCAL_ARGS)
 
-demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario, report each guarantee
-	$(PY) -m demo
+demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario under faults, report each guarantee (DEMO_ARGS=--json)
+	$(PY) -m demo $(DEMO_ARGS)
 
 bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput
 	$(PY) benchmarks/cold_imports.py
