@@ -124,7 +124,9 @@ class LocalCloud:
     asks for 3000 as `sam local start-api` does) unless serve_http_apis=False.
     endpoint_faults (a JSON list of faults, see local_cloud/endpoint_faults.py) and
     endpoint_fault_seed configure the endpoint's fault injection from its first request,
-    deployment included; at run time, use `cloud.endpoint.faults`.
+    deployment included; at run time, use `cloud.endpoint.faults`. Faults for the Lambda
+    runtime (`"service": "lambda"`) go the same way: the functions and the SQS mappings
+    claim them from the endpoint (`fault_claims`).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class LocalCloud:
         self.payment_provider: Any = None
         self.deployment: Deployment | None = None
         self.lambda_service: Any = None
+        self.fault_claims: Any = None  # a FaultClaims while the functions run
         self.pollers: list[Any] = []
         self.http_api: Any = None  # an HttpApiServer while the stack's HTTP APIs are served
         self.ready_seconds: float | None = None
@@ -206,14 +209,16 @@ class LocalCloud:
                 state_dir=settings.state_dir,
             )
         )
-        from local_cloud.lambda_runtime import LambdaService
+        from local_cloud.lambda_runtime import FaultClaims, LambdaService
 
+        self.fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
         self.lambda_service = LambdaService(
             self.stack.functions,
             endpoint_url=self.endpoint.url,
             region=settings.region,
             runtime_dir=self.deployment.runtime_dir,
             log_sink=self._log_sink,
+            faults=self.fault_claims,
         )
         if self._serve_http_apis and self.deployment.http_apis:
             self._start_http_api()
@@ -226,6 +231,7 @@ class LocalCloud:
                     self.lambda_service,
                     endpoint_url=self.endpoint.url,
                     region=settings.region,
+                    faults=self.fault_claims,
                 )
                 self.pollers.append(poller)
                 poller.start()
@@ -297,6 +303,9 @@ class LocalCloud:
         if self.lambda_service is not None:
             self.lambda_service.close()
             self.lambda_service = None
+        if self.fault_claims is not None:
+            self.fault_claims.close()
+            self.fault_claims = None
         if self.payment_provider is not None:
             self.payment_provider.stop()
             self.payment_provider = None

@@ -5,8 +5,10 @@ GIL of the pollers and workers, and lets us stop it by PID. If AWS_ENDPOINT_URL 
 endpoint that is already answering (a LocalStack, or a `make local` in another
 terminal), that one is used and nothing is started.
 
-Faults for the AWS calls it serves (local_cloud/endpoint_faults.py) are given at start
-(`faults_file`, `fault_seed`) or at run time through `EndpointFaults(url)`.
+Faults for the AWS calls it serves and for the Lambda runtime (local_cloud/endpoint_faults.py)
+are given at start (`faults_file`, `fault_seed`) or at run time through `EndpointFaults(url)`.
+An endpoint started here keeps a flag file (`lambda_fault_flag`) telling the runtime whether
+any lambda fault is pending, so it claims faults only then.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_cloud.endpoint_faults import FAULTS_PATH, FaultSpecError, load_fault_file
+from local_cloud.endpoint_faults import (
+    CLAIM_PATH,
+    FAULTS_PATH,
+    SETTLE_PATH,
+    FaultSpecError,
+    LambdaAction,
+    load_fault_file,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566  # LocalStack's port, so awslocal and localstack_client work unchanged
@@ -59,6 +69,8 @@ class Endpoint:
 
     url: str
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Set only on an endpoint we started: see LambdaFaultFlag in endpoint_faults.py.
+    lambda_fault_flag: Path | None = None
 
     @property
     def faults(self) -> EndpointFaults:
@@ -76,6 +88,7 @@ class Endpoint:
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
+            self._remove_flag()
             return
         self.process.terminate()
         try:
@@ -83,6 +96,11 @@ class Endpoint:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+        self._remove_flag()
+
+    def _remove_flag(self) -> None:
+        if self.process is not None and self.lambda_fault_flag is not None:
+            self.lambda_fault_flag.unlink(missing_ok=True)
 
     def __enter__(self) -> Endpoint:
         return self
@@ -131,27 +149,36 @@ def start_endpoint(
     fault_args = [] if faults_file is None else ["--faults", str(faults_file.resolve())]
     if fault_seed is not None:
         fault_args += ["--fault-seed", str(fault_seed)]
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "local_cloud.endpoint_server",
-            "-H",
-            host,
-            "-p",
-            str(port),
-            "--parent-pid",
-            str(os.getpid()),
-            *fault_args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID
-    )
-    endpoint = Endpoint(url=url, process=process)
+    handle, flag_name = tempfile.mkstemp(prefix="local-cloud-lambda-faults-", suffix=".flag")
+    os.close(handle)
+    flag = Path(flag_name)
+    fault_args += ["--lambda-fault-flag", str(flag)]
+    try:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [
+                sys.executable,
+                "-m",
+                "local_cloud.endpoint_server",
+                "-H",
+                host,
+                "-p",
+                str(port),
+                "--parent-pid",
+                str(os.getpid()),
+                *fault_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID
+        )
+    except BaseException:
+        flag.unlink(missing_ok=True)
+        raise
+    endpoint = Endpoint(url=url, process=process, lambda_fault_flag=flag)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            flag.unlink(missing_ok=True)
             raise EndpointError(f"moto server exited with code {process.returncode} on {url}")
         if is_answering(f"{url}/moto-api/"):
             return endpoint
@@ -162,6 +189,10 @@ def start_endpoint(
 
 class EndpointFaultsError(RuntimeError):
     """The endpoint refused a fault request; the message is the endpoint's own."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status (404: not a local cloud endpoint)
 
 
 @dataclass(frozen=True)
@@ -208,10 +239,34 @@ class EndpointFaults:
         """Forget pending and fired faults; fault ids start again from 1."""
         self._call("DELETE")
 
-    def _call(self, method: str, body: object = None) -> Any:
+    def claim(
+        self,
+        function: str,
+        logical_id: str | None = None,
+        actions: Sequence[str | LambdaAction] = tuple(LambdaAction),
+    ) -> dict[str, Any] | None:
+        """The Lambda runtime's side: take one hit of the first pending lambda fault for
+        this function with one of `actions`; the fault with its `claim` id, or None.
+        Settle the claim once the invocation is over."""
+        body = {
+            "function": function,
+            "logical_id": logical_id,
+            "actions": [str(action) for action in actions],
+        }
+        claimed: dict[str, Any] | None = self._call("POST", body, path=CLAIM_PATH)["claimed"]
+        return claimed
+
+    def settle(self, claim: str, *, fired: bool, **report: Any) -> bool:
+        """End a claim: fired, the firing is listed with `report`; not fired, the hit is
+        given back to the fault. False if the endpoint no longer knows the claim."""
+        body = {"claim": claim, "fired": fired, "report": report}
+        settled: bool = self._call("POST", body, path=SETTLE_PATH)["settled"]
+        return settled
+
+    def _call(self, method: str, body: object = None, *, path: str = FAULTS_PATH) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - the endpoint's own URL
-            f"{self.url.rstrip('/')}{FAULTS_PATH}",
+            f"{self.url.rstrip('/')}{path}",
             data=data,
             method=method,
             headers={"Content-Type": "application/json"},
@@ -224,5 +279,5 @@ class EndpointFaults:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 detail = json.loads(detail)["message"]
             raise EndpointFaultsError(
-                f"{method} {FAULTS_PATH}: HTTP {error.code}: {detail}"
+                f"{method} {path}: HTTP {error.code}: {detail}", status=error.code
             ) from None

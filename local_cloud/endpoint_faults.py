@@ -34,6 +34,33 @@ One fault, as JSON (POST /_local_cloud/faults, or a list of them in a `--faults`
   fault's own generator, seeded from the endpoint's seed and the fault's id; a draw that
   misses leaves the request alone and the count untouched. Same seed, same faults added
   in the same order, same sequence of matching requests: same hits.
+
+Faults in the Lambda runtime share the plan, the endpoint and the `--faults` file, with
+`"service": "lambda"` (they never match an AWS request, not even one to Lambda's API):
+
+    {"service": "lambda", "function": "BillingFunction", "action": "crash",
+     "after_calls": 2, "call_matching": "/v1/payment_intents", "count": 1}
+
+- function: the function's name or its logical ID.
+- action: `crash` (the worker is killed with SIGKILL after its `after_calls`-th outgoing
+  HTTP call of the invocation got its answer: Runtime.ExitError, the next invocation is
+  cold), `hang` (it sleeps there past its Timeout: Sandbox.Timedout) or
+  `release_visibility` (the function's SQS mapping makes the messages of the batch it
+  hands over visible again, so another invoker receives and runs a twin concurrently).
+- after_calls: crash and hang only; outgoing calls answered before the fault acts,
+  default 0 (before the handler runs). call_matching: a substring of the request's URL
+  (`/v1/payment_intents`, `127.0.0.1:12111`) that a call must contain to be counted.
+- count: how many invocations (batches, for release_visibility) it hits; probability as
+  above, drawn when the runtime claims it.
+
+The runtime runs in another process, so it asks: before each invocation, LambdaService
+(and, for release_visibility, the SQS mapping) claims a fault, POST FAULTS_PATH/claim
+{"function", "logical_id", "actions"}, which takes one hit of the first matching fault and
+answers {"claimed": fault | null}; once the invocation is over, POST FAULTS_PATH/settle
+{"claim", "fired", ...} records the firing, or gives the hit back if the fault never
+acted (the invocation made fewer calls). A flag file the plan keeps up to date (one byte,
+a bit per action with hits to claim) spares the runtime the call while no lambda fault is
+pending.
 """
 
 from __future__ import annotations
@@ -43,6 +70,7 @@ import functools
 import io
 import json
 import logging
+import os
 import random
 import re
 import socket
@@ -61,6 +89,10 @@ from xml.sax.saxutils import escape
 logger = logging.getLogger(__name__)
 
 FAULTS_PATH = "/_local_cloud/faults"
+CLAIM_PATH = f"{FAULTS_PATH}/claim"
+SETTLE_PATH = f"{FAULTS_PATH}/settle"
+LAMBDA_SERVICE = "lambda"
+MAX_AFTER_CALLS = 100_000
 MAX_LATENCY_MS = 120_000
 MAX_FIRED_KEPT = 1000  # the listing keeps the latest firings; `fired_total` counts them all
 DEFAULT_ERROR_STATUS = 400
@@ -78,6 +110,20 @@ class FaultKind(StrEnum):
 class FaultPhase(StrEnum):
     BEFORE = "before"
     AFTER = "after"
+
+
+class LambdaAction(StrEnum):
+    CRASH = "crash"
+    HANG = "hang"
+    RELEASE_VISIBILITY = "release_visibility"
+
+
+# One bit per action in the flag file: set while a fault with that action has hits to claim.
+ACTION_BITS = {
+    LambdaAction.CRASH: 1,
+    LambdaAction.HANG: 2,
+    LambdaAction.RELEASE_VISIBILITY: 4,
+}
 
 
 # The payment simulator's spellings, accepted so one vocabulary serves both.
@@ -398,21 +444,152 @@ def _phase(value: object) -> FaultPhase:
         ) from None
 
 
-def faults_from_json(value: object) -> list[EndpointFault]:
+# ---------------------------------------------------------------- a fault in the Lambda runtime
+
+_LAMBDA_FIELDS = frozenset(
+    {"service", "function", "action", "after_calls", "call_matching", "count", "probability"}
+)
+
+
+@dataclass(frozen=True)
+class LambdaFault:
+    """A fault the Lambda runtime acts out (see the module's docstring); validated on
+    construction. It never matches an AWS request: the runtime claims it instead."""
+
+    function: str
+    action: LambdaAction
+    after_calls: int = 0
+    call_matching: str | None = None
+    count: int = 1
+    probability: float = 1.0
+    service: str = field(default=LAMBDA_SERVICE, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.function:
+            raise FaultSpecError("function", "must not be empty: a function name or logical ID")
+        calls = self.action in (LambdaAction.CRASH, LambdaAction.HANG)
+        if not calls and self.after_calls:
+            raise FaultSpecError(
+                "after_calls", f"applies to crash and hang faults only, not {self.action}"
+            )
+        if not calls and self.call_matching is not None:
+            raise FaultSpecError(
+                "call_matching", f"applies to crash and hang faults only, not {self.action}"
+            )
+        if not 0 <= self.after_calls <= MAX_AFTER_CALLS:
+            raise FaultSpecError(
+                "after_calls", f"must be from 0 to {MAX_AFTER_CALLS}, got {self.after_calls}"
+            )
+        if self.call_matching is not None:
+            if not self.call_matching:
+                raise FaultSpecError(
+                    "call_matching", "must not be empty; leave it out to count every call"
+                )
+            if self.after_calls == 0:
+                raise FaultSpecError(
+                    "call_matching",
+                    "selects the calls after_calls counts; with after_calls 0 the fault acts "
+                    "before the handler runs, so give after_calls of 1 or more",
+                )
+        if self.count < 1:
+            raise FaultSpecError("count", f"must be at least 1, got {self.count}")
+        if not 0 < self.probability <= 1:
+            raise FaultSpecError(
+                "probability", f"must be greater than 0 and at most 1, got {self.probability}"
+            )
+
+    def matches(self, call: AwsCall) -> bool:
+        return False  # the runtime claims it; no AWS request ever does
+
+    def concerns(self, functions: Iterable[str], actions: Iterable[LambdaAction]) -> bool:
+        return self.function in functions and self.action in actions
+
+    def to_json(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "service": self.service,
+            "function": self.function,
+            "action": self.action.value,
+        }
+        if self.action is not LambdaAction.RELEASE_VISIBILITY:
+            spec["after_calls"] = self.after_calls
+        if self.call_matching is not None:
+            spec["call_matching"] = self.call_matching
+        spec["count"] = self.count
+        spec["probability"] = self.probability
+        return spec
+
+    @classmethod
+    def from_json(cls, spec: Mapping[str, Any]) -> LambdaFault:
+        """Build from posted JSON; FaultSpecError names the field and what is wrong."""
+        unknown = sorted(set(spec) - _LAMBDA_FIELDS)
+        if unknown:
+            raise FaultSpecError(
+                unknown[0],
+                f"not a field of a lambda fault; a lambda fault has "
+                f"{', '.join(sorted(_LAMBDA_FIELDS))}",
+            )
+        for name in ("function", "action"):
+            if name not in spec:
+                example = "a function name or logical ID" if name == "function" else "crash"
+                raise FaultSpecError(name, f"is required for a lambda fault, e.g. {example}")
+        for name in ("function", "action", "call_matching"):
+            if name in spec and not isinstance(spec[name], str):
+                raise FaultSpecError(name, f"must be a string, got {spec[name]!r}")
+        for name in ("after_calls", "count"):
+            value = spec.get(name)
+            if name in spec and (not isinstance(value, int) or isinstance(value, bool)):
+                raise FaultSpecError(name, f"must be an integer, got {value!r}")
+        probability = spec.get("probability", 1.0)
+        if not isinstance(probability, (int, float)) or isinstance(probability, bool):
+            raise FaultSpecError("probability", f"must be a number, got {probability!r}")
+        try:
+            action = LambdaAction(spec["action"])
+        except ValueError:
+            raise FaultSpecError(
+                "action",
+                f"must be one of {[a.value for a in LambdaAction]}, got {spec['action']!r}",
+            ) from None
+        if action is LambdaAction.RELEASE_VISIBILITY:
+            for name in ("after_calls", "call_matching"):
+                if name in spec:
+                    raise FaultSpecError(
+                        name, f"applies to crash and hang faults only, not {action}"
+                    )
+        return cls(
+            function=spec["function"],
+            action=action,
+            after_calls=spec.get("after_calls", 0),
+            call_matching=spec.get("call_matching"),
+            count=spec.get("count", 1),
+            probability=float(probability),
+        )
+
+
+Fault = EndpointFault | LambdaFault
+
+
+def fault_from_json(spec: object) -> Fault:
+    """A fault for AWS calls, or for the Lambda runtime (`"service": "lambda"`)."""
+    if isinstance(spec, dict) and spec.get("service") == LAMBDA_SERVICE:
+        return LambdaFault.from_json(spec)
+    return EndpointFault.from_json(spec)
+
+
+def faults_from_json(value: object) -> list[Fault]:
     """One fault (an object) or several (a list); all valid, or FaultSpecError for the
     first invalid one, located by its index (`[2].status`)."""
     if not isinstance(value, list):
-        return [EndpointFault.from_json(value)]
+        return [fault_from_json(value)]
     faults = []
     for index, item in enumerate(value):
         try:
-            faults.append(EndpointFault.from_json(item))
+            faults.append(fault_from_json(item))
         except FaultSpecError as error:
             raise error.within(f"[{index}]") from None
     return faults
 
 
-def load_fault_file(path: Path) -> list[EndpointFault]:
+def load_fault_file(path: Path) -> list[Fault]:
     """A `--faults` file: a JSON list of faults. FaultSpecError names the file too."""
     try:
         raw = json.loads(path.read_text())
@@ -599,12 +776,16 @@ def error_answer(fault: EndpointFault, call: AwsCall, request_id: str) -> ErrorA
 @dataclass
 class _Pending:
     id: int
-    fault: EndpointFault
-    remaining: int
+    fault: Fault
+    remaining: int  # hits left to take (to claim, for a lambda fault)
     draws: random.Random
+    claimed: int = 0  # lambda faults: hits claimed by the runtime and not yet settled
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, **self.fault.to_json(), "remaining": self.remaining}
+        entry = {"id": self.id, **self.fault.to_json(), "remaining": self.remaining}
+        if isinstance(self.fault, LambdaFault):
+            entry["claimed"] = self.claimed
+        return entry
 
 
 @dataclass
@@ -633,10 +814,62 @@ class Firing:
         return entry
 
 
+@dataclass
+class LambdaFiring:
+    """One invocation (or batch) a lambda fault hit, as the runtime reported it."""
+
+    fault_id: int
+    fault: LambdaFault
+    function: str
+    at: float
+    report: Mapping[str, Any]  # what the runtime said: request_id, call, message_ids, ...
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.fault_id,
+            "at": self.at,
+            "service": LAMBDA_SERVICE,
+            "function": self.function,
+            "action": self.fault.action.value,
+            **self.report,
+        }
+
+
+@dataclass
+class _Claim:
+    entry: _Pending
+    function: str
+
+
+class LambdaFaultFlag:
+    """One byte in a file: the ACTION_BITS of the lambda faults that have hits to claim.
+
+    The plan writes it whenever that changes, before it answers the request that changed
+    it; the runtime reads it before each invocation and asks the endpoint only when its
+    bit is set. A one-byte pwrite is atomic: a reader sees the old byte or the new one.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._bits: int | None = None
+
+    def write(self, bits: int) -> None:
+        if bits != self._bits:
+            os.pwrite(self._fd, bytes([bits]), 0)
+            self._bits = bits
+
+    @staticmethod
+    def read(fd: int) -> int:
+        byte = os.pread(fd, 1, 0)
+        return byte[0] if byte else 0
+
+
 class EndpointFaultPlan:
     """Pending faults, first added first used, and the latest firings; thread-safe.
 
     seed=None picks one at random; `listing()` reports it so a run can be replayed.
+    lambda_flag: the file the runtime reads to know whether to claim (LambdaFaultFlag).
     """
 
     def __init__(
@@ -645,16 +878,20 @@ class EndpointFaultPlan:
         *,
         clock: Callable[[], float] = time.time,
         max_fired_kept: int = MAX_FIRED_KEPT,
+        lambda_flag: Path | None = None,
     ) -> None:
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._clock = clock
         self._pending: list[_Pending] = []
-        self._fired: deque[Firing] = deque(maxlen=max_fired_kept)
+        self._fired: deque[Firing | LambdaFiring] = deque(maxlen=max_fired_kept)
         self._fired_total = 0
         self._next_id = 1
+        self._claims: dict[str, _Claim] = {}
         self._lock = threading.Lock()
+        self._flag = LambdaFaultFlag(lambda_flag) if lambda_flag is not None else None
+        self._update_flag()
 
-    def add(self, fault: EndpointFault) -> dict[str, Any]:
+    def add(self, fault: Fault) -> dict[str, Any]:
         with self._lock:
             fault_id = self._next_id
             self._next_id += 1
@@ -663,29 +900,82 @@ class EndpointFaultPlan:
             draws = random.Random(f"{self.seed}/{fault_id}")  # noqa: S311 - replayable, not secret
             entry = _Pending(fault_id, fault, fault.count, draws)
             self._pending.append(entry)
+            self._update_flag()
             return entry.to_json()
 
     def concerns(self, service: str) -> bool:
         """Cheap test before reading a body: could any pending fault hit this service?"""
         with self._lock:
-            return any(e.fault.protocol.signing_name == service for e in self._pending)
+            return any(
+                isinstance(e.fault, EndpointFault) and e.fault.protocol.signing_name == service
+                for e in self._pending
+            )
 
     def take(self, call: AwsCall) -> Firing | None:
         """The fault that hits this request, if any; each hit counts against its count."""
         with self._lock:
             for entry in self._pending:
-                if not entry.fault.matches(call):
+                fault = entry.fault
+                if not isinstance(fault, EndpointFault) or not fault.matches(call):
                     continue
-                if entry.fault.probability < 1 and entry.draws.random() >= entry.fault.probability:
+                if fault.probability < 1 and entry.draws.random() >= fault.probability:
                     continue
                 entry.remaining -= 1
                 if entry.remaining == 0:
                     self._pending.remove(entry)
-                firing = Firing(entry.id, entry.fault, call, self._clock())
+                firing = Firing(entry.id, fault, call, self._clock())
                 self._fired.append(firing)
                 self._fired_total += 1
                 return firing
         return None
+
+    def claim(
+        self, functions: Iterable[str], actions: Iterable[LambdaAction]
+    ) -> dict[str, Any] | None:
+        """Take one hit of the first lambda fault for one of `functions` (a name and a
+        logical ID) with one of `actions`: the fault, with the claim's id, or None.
+
+        The hit stays taken until `settle`: fired, it is recorded; not, it is given back.
+        """
+        names, wanted = set(functions), set(actions)
+        with self._lock:
+            for entry in self._pending:
+                fault = entry.fault
+                if not isinstance(fault, LambdaFault) or entry.remaining == 0:
+                    continue
+                if not fault.concerns(names, wanted):
+                    continue
+                if fault.probability < 1 and entry.draws.random() >= fault.probability:
+                    continue
+                entry.remaining -= 1
+                entry.claimed += 1
+                claim_id = uuid.uuid4().hex
+                self._claims[claim_id] = _Claim(entry, fault.function)
+                self._update_flag()
+                return {"claim": claim_id, "id": entry.id, **fault.to_json()}
+        return None
+
+    def settle(self, claim_id: str, *, fired: bool, report: Mapping[str, Any]) -> bool:
+        """End a claim: record the firing, or give the hit back. False if the claim is
+        unknown (settled already, or cleared since)."""
+        with self._lock:
+            claim = self._claims.pop(claim_id, None)
+            if claim is None:
+                return False
+            entry = claim.entry
+            entry.claimed -= 1
+            if fired:
+                assert isinstance(entry.fault, LambdaFault)
+                self._fired.append(
+                    LambdaFiring(entry.id, entry.fault, claim.function, self._clock(), report)
+                )
+                self._fired_total += 1
+            else:
+                entry.remaining += 1
+            if entry.remaining == 0 and entry.claimed == 0 and entry in self._pending:
+                self._pending.remove(entry)
+            self._update_flag()
+            return True
 
     def listing(self) -> dict[str, Any]:
         with self._lock:
@@ -702,8 +992,20 @@ class EndpointFaultPlan:
         with self._lock:
             self._pending.clear()
             self._fired.clear()
+            self._claims.clear()
             self._fired_total = 0
             self._next_id = 1
+            self._update_flag()
+
+    def _update_flag(self) -> None:
+        """Called with the lock held, after every change to what can be claimed."""
+        if self._flag is None:
+            return
+        bits = 0
+        for entry in self._pending:
+            if isinstance(entry.fault, LambdaFault) and entry.remaining > 0:
+                bits |= ACTION_BITS[entry.fault.action]
+        self._flag.write(bits)
 
 
 # ---------------------------------------------------------------- the WSGI middleware
@@ -725,9 +1027,11 @@ class WithFaults:
         self._sleep = sleep
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path.rstrip("/") == FAULTS_PATH:
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        if path == FAULTS_PATH:
             return self._control(environ, start_response)
+        if path in (CLAIM_PATH, SETTLE_PATH):
+            return self._runtime(path, environ, start_response)
         service = signing_service(environ)
         if service is None or not self.plan.concerns(service):
             return self.app(environ, start_response)
@@ -808,6 +1112,58 @@ class WithFaults:
             )
         added = [self.plan.add(fault) for fault in faults]
         return _json_response(start_response, 201, {"added": added, **self.plan.listing()})
+
+    def _runtime(
+        self, path: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The Lambda runtime's side: claim a lambda fault, settle a claim."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            start_response("405 Method Not Allowed", [("Allow", "POST")])
+            return [b""]
+        try:
+            request = json.loads(_read_body(environ) or b"null")
+        except ValueError as error:
+            return _json_response(
+                start_response, 400, {"message": f"the body is not valid JSON: {error}"}
+            )
+        if not isinstance(request, dict):
+            return _json_response(start_response, 400, {"message": "expected a JSON object"})
+        try:
+            if path == CLAIM_PATH:
+                return _json_response(start_response, 200, {"claimed": self._claim(request)})
+            claim_id = request.get("claim")
+            if not isinstance(claim_id, str):
+                raise FaultSpecError("claim", "is required: the id a claim answered")
+            report = request.get("report") or {}
+            if not isinstance(report, dict):
+                raise FaultSpecError("report", f"must be an object, got {report!r}")
+            settled = self.plan.settle(claim_id, fired=request.get("fired") is True, report=report)
+            return _json_response(start_response, 200, {"settled": settled})
+        except FaultSpecError as error:
+            return _json_response(
+                start_response, 400, {"message": str(error), "field": error.field}
+            )
+
+    def _claim(self, request: Mapping[str, Any]) -> dict[str, Any] | None:
+        names = [request.get("function"), request.get("logical_id")]
+        functions = [name for name in names if isinstance(name, str) and name]
+        if not functions:
+            raise FaultSpecError("function", "is required: the function's name")
+        raw_actions = request.get("actions")
+        if raw_actions is None:
+            raw_actions = [action.value for action in LambdaAction]
+        if not isinstance(raw_actions, list):
+            raise FaultSpecError("actions", f"must be a list, got {raw_actions!r}")
+        try:
+            actions = [LambdaAction(action) for action in raw_actions]
+        except ValueError:
+            raise FaultSpecError(
+                "actions", f"must name actions of {[a.value for a in LambdaAction]}"
+            ) from None
+        claimed = self.plan.claim(functions, actions)
+        if claimed is not None:
+            logger.info("lambda fault claimed for %s: %s", functions[0], claimed)
+        return claimed
 
 
 def _json_response(start_response: StartResponse, status: int, body: Any) -> list[bytes]:

@@ -30,7 +30,13 @@ executes it, then the answer is lost). `count` (default 1) is how many requests 
 SDK retries included; `probability` (0-1] draws per matching request from a generator
 seeded by `--fault-seed` and the fault's id, so a run replays.
 
+Faults for the Lambda runtime (`"service": "lambda"`: crash, hang, release_visibility)
+live in the same plan; the runtime claims them with POST /_local_cloud/faults/claim and
+reports each with POST /_local_cloud/faults/settle. `--lambda-fault-flag FILE` names the
+one-byte file the plan keeps up to date so the runtime asks only while one is pending.
+
     python -m local_cloud.endpoint_server -H 127.0.0.1 -p 4566 [--faults FILE] [--fault-seed N]
+        [--lambda-fault-flag FILE]
 """
 
 from __future__ import annotations
@@ -198,10 +204,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fault-seed", type=int, help="seed for faults' probability draws (default: random)"
     )
+    parser.add_argument(
+        "--lambda-fault-flag",
+        type=Path,
+        help="file kept at one byte: the actions of lambda faults pending (for the runtime)",
+    )
     args = parser.parse_args(argv)
     if args.parent_pid:
         exit_with_parent(args.parent_pid)
-    plan = EndpointFaultPlan(seed=args.fault_seed)
+    plan = EndpointFaultPlan(seed=args.fault_seed, lambda_flag=args.lambda_fault_flag)
     if args.faults is not None:
         try:
             for fault in load_fault_file(args.faults):

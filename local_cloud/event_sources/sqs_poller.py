@@ -23,6 +23,12 @@ overran by seconds; one receiver serialises them without anyone waiting on anyon
 long poll. FIFO queues are short-polled: moto's long poll spins while a message group is
 locked; and see _release_behind_group_heads for moto's FIFO redelivery order.
 
+Fault injection: given `faults` (local_cloud/lambda_runtime/faults.py), before it hands a
+batch to the function the invoker claims a `release_visibility` fault of the function from
+the endpoint; if it gets one, it makes the batch's messages visible at once
+(ChangeMessageVisibilityBatch, VisibilityTimeout 0), as if their visibility timeout had
+lapsed while the batch still runs, so another invoker receives and runs twins concurrently.
+
 Not emulated: scaling beyond the initial concurrency, backing off after function errors,
 and the 6 MB limit beyond a conservative estimate (gathering stops one maximum message
 size short of it).
@@ -43,6 +49,7 @@ from botocore.config import Config
 
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
 from local_cloud.event_sources.sqs_event import lambda_event, region_of
+from local_cloud.lambda_runtime.faults import BATCH_ACTIONS, FaultClaims
 from local_cloud.lambda_runtime.service import InvocationResult, Throttled
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 
@@ -135,6 +142,8 @@ class BatchReport:
     # From the receive that brought the first message to the invocation: the batching
     # window as it really was (AWS's MaximumBatchingWindowInSeconds is a maximum).
     batching_seconds: float = 0.0
+    # An injected release_visibility fault made these messages visible before the invocation
+    released_by_fault: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,9 +215,11 @@ class SqsEventSourcePoller:
         concurrency: int | None = None,
         poll_wait_seconds: int = POLL_WAIT_SECONDS,
         client_factory: SqsClientFactory | None = None,
+        faults: FaultClaims | None = None,
     ) -> None:
         validate_mapping(spec)
         self.spec = spec
+        self._faults = faults
         self._lambda = lambda_service
         self._endpoint_url = endpoint_url
         self._region = region
@@ -396,6 +407,7 @@ class SqsEventSourcePoller:
         event = lambda_event(messages, queue_arn=self.spec.queue_arn)
         result: InvocationResult | None = None
         batching_seconds = time.monotonic() - gathered.first_received_at
+        released = self._release_for_fault(client, batch)
         try:
             result = self._lambda.invoke(self.spec.function_name, event)
             error, raw_payload = result.error, result.raw_payload
@@ -418,6 +430,7 @@ class SqsEventSourcePoller:
             throttled=result is None,
             delete_failures=delete_failures,
             batching_seconds=batching_seconds,
+            released_by_fault=tuple(m.message_id for m in released),
         )
         self._count(
             report,
@@ -483,6 +496,55 @@ class SqsEventSourcePoller:
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
+    def _release_for_fault(self, client: Any, batch: Sequence[BatchMessage]) -> list[BatchMessage]:
+        """An injected release_visibility fault: the batch visible again while it runs."""
+        if self._faults is None:
+            return []
+        function = self._lambda.function(self.spec.function_name)
+        fault = self._faults.claim(function, BATCH_ACTIONS)
+        if fault is None:
+            return []
+        released = self._make_visible(client, batch)
+        logger.info(
+            "%s: injected fault %s: %d of %d messages visible again while the batch runs",
+            self.spec.logical_id,
+            fault.fault_id,
+            len(released),
+            len(batch),
+        )
+        self._faults.settle(
+            fault,
+            fired=bool(released),
+            mapping=self.spec.logical_id,
+            message_ids=[m.message_id for m in released],
+        )
+        return released
+
+    def _make_visible(self, client: Any, messages: Sequence[BatchMessage]) -> list[BatchMessage]:
+        """ChangeMessageVisibilityBatch to 0 in chunks of 10; the messages it released."""
+        released: list[BatchMessage] = []
+        for start in range(0, len(messages), MAX_RECEIVE):
+            chunk = messages[start : start + MAX_RECEIVE]
+            response = client.change_message_visibility_batch(
+                QueueUrl=self.spec.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+                    for index, m in enumerate(chunk)
+                ],
+            )
+            failed = {int(entry["Id"]): entry for entry in response.get("Failed", [])}
+            for index, message in enumerate(chunk):
+                if index in failed:
+                    logger.warning(
+                        "%s: could not release message %s: %s",
+                        self.spec.logical_id,
+                        message.message_id,
+                        failed[index].get("Message"),
+                    )
+                else:
+                    released.append(message)
+        return released
+
     def _release_behind_group_heads(self, client: Any, retained: Sequence[BatchMessage]) -> None:
         """Make the later retained messages of each FIFO group visible at once.
 
@@ -498,22 +560,7 @@ class SqsEventSourcePoller:
             if message.group_id in heads:
                 behind.append(message)
             heads.add(message.group_id)
-        for start in range(0, len(behind), MAX_RECEIVE):
-            chunk = behind[start : start + MAX_RECEIVE]
-            response = client.change_message_visibility_batch(
-                QueueUrl=self.spec.queue_url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                    for index, m in enumerate(chunk)
-                ],
-            )
-            for failed in response.get("Failed", []):
-                logger.warning(
-                    "%s: could not release message %s: %s",
-                    self.spec.logical_id,
-                    chunk[int(failed["Id"])].message_id,
-                    failed.get("Message"),
-                )
+        self._make_visible(client, behind)
 
     def _delete(self, client: Any, messages: Sequence[BatchMessage]) -> int:
         """DeleteMessageBatch in chunks of 10; returns how many entries failed."""

@@ -9,11 +9,23 @@ Protocol: length-prefixed JSON frames on two dedicated pipes. stdout and stderr 
 for it: they belong to the function and are its logs, exactly as in Lambda.
 
   worker -> parent  {"type": "init", "error": null | {...}}             once, after import
-  parent -> worker  {"type": "invoke", "request_id", "event", "deadline_ms", "invoked_function_arn"}
+  parent -> worker  {"type": "invoke", "request_id", "event", "deadline_ms", "invoked_function_arn",
+                     "fault": {...}}                                     "fault" optional
+  worker -> parent  {"type": "fault", "request_id", "id", "action", "after_calls", "calls",
+                     "call": "POST http://... -> 200" | null}            only if the fault acts
   worker -> parent  {"type": "result", "payload": "<json text>" | null, "error": null | {...},
                      "max_memory_used_mb": int}
 
 The error objects have Lambda's shape: errorMessage, errorType, stackTrace, requestId.
+
+`fault` injects a fault into this invocation only (local_cloud/endpoint_faults.py, claimed by
+the parent): {"id": 3, "action": "crash" | "hang", "after_calls": N, "call_matching": null |
+"<substring of the URL>"}. The worker counts the outgoing HTTP calls of the invocation whose
+answer arrived (http.client's getresponse, which botocore and requests reach through
+urllib3), those whose URL contains call_matching if given; after the N-th (N = 0: before the
+handler runs) it sends the "fault" frame and acts: crash kills the process with SIGKILL
+(Lambda: Runtime.ExitError, "signal: killed"; the next invocation is cold), hang sleeps past
+the deadline, so the parent kills it there (Sandbox.Timedout). No result frame follows.
 """
 
 from __future__ import annotations
@@ -24,8 +36,10 @@ import importlib
 import json
 import os
 import resource
+import signal
 import struct
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -193,21 +207,166 @@ def load_handler(handler_name: str) -> tuple[Handler | None, dict[str, Any] | No
     return handler, None
 
 
+# ------------------------------------------------------------- injected faults
+
+HANG_GRACE_SECONDS = 30.0  # a hung worker nobody killed (its parent is gone) ends itself
+
+
+def kill_self() -> None:
+    """What a crash fault does: SIGKILL, as the kernel or an OOM kill would end it."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class OutgoingCallFault:
+    """A crash or hang injected into one invocation: it acts once the `after_calls`-th
+    outgoing HTTP call matching `call_matching` got its answer (or before the handler, for
+    after_calls 0). Calls from every thread of the invocation count.
+
+    `report` sends the "fault" frame; it is sent, and the fault acts, under the fault's
+    lock, and `end()` takes that lock, so no fault frame can follow the result frame.
+    """
+
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        *,
+        request_id: str,
+        deadline_ms: int,
+        report: Callable[[dict[str, Any]], None],
+        kill: Callable[[], None] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.id = spec.get("id")
+        self.action = spec["action"]
+        self.after_calls = int(spec.get("after_calls") or 0)
+        self.call_matching: str | None = spec.get("call_matching")
+        self.request_id = request_id
+        self.deadline_ms = deadline_ms
+        self.calls = 0
+        self.finished = False
+        self._report = report
+        self._kill = kill or kill_self
+        self._sleep = sleep or time.sleep
+        self._lock = threading.Lock()
+
+    def before_handler(self) -> None:
+        if self.after_calls == 0:
+            with self._lock:
+                self._act(None)
+
+    def response_arrived(self, method: str, url: str, status: int) -> None:
+        """An outgoing call got its answer (status line and headers)."""
+        if self.call_matching is not None and self.call_matching not in url:
+            return
+        with self._lock:
+            if self.finished:
+                return
+            self.calls += 1
+            if self.calls >= self.after_calls:
+                self._act(f"{method} {url} -> {status}")
+
+    def end(self) -> None:
+        """The handler returned or raised: the fault can no longer act."""
+        with self._lock:
+            self.finished = True
+
+    def _act(self, call: str | None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        where = f"after outgoing call {self.calls} ({call})" if call else "before the handler ran"
+        if self.call_matching is not None:
+            where += f", counting calls matching {self.call_matching!r}"
+        print(f"[local cloud] injected fault {self.id}: {self.action} {where}", file=sys.stderr)
+        _flush_logs()
+        self._report(
+            {
+                "type": "fault",
+                "request_id": self.request_id,
+                "id": self.id,
+                "action": self.action,
+                "after_calls": self.after_calls,
+                "calls": self.calls,
+                "call": call,
+            }
+        )
+        if self.action == "hang":  # the parent kills us at the deadline
+            self._sleep(max(0.0, self.deadline_ms / 1000 - time.time()) + HANG_GRACE_SECONDS)
+        self._kill()
+
+
+_current_fault: OutgoingCallFault | None = None
+
+
+def install_call_counting() -> None:
+    """Wrap http.client's putrequest (to remember the URL) and getresponse (to count the
+    answer) once, for every connection class deriving from HTTPConnection (urllib3's,
+    botocore's, requests'). Transparent while no fault is armed."""
+    import http.client
+
+    connection = http.client.HTTPConnection
+    if connection.__dict__.get("_local_cloud_counting"):
+        return
+    original_putrequest = connection.__dict__["putrequest"]
+    original_getresponse = connection.__dict__["getresponse"]
+    https = getattr(http.client, "HTTPSConnection", None)
+
+    def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        self._local_cloud_request = (method, url)
+        return original_putrequest.__get__(self, type(self))(method, url, *args, **kwargs)
+
+    def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        response = original_getresponse.__get__(self, type(self))(*args, **kwargs)
+        fault = _current_fault
+        if fault is not None:
+            method, url = getattr(self, "_local_cloud_request", ("?", ""))
+            if not url.startswith(("http://", "https://")):
+                scheme = "https" if https is not None and isinstance(self, https) else "http"
+                url = f"{scheme}://{self.host}:{self.port}{url}"
+            fault.response_arrived(method, url, response.status)
+        return response
+
+    connection.putrequest = putrequest  # type: ignore[method-assign]
+    connection.getresponse = getresponse  # type: ignore[method-assign]
+    connection._local_cloud_counting = True  # type: ignore[attr-defined]
+
+
 def _unsampled_trace_header() -> str:
     root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
     return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
 
 
-def run_invocation(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
-    """Call the handler once and marshal its result or its error as Lambda does."""
+def run_invocation(
+    handler: Handler,
+    request: dict[str, Any],
+    report_fault: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Call the handler once and marshal its result or its error as Lambda does.
+
+    report_fault sends a "fault" frame, if the request carries a fault that acts.
+    """
+    global _current_fault
     request_id = request["request_id"]
     context = LambdaContext(request_id, request["deadline_ms"], request["invoked_function_arn"])
     # Lambda sets the trace header for every invocation. No X-Ray daemon runs here, so the
     # trace is not sampled: Tracer works as on AWS and sends nothing.
     os.environ["_X_AMZN_TRACE_ID"] = _unsampled_trace_header()
+    fault: OutgoingCallFault | None = None
+    if request.get("fault"):
+        fault = OutgoingCallFault(
+            request["fault"],
+            request_id=request_id,
+            deadline_ms=request["deadline_ms"],
+            report=report_fault or (lambda _frame: None),
+        )
+        if fault.after_calls:
+            install_call_counting()
     payload: str | None = None
     error: dict[str, Any] | None = None
     try:
+        _current_fault = fault
+        if fault is not None:
+            fault.before_handler()
         result = handler(request["event"], context)
     except Exception as exc:
         error = _error(type(exc).__name__, str(exc), request_id, _stack_trace(exc.__traceback__))
@@ -229,6 +388,10 @@ def run_invocation(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
                     request_id,
                     [],
                 )
+    finally:
+        _current_fault = None
+        if fault is not None:
+            fault.end()
     if error is not None:
         _log_error(error)
     return {
@@ -268,7 +431,9 @@ def main(argv: list[str]) -> int:
         request = read_frame(args.request_fd)
         if request is None:  # the parent closed the pipe: the environment is shut down
             return 0
-        response = run_invocation(handler, request)
+        response = run_invocation(
+            handler, request, lambda frame: write_frame(args.response_fd, frame)
+        )
         _flush_logs()
         write_frame(args.response_fd, response)
 

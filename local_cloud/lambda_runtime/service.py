@@ -11,6 +11,11 @@ Logs: each invocation's lines (INIT_START and the init output on a cold start, S
 the function printed, END, REPORT) are in InvocationResult.logs and go to log_sink(logical
 ID, line) once the invocation has ended.
 
+Faults (local_cloud/lambda_runtime/faults.py): given `faults`, each invocation first claims
+a crash or hang fault of its function from the endpoint and hands it to its worker with the
+invoke frame; once it is over, the claim is settled (fired, or given back).
+InvocationResult.injected_fault says what acted.
+
 Not emulated: idle environments are never reclaimed (Lambda does so after some minutes),
 memory size does not limit memory, and every python runtime runs on this interpreter.
 """
@@ -30,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_cloud.lambda_runtime.faults import INVOCATION_ACTIONS, ClaimedFault, FaultClaims
 from local_cloud.lambda_runtime.worker import Outcome, Worker
 from local_cloud.model import FunctionSpec
 
@@ -81,6 +87,8 @@ class InvocationResult:
     request_id: str = ""
     init_duration_ms: float | None = None
     raw_payload: str | None = None  # the JSON text exactly as the runtime produced it
+    # The worker's report of an injected fault that acted (crash or hang), else None
+    injected_fault: dict[str, Any] | None = None
 
     @property
     def function_error(self) -> str | None:
@@ -166,8 +174,10 @@ class LambdaService:
         runtime_dir: Path,
         log_sink: LogSink | None = None,
         account_id: str = "123456789012",
+        faults: FaultClaims | None = None,
     ) -> None:
         self._endpoint_url = endpoint_url
+        self._faults = faults
         self._region = region
         self._runtime_dir = Path(runtime_dir)
         self._log_sink = log_sink
@@ -222,14 +232,32 @@ class LambdaService:
                 f"the {MAX_REQUEST_BYTES} bytes limit"
             )
         worker = pool.acquire()
+        fault: ClaimedFault | None = None
+        result: InvocationResult | None = None
         try:
-            result, worker = self._run(pool, worker, event)
+            if self._faults is not None:
+                fault = self._faults.claim(spec, INVOCATION_ACTIONS)
+            result, worker = self._run(pool, worker, event, fault)
         finally:
             pool.release(worker)
+            if fault is not None:
+                self._settle(fault, result)
         if self._log_sink is not None:
             for line in result.logs.splitlines():
                 self._log_sink(spec.logical_id, line)
         return result
+
+    def _settle(self, fault: ClaimedFault, result: InvocationResult | None) -> None:
+        assert self._faults is not None
+        fired = None if result is None else result.injected_fault
+        if fired is None:  # fewer calls than after_calls, a failed init, or no invocation
+            self._faults.settle(fault, fired=False)
+            return
+        report = {key: fired.get(key) for key in ("after_calls", "calls", "call")}
+        error_type = None if result is None or result.error is None else result.error["errorType"]
+        self._faults.settle(
+            fault, fired=True, request_id=fired.get("request_id"), error_type=error_type, **report
+        )
 
     def _start_worker(self, spec: FunctionSpec) -> Worker:
         log_path = Path(self._scratch.name) / f"{spec.logical_id}-{next(self._worker_numbers)}.log"
@@ -242,7 +270,7 @@ class LambdaService:
         )
 
     def _run(
-        self, pool: _FunctionPool, worker: Worker | None, event: Any
+        self, pool: _FunctionPool, worker: Worker | None, event: Any, fault: ClaimedFault | None
     ) -> tuple[InvocationResult, Worker | None]:
         spec = pool.spec
         request_id = str(uuid.uuid4())
@@ -295,6 +323,7 @@ class LambdaService:
             event,
             timeout_seconds=spec.timeout_seconds,
             invoked_function_arn=self._function_arn(spec),
+            fault=None if fault is None else fault.for_worker(),
         )
         duration_ms = (time.perf_counter() - started) * 1000
         lines.extend(worker.read_new_logs().splitlines())
@@ -334,6 +363,7 @@ class LambdaService:
             cold_start,
             init_ms,
             outcome.max_memory_used_mb,
+            outcome.fault_fired,
         )
         return result, (worker if worker.alive else None)
 
@@ -348,6 +378,7 @@ class LambdaService:
         cold_start: bool,
         init_ms: float | None,
         memory_used_mb: int | None,
+        injected_fault: dict[str, Any] | None = None,
     ) -> InvocationResult:
         lines.append(f"END RequestId: {request_id}")
         report = [
@@ -374,6 +405,7 @@ class LambdaService:
             request_id=request_id,
             init_duration_ms=init_ms,
             raw_payload=raw_payload if error is None else json.dumps(error),
+            injected_fault=injected_fault,
         )
 
     def _forget(self, pool: _FunctionPool, worker: Worker) -> None:

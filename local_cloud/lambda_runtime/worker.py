@@ -50,6 +50,8 @@ class InvokeOutcome:
     error: dict[str, Any] | None = None
     max_memory_used_mb: int | None = None
     exit_description: str = ""
+    # The worker's {"type": "fault", ...} frame when an injected fault acted (bootstrap.py)
+    fault_fired: dict[str, Any] | None = None
 
 
 def python_sys_path(spec: FunctionSpec, runtime_dir: Path) -> list[str]:
@@ -113,6 +115,18 @@ def worker_environment(
     if "LD_LIBRARY_PATH" in os.environ:
         env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
     return env
+
+
+def signal_description(number: int) -> str:
+    """A signal as Lambda's runtime interface (Go) words it: "killed", "segmentation fault",
+    "aborted"; glibc's descriptions are the same words, capitalised."""
+    try:
+        description = signal.strsignal(number)
+    except ValueError:
+        description = None
+    if not description or description.startswith("Unknown signal"):
+        return f"signal {number}"
+    return description.split(":", 1)[0].lower()  # macOS adds ": 9"
 
 
 def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
@@ -208,8 +222,16 @@ class Worker:
         return InvokeOutcome(Outcome.OK)
 
     def invoke(
-        self, request_id: str, event: Any, *, timeout_seconds: float, invoked_function_arn: str
+        self,
+        request_id: str,
+        event: Any,
+        *,
+        timeout_seconds: float,
+        invoked_function_arn: str,
+        fault: dict[str, Any] | None = None,
     ) -> InvokeOutcome:
+        """One invocation. `fault`: an injected crash or hang for this invocation only
+        (the invoke frame's `fault` field, see bootstrap.py)."""
         deadline = time.monotonic() + timeout_seconds
         request = {
             "type": "invoke",
@@ -218,19 +240,28 @@ class Worker:
             "deadline_ms": int((time.time() + timeout_seconds) * 1000),
             "invoked_function_arn": invoked_function_arn,
         }
+        if fault is not None:
+            request["fault"] = fault
+        fired: dict[str, Any] | None = None
         try:
             self._write(encode_frame(request))
             message = read_frame_until(self._response_read, deadline)
+            while message.get("type") == "fault":  # it acts next: dies or hangs
+                fired = message
+                message = read_frame_until(self._response_read, deadline)
         except DeadlineExceeded:
             self.kill()
-            return InvokeOutcome(Outcome.TIMED_OUT)
+            return InvokeOutcome(Outcome.TIMED_OUT, fault_fired=fired)
         except (WorkerGone, BrokenPipeError):
-            return InvokeOutcome(Outcome.CRASHED, exit_description=self._exit_description())
+            return InvokeOutcome(
+                Outcome.CRASHED, exit_description=self._exit_description(), fault_fired=fired
+            )
         return InvokeOutcome(
             Outcome.OK,
             payload=message.get("payload"),
             error=message.get("error"),
             max_memory_used_mb=message.get("max_memory_used_mb"),
+            fault_fired=fired,
         )
 
     def _write(self, data: bytes) -> None:
@@ -240,7 +271,8 @@ class Worker:
             view = view[written:]
 
     def _exit_description(self) -> str:
-        """How the process ended, in the words Lambda uses ("exit status 1")."""
+        """How the process ended, in the words Lambda uses ("exit status 1", "signal:
+        killed")."""
         self.alive = False
         try:
             code = self.process.wait(timeout=5)
@@ -249,11 +281,7 @@ class Worker:
             return "the runtime closed its connection"
         self._close_pipes()
         if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            return f"signal: {name}"
+            return f"signal: {signal_description(-code)}"
         return f"exit status {code}"
 
     def read_new_logs(self) -> str:

@@ -1,5 +1,8 @@
 """A moto endpoint, a Lambda runtime directory and queue/function builders for the semantics tests.
 
+Services and mappings claim lambda faults from the endpoint (`cloud.faults.add(service=
+"lambda", ...)`), as in a LocalCloud; every test's faults are cleared when it ends.
+
 Queues get a 10 s visibility timeout by default: long enough that what a test asserts about
 messages in flight still holds on a loaded machine (a cold worker can take seconds to
 start there). Tests that need redelivery within the test ask for a short one and wait on
@@ -19,9 +22,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local_cloud.endpoint import Endpoint, start_endpoint
+from local_cloud.endpoint import Endpoint, EndpointFaults, start_endpoint
 from local_cloud.event_sources import SqsEventSourcePoller
-from local_cloud.lambda_runtime import LambdaService, prepare_runtime_dir
+from local_cloud.lambda_runtime import FaultClaims, LambdaService, prepare_runtime_dir
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 
 REGION = "us-east-1"
@@ -59,8 +62,21 @@ class Cloud:
     endpoint_url: str
     runtime_dir: Path
     sqs: Any
+    lambda_fault_flag: Path | None = None
     services: list[LambdaService] = field(default_factory=list)
     pollers: list[SqsEventSourcePoller] = field(default_factory=list)
+    _claims: FaultClaims | None = None
+
+    @property
+    def faults(self) -> EndpointFaults:
+        """The endpoint's faults: add lambda faults here (`service="lambda"`)."""
+        return EndpointFaults(self.endpoint_url)
+
+    @property
+    def fault_claims(self) -> FaultClaims:
+        if self._claims is None:
+            self._claims = FaultClaims(self.endpoint_url, flag=self.lambda_fault_flag)
+        return self._claims
 
     def queue(
         self,
@@ -105,7 +121,11 @@ class Cloud:
 
     def service(self, *functions: FunctionSpec) -> LambdaService:
         service = LambdaService(
-            functions, endpoint_url=self.endpoint_url, region=REGION, runtime_dir=self.runtime_dir
+            functions,
+            endpoint_url=self.endpoint_url,
+            region=REGION,
+            runtime_dir=self.runtime_dir,
+            faults=self.fault_claims,
         )
         self.services.append(service)
         return service
@@ -127,7 +147,12 @@ class Cloud:
             **options,
         )
         poller = SqsEventSourcePoller(
-            spec, service, endpoint_url=self.endpoint_url, region=REGION, concurrency=concurrency
+            spec,
+            service,
+            endpoint_url=self.endpoint_url,
+            region=REGION,
+            concurrency=concurrency,
+            faults=self.fault_claims,
         )
         self.pollers.append(poller)
         return poller
@@ -190,10 +215,18 @@ class Cloud:
             poller.stop()
         for service in self.services:
             service.close()
+        if self._claims is not None:
+            self._claims.close()
+        self.faults.clear()  # the endpoint outlives the test; its faults must not
 
 
 @pytest.fixture
 def cloud(endpoint: Endpoint, runtime_dir: Path, sqs: Any) -> Iterator[Cloud]:
-    built = Cloud(endpoint_url=endpoint.url, runtime_dir=runtime_dir, sqs=sqs)
+    built = Cloud(
+        endpoint_url=endpoint.url,
+        runtime_dir=runtime_dir,
+        sqs=sqs,
+        lambda_fault_flag=endpoint.lambda_fault_flag,
+    )
     yield built
     built.close()

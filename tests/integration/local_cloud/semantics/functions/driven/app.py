@@ -1,10 +1,12 @@
 """A test function whose behaviour the message bodies choose (one JSON object per body).
 
-Batch-wide, in this order: {"raise": msg} raises, {"exit": code} kills the process,
-{"sleep": seconds} sleeps, {"respond": value} returns value verbatim, {"probe": true}
-returns what the function can see. Otherwise the records whose body has {"fail": true}
-are reported as batch item failures. With SIDE_CHANNEL_QUEUE_URL set, every invocation
-first records what it saw (and when) on that queue.
+Batch-wide, in this order: {"calls": n} makes n outgoing calls, each an SQS SendMessage
+of {"call": i, "message_id", "request_id"} to OUTBOX_QUEUE_URL (the side effects a fault
+may interrupt), {"raise": msg} raises, {"exit": code} kills the process, {"sleep":
+seconds} sleeps, {"respond": value} returns value verbatim, {"probe": true} returns what
+the function can see. Otherwise the records whose body has {"fail": true} are reported
+as batch item failures. With SIDE_CHANNEL_QUEUE_URL set, every invocation first records
+what it saw (and when) on that queue.
 """
 
 import json
@@ -31,6 +33,19 @@ def _record(event, started):
         ],
     }
     _sqs.send_message(QueueUrl=os.environ["SIDE_CHANNEL_QUEUE_URL"], MessageBody=json.dumps(seen))
+
+
+def _calls(record, count, context):
+    global _sqs
+    if _sqs is None:
+        _sqs = boto3.client("sqs")
+    for number in range(1, count + 1):
+        body = {
+            "call": number,
+            "message_id": record["messageId"],
+            "request_id": context.aws_request_id,
+        }
+        _sqs.send_message(QueueUrl=os.environ["OUTBOX_QUEUE_URL"], MessageBody=json.dumps(body))
 
 
 def _probe(event, context):
@@ -70,7 +85,9 @@ def handler(event, context):
         for body in bodies:
             time.sleep(body.get("hold", 0))
         _record(event, started)
-    for body in bodies:
+    for record, body in zip(event["Records"], bodies, strict=True):
+        if "calls" in body:
+            _calls(record, body["calls"], context)
         if "raise" in body:
             raise RuntimeError(body["raise"])
         if "exit" in body:
