@@ -36,7 +36,6 @@ stderr). Its keys are stable:
   (`"before"`: nothing executed; `"after"`: executed, then the caller saw a failure),
   `fails_call` (bool), `planned` (its count), `fired` (requests it hit, from the plan's
   own listing), `spec` (the JSON posted to the boundary).
-- `skipped_faults` (list of str): faults this local cloud cannot inject yet.
 - `charge_messages_still_queued` (int): charge messages still retrying at the end (the
   rejected ones, on their way to the DLQ).
 """

@@ -97,7 +97,6 @@ class FaultLog:
     """What fired, per guarantee, in the order the faults were injected."""
 
     fired: dict[str, list[FiredFault]] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)  # faults this local cloud cannot inject
 
     def record(self, guarantee: str, faults: Iterable[FiredFault]) -> None:
         self.fired.setdefault(guarantee, []).extend(faults)
@@ -277,26 +276,10 @@ def lost_answer_fault() -> PlannedFault:
     )
 
 
-# A BillingFunction killed right after the provider answered a charge: the Lambda runtime
-# fault of issue #7, on the endpoint's plan next to the AWS faults. It is not in this
-# repository's history yet, and an endpoint without it refuses the fault (and with it
-# every fault posted alongside), so the demo skips it and says so. The hook: once the
-# runtime faults land, set this to True; `Demo.charges_under_faults` then adds the fault
-# below with the other billing faults, and the report counts its firing like theirs.
-LAMBDA_RUNTIME_FAULTS = False
-
-BILLING_CRASH_SKIPPED = (
-    "BillingFunction killed right after the provider answered (a Lambda runtime fault): "
-    "not offered by this local cloud yet, skipped (hook: demo.faults.LAMBDA_RUNTIME_FAULTS)"
-)
-
-
-def billing_crash_fault() -> PlannedFault | None:
+def billing_crash_fault() -> PlannedFault:
     """The worker killed (SIGKILL) once its first provider call got its answer: the
-    charge committed, the journal row still pending, the batch lost. None until the
-    local cloud offers Lambda runtime faults (LAMBDA_RUNTIME_FAULTS)."""
-    if not LAMBDA_RUNTIME_FAULTS:
-        return None
+    charge committed, the journal row still pending, the batch lost (a Lambda runtime
+    fault, on the endpoint's plan next to the AWS faults)."""
     return PlannedFault(
         ENDPOINT,
         "BillingFunction worker",

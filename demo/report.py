@@ -412,7 +412,7 @@ def render_table(reports: Sequence[GuaranteeReport]) -> str:
     return "\n".join(lines)
 
 
-def render_faults(reports: Sequence[GuaranteeReport], skipped: Sequence[str] = ()) -> str:
+def render_faults(reports: Sequence[GuaranteeReport]) -> str:
     """Each fault under the guarantee it was injected for: requests hit / planned."""
     lines = ["faults injected (requests hit / planned)"]
     for report in reports:
@@ -424,7 +424,6 @@ def render_faults(reports: Sequence[GuaranteeReport], skipped: Sequence[str] = (
             lines.append(
                 f"    {fired.fired:>2}/{planned.count:<2} {planned.target}: {planned.description}"
             )
-    lines.extend(f"  skipped: {s}" for s in skipped)
     return "\n".join(lines)
 
 
@@ -446,7 +445,6 @@ def to_json(
     *,
     seconds: float,
     time_scale: int,
-    skipped_faults: Sequence[str] = (),
     charge_messages_still_queued: int = 0,
 ) -> dict[str, Any]:
     """The result for machines; the keys are documented in the `demo` package docstring."""
@@ -474,6 +472,5 @@ def to_json(
             for r in reports
         },
         "faults": [f.to_json(r.key) for r in reports for f in r.faults],
-        "skipped_faults": list(skipped_faults),
         "charge_messages_still_queued": charge_messages_still_queued,
     }

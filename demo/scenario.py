@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from demo.faults import (
-    BILLING_CRASH_SKIPPED,
     FaultLog,
     FiredFault,
     PlannedFault,
@@ -588,12 +587,7 @@ class Demo:
         self.billing_stats_before = self._mapping_for("BillingFunction").stats()
         self.provider_added = self.inject_provider(provider_faults(billing.timeout_seconds))
         planned = billing_endpoint_faults(self.outputs["ChargesTableName"])
-        crash = billing_crash_fault()
-        if crash is None:
-            self.faults.skipped.append(BILLING_CRASH_SKIPPED)
-            self.say(f"   {BILLING_CRASH_SKIPPED}")
-        else:
-            planned.append(crash)
+        planned.append(billing_crash_fault())
         self.endpoint_added = self.inject_endpoint(planned)
         for p, _ in [*self.provider_added, *self.endpoint_added]:
             self.say(f"   fault: {p.target}, {p.description}")
@@ -899,7 +893,6 @@ def main(argv: list[str] | None = None) -> int:
             reports,
             seconds=seconds,
             time_scale=args.time_scale,
-            skipped_faults=demo.faults.skipped,
             charge_messages_still_queued=retrying,
         )
         print(json.dumps(result, indent=2), file=sys.stdout)
@@ -907,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         print("", file=out)
         print(render_table(reports), file=out)
         print("", file=out)
-        print(render_faults(reports, demo.faults.skipped), file=out)
+        print(render_faults(reports), file=out)
         print("", file=out)
         print(render(reports), file=out)
         if retrying:

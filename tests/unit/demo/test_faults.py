@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from demo import faults
 from demo.faults import (
     BOTO_ATTEMPTS_PER_CALL,
     ENDPOINT,
@@ -75,10 +74,7 @@ def test_the_quota_fault_fails_one_whole_sdk_call_and_the_slow_answer_outlasts_t
     assert slow.phase == "after"
 
 
-def test_the_lambda_crash_hook_is_off_until_the_runtime_faults_land(monkeypatch):
-    assert billing_crash_fault() is None
-    monkeypatch.setattr(faults, "LAMBDA_RUNTIME_FAULTS", True)
+def test_billing_is_killed_right_after_the_provider_answered_a_charge():
     crash = billing_crash_fault()
-    assert crash is not None
     assert (crash.spec["service"], crash.spec["action"]) == ("lambda", "crash")
     assert crash.phase == "after"  # the provider answered (charged) before the kill
