@@ -196,6 +196,7 @@ def command_up(args: argparse.Namespace) -> int:
         http_api_port=args.http_api_port or None,
         endpoint_faults=args.faults,
         endpoint_fault_seed=args.fault_seed,
+        provider_faults=args.provider_faults,
     )
     depths: QueueDepths | None = None
     try:
@@ -384,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"JSON list of faults for AWS calls on the endpoint, active from the start "
         f"(see README, Fault injection; add more at run time: POST {FAULTS_PATH})",
+    )
+    up.add_argument(
+        "--provider-faults",
+        type=Path,
+        metavar="FILE",
+        help="JSON list of the payment provider simulator's faults, pending from the start "
+        "(the objects POST /_simulator/faults takes; see README, Fault injection)",
     )
     up.add_argument(
         "--fault-seed",

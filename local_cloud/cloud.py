@@ -126,7 +126,9 @@ class LocalCloud:
     endpoint_fault_seed configure the endpoint's fault injection from its first request,
     deployment included; at run time, use `cloud.endpoint.faults`. Faults for the Lambda
     runtime (`"service": "lambda"`) go the same way: the functions and the SQS mappings
-    claim them from the endpoint (`fault_claims`).
+    claim them from the endpoint (`fault_claims`). provider_faults (a JSON list of the
+    simulated provider's faults, see local_cloud/payment_provider/faults.py) are pending
+    at the simulator before the stack deploys; at run time, POST /_simulator/faults.
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class LocalCloud:
         http_api_port: int | None = None,
         endpoint_faults: Path | None = None,
         endpoint_fault_seed: int | None = None,
+        provider_faults: Path | None = None,
     ) -> None:
         self.settings = settings
         self._endpoint_port = endpoint_port
@@ -151,6 +154,7 @@ class LocalCloud:
         self._http_api_port = http_api_port
         self._endpoint_faults = endpoint_faults
         self._endpoint_fault_seed = endpoint_fault_seed
+        self._provider_faults = provider_faults
         self.endpoint: Endpoint | None = None
         self.payment_provider: Any = None
         self.deployment: Deployment | None = None
@@ -166,6 +170,22 @@ class LocalCloud:
             raise RuntimeError("the local cloud is not started")
         return self.deployment.stack
 
+    def _load_provider_faults(self) -> list[Any]:
+        """The --provider-faults file, validated before anything starts."""
+        if self._provider_faults is None:
+            return []
+        if not self.settings.payment_provider:
+            raise SettingsError(
+                "provider faults were given, but these settings start no payment provider "
+                "simulator (payment_provider = false)"
+            )
+        from local_cloud.payment_provider.faults import FaultSpecError, load_fault_file
+
+        try:
+            return list(load_fault_file(self._provider_faults))
+        except FaultSpecError as error:
+            raise SettingsError(f"provider faults: {error}") from None
+
     def start(self) -> LocalCloud:
         started = time.perf_counter()
         try:
@@ -178,6 +198,7 @@ class LocalCloud:
 
     def _start(self) -> None:
         settings = self.settings
+        provider_fault_plan = self._load_provider_faults()
         # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
         # names another one: tests must not deploy onto a LocalStack they happen to see.
         self.endpoint = start_endpoint(
@@ -192,6 +213,8 @@ class LocalCloud:
 
             self.payment_provider = start_payment_provider(port=self._payment_provider_port)
             overrides[settings.payment_provider_parameter] = self.payment_provider.url
+            for fault in provider_fault_plan:
+                self.payment_provider.app.faults.add(fault)
         self._seed(self.endpoint.url)
         declared = _declared_parameters(settings.template)
         self.deployment = deploy_stack(

@@ -15,9 +15,11 @@ reuse the same idempotency key and never charge twice.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -121,6 +123,26 @@ class Fault:
 class _Pending:
     fault: Fault
     remaining: int
+
+
+def load_fault_file(path: Path) -> list[Fault]:
+    """A JSON list of faults (the objects /_simulator/faults takes), validated as a whole.
+
+    The error names the file, the entry and the field, before anything starts.
+    """
+    try:
+        specs = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise FaultSpecError(f"{path}: not a readable JSON file ({error})") from None
+    if not isinstance(specs, list):
+        raise FaultSpecError(f"{path}: expected a JSON list of faults")
+    faults = []
+    for index, spec in enumerate(specs):
+        try:
+            faults.append(Fault.from_json(spec))
+        except FaultSpecError as error:
+            raise FaultSpecError(f"{path}: [{index}]: {error}") from None
+    return faults
 
 
 @dataclass

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
+from local_cloud.cloud import LocalCloud, Settings, SettingsError
 from local_cloud.payment_provider.faults import (
     Fault,
     FaultKind,
     FaultPhase,
     FaultPlan,
     FaultSpecError,
+    load_fault_file,
 )
 
 
@@ -74,3 +80,57 @@ def test_method_star_matches_reads_too() -> None:
     fault = Fault(FaultKind.DELAY, delay_ms=10, method="*", path="/v1/")
 
     assert fault.matches("GET", "/v1/payment_intents/pi_1")
+
+
+def test_a_fault_file_is_a_json_list_of_what_the_hook_takes(tmp_path: Path) -> None:
+    path = tmp_path / "provider-faults.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"kind": "error", "status": 503, "count": 2},
+                {"kind": "drop", "phase": "after_execution"},
+            ]
+        )
+    )
+
+    assert load_fault_file(path) == [
+        Fault(FaultKind.ERROR, count=2, status=503),
+        Fault(FaultKind.DROP, phase=FaultPhase.AFTER_EXECUTION),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("not json", "not a readable JSON file"),
+        ('{"kind": "drop"}', "expected a JSON list"),
+        ('[{"kind": "drop"}, {"kind": "error", "status": 404}]', "[1]: status"),
+    ],
+)
+def test_a_bad_fault_file_is_refused_naming_the_file_and_the_entry(
+    tmp_path: Path, content: str, named: str
+) -> None:
+    path = tmp_path / "provider-faults.json"
+    path.write_text(content)
+
+    with pytest.raises(FaultSpecError, match=re.escape(named)) as caught:
+        load_fault_file(path)
+
+    assert str(path) in str(caught.value)
+
+
+def test_local_cloud_refuses_a_bad_provider_fault_file_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "provider-faults.json"
+    path.write_text('[{"kind": "explode"}]')
+    with_provider = LocalCloud(
+        Settings(template=tmp_path / "t.yaml", payment_provider=True), provider_faults=path
+    )
+    without_provider = LocalCloud(Settings(template=tmp_path / "t.yaml"), provider_faults=path)
+
+    with pytest.raises(SettingsError, match=r"provider faults: .*\[0\]: kind"):
+        with_provider.start()
+    with pytest.raises(SettingsError, match="start no payment provider"):
+        without_provider.start()
+    assert with_provider.endpoint is None  # refused before the endpoint was started
