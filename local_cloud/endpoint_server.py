@@ -4,7 +4,10 @@ plus fault injection for the AWS calls it serves.
 moto records the emails SES "sent" but offers no API to read them back; LocalStack does,
 at `GET /_aws/ses` (filters `id` and `email`, the sender; `DELETE` clears). Serving the
 same route here lets a test or the demo ask "which emails went out?" the same way on
-either emulator. Everything else is moto's own application, unchanged.
+either emulator. SQS message move tasks (DLQ redrive: StartMessageMoveTask,
+ListMessageMoveTasks, CancelMessageMoveTask), which moto lacks, are served by
+local_cloud/sqs_move_tasks.py on moto's own SQS backend. Everything else is moto's own
+application, unchanged.
 
 Fault injection (local_cloud/endpoint_faults.py) sits in front of moto, so a handler
 sees AWS misbehave without a line of it changing:
@@ -66,6 +69,7 @@ from local_cloud.endpoint_faults import (
     WithFaults,
     load_fault_file,
 )
+from local_cloud.sqs_move_tasks import WithMessageMoveTasks
 
 SES_MESSAGES_PATH = "/_aws/ses"
 
@@ -234,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     run_simple(
         args.host,
         args.port,
-        WithFaults(WithSentEmails(moto_app), plan),
+        WithFaults(WithMessageMoveTasks(WithSentEmails(moto_app)), plan),
         threaded=True,
         request_handler=MotoRequestHandler,
     )
