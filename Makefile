@@ -61,6 +61,13 @@ deploy: build ## sam deploy --guided
 local: $(VENV)/.installed ## Run TEMPLATE as stack STACK on the local cloud until Ctrl-C
 	$(PY) -m local_cloud up --template $(TEMPLATE) --stack $(STACK) $(LOCAL_ARGS)
 
+dlq: $(VENV)/.installed ## List each DLQ's messages of stack STACK (age, receives, source, reason), none consumed
+	$(PY) -m local_cloud dlq --stack $(STACK)
+
+redrive: $(VENV)/.installed ## Move DLQ=<logical ID or Output key>'s messages back to their source queue
+	@test -n "$(DLQ)" || { echo "usage: make redrive DLQ=BillingDeadLetterQueue"; exit 2; }
+	$(PY) -m local_cloud redrive --stack $(STACK) $(DLQ)
+
 demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario under faults, report each guarantee (DEMO_ARGS=--json)
 	$(PY) -m demo $(DEMO_ARGS)
 

@@ -414,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     body.add_argument("--event", "-e", type=Path, help="JSON file: an SQS event or one body")
     body.add_argument("--body", help="the message body, JSON")
     send.set_defaults(handler=command_send)
+
+    from local_cloud.operations.commands import add_commands
+
+    add_commands(commands, common)  # dlq, redrive (local_cloud/operations/commands.py)
     return parser
 
 
