@@ -69,6 +69,8 @@ from demo.report import (
 from demo.timescale import scale_timeouts
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.endpoint import EndpointFaults
+from local_cloud.operations.dlq import dead_letter_queues, find_queue
+from local_cloud.operations.dlq import redrive as redrive_dlq
 from local_cloud.payment_provider.control import PaymentProviderControl
 from local_cloud.stack.deploy import aws_session
 from local_cloud.stack.template import load_template
@@ -199,33 +201,16 @@ class Demo:
     def redrive(self, bodies: list[str]) -> list[str]:
         """Move these bodies from BillingDeadLetterQueue back to BillingQueue.
 
-        What an operator's redrive does, message by message: receive, send to the source
-        queue (a new message ID), delete from the DLQ. Anything else in the DLQ is left
-        there for its own redrive. Returns the new message IDs.
+        What an operator's redrive does (local_cloud.operations.dlq, its send-then-delete
+        loop, which reports the new message IDs that StartMessageMoveTask does not). The
+        DLQ must hold exactly these bodies. Returns the new message IDs.
         """
-        dlq, source = self.outputs["BillingDeadLetterQueueUrl"], self.outputs["BillingQueueUrl"]
-        wanted = Counter(bodies)
-        moved: list[str] = []
-        deadline = time.monotonic() + 60
-        while wanted and time.monotonic() < deadline:
-            messages = self.sqs.receive_message(
-                QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
-            ).get("Messages", [])
-            for message in messages:
-                if wanted[message["Body"]] > 0:
-                    sent = self.sqs.send_message(QueueUrl=source, MessageBody=message["Body"])
-                    self.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-                    wanted[message["Body"]] -= 1
-                    if not wanted[message["Body"]]:
-                        del wanted[message["Body"]]
-                    moved.append(sent["MessageId"])
-                else:  # not ours: visible again at once
-                    self.sqs.change_message_visibility(
-                        QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                    )
-        if wanted:
-            raise RuntimeError(f"redrive: {sum(wanted.values())} copies not found in the DLQ")
-        return moved
+        queue = find_queue(dead_letter_queues(self.sqs, self.outputs), "BillingDeadLetterQueue")
+        result = redrive_dlq(self.sqs, queue, use_move_task=False)
+        moved = Counter(message.body for message in result.messages)
+        if moved != Counter(bodies):
+            raise RuntimeError(f"redrive: moved {sum(moved.values())}, expected {len(bodies)}")
+        return [message.new_message_id for message in result.messages]
 
     def expire_idempotency_records(self) -> int:
         """Move every billing idempotency record past its expiry, as 19 days would.

@@ -231,9 +231,8 @@ def dead_letter_queues(sqs: Any, outputs: Mapping[str, str]) -> list[DeadLetterQ
     """The stack's DLQs (the queues its Outputs name that another queue dead-letters to,
     or that carry a RedriveAllowPolicy), with their source queues."""
     attributes = {
-        key: sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy", "RedriveAllowPolicy"]
-        )["Attributes"]
+        # "All": moto, for one, refuses RedriveAllowPolicy by name
+        key: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         for key, url in queue_outputs(outputs).items()
     }
     policies = {a["QueueArn"]: a.get("RedrivePolicy") for a in attributes.values()}

@@ -29,6 +29,8 @@ import pytest
 
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.endpoint import is_answering
+from local_cloud.operations.dlq import dead_letter_queues, find_queue
+from local_cloud.operations.dlq import redrive as redrive_dlq
 from local_cloud.payment_provider.control import PaymentProviderControl
 
 REPO = Path(__file__).resolve().parents[3]
@@ -106,30 +108,17 @@ class StackUnderTest:
         )
 
     def redrive(self, dlq_output_key: str, source_output_key: str) -> int:
-        """Move every message from a DLQ back to its source: send, then delete.
-
-        What an operator's redrive does (a new message ID, a fresh retention period). A
-        death between send and delete leaves a copy in both: harmless for idempotent
-        consumers. Returns how many moved.
-        """
+        """Move every message from a DLQ back to its source, as an operator's redrive does
+        (local_cloud.operations.dlq: StartMessageMoveTask where the endpoint has it, a new
+        message ID and a fresh retention period). Returns how many moved."""
         sqs = self.client("sqs")
-        moved = 0
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=self.outputs[dlq_output_key],
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-            ).get("Messages", [])
-            if not messages:
-                return moved
-            for message in messages:
-                sqs.send_message(
-                    QueueUrl=self.outputs[source_output_key], MessageBody=message["Body"]
-                )
-                sqs.delete_message(
-                    QueueUrl=self.outputs[dlq_output_key], ReceiptHandle=message["ReceiptHandle"]
-                )
-                moved += 1
+        queue = find_queue(dead_letter_queues(sqs, self.outputs), dlq_output_key)
+        source_arn = sqs.get_queue_attributes(
+            QueueUrl=self.outputs[source_output_key], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        result = redrive_dlq(sqs, queue, destination_arn=source_arn)
+        assert result.ok, result
+        return result.moved
 
     def send(self, output_key: str, body: dict[str, Any]) -> str:
         response = self.client("sqs").send_message(
