@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from delivery_guarantees.adapters.payment_provider import PaymentProviderError
 from delivery_guarantees.billing import (
+    ChargeDeferred,
     ConflictingCharge,
     InvalidChargeMessage,
     LazyBilling,
@@ -55,6 +56,9 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         raise
     except ConflictingCharge:
         count("ConflictingCharge")
+        raise
+    except ChargeDeferred:
+        count("ChargeDeferred")  # too little time left: retried, nothing sent
         raise
     except PaymentProviderError as error:
         count("PaymentProviderUnavailable" if error.transient else "ChargeFailed")

@@ -56,6 +56,8 @@ def adapters() -> Adapters:
     settings = SignupSettings.from_env()
     return Adapters(
         settings=settings,
+        # Explicit timeouts and retries: dynamodb_client_config() (1 s connect, 1.5 s read,
+        # 2 attempts) and job_queue.SQS_CLIENT_CONFIG, the adapters' defaults.
         accounts=DynamoDbAccountsStore(settings.accounts_table_name),
         jobs=SqsJobQueue(),
         # At-most-once means one attempt: no SDK retry may resend an email SES accepted.

@@ -24,7 +24,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from delivery_guarantees.adapters.email_sender import EmailSender, SesEmailSender
+from delivery_guarantees.adapters.email_sender import (
+    SES_CONNECT_TIMEOUT_SECONDS,
+    SES_READ_TIMEOUT_SECONDS,
+    EmailSender,
+    SesEmailSender,
+)
 from delivery_guarantees.config import WelcomeEmailSettings
 from delivery_guarantees.welcome_email import parse_welcome_email_job, send_welcome_email
 
@@ -41,8 +46,15 @@ def email_sender() -> EmailSender:
     settings = WelcomeEmailSettings.from_env()
     # A few quick SDK retries absorb a throttling blip; beyond that the record fails
     # and SQS redelivers it after the visibility timeout.
+    # Worst case per email: 3 x (2 s + 5 s) + back-offs of at most 1 + 2 s = 24 s, inside
+    # the 30 s timeout: one stuck SES call fails its record, never the whole batch.
     return SesEmailSender(
-        settings.sender_email_address, client_config=Config(retries={"mode": "standard"})
+        settings.sender_email_address,
+        client_config=Config(
+            connect_timeout=SES_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=SES_READ_TIMEOUT_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": 3},
+        ),
     )
 
 

@@ -46,13 +46,17 @@ from pydantic import ValidationError
 
 from delivery_guarantees.adapters.charge_journal import (
     CHARGE_FIELDS,
+    DYNAMODB_CALL_WORST_CASE_SECONDS,
     ChargeJournal,
     DynamoDbChargeJournal,
+    dynamodb_client_config,
 )
 from delivery_guarantees.adapters.payment_provider import (
     ParameterStoreSecret,
     PaymentProvider,
+    PaymentProviderUnavailable,
     StripePaymentProvider,
+    call_worst_case_seconds,
 )
 from delivery_guarantees.models import (
     ChargeOutcome,
@@ -110,6 +114,92 @@ class ConflictingCharge(ValueError):
         )
         self.transaction_id = transaction_id
         self.differences = differences
+
+
+# ---------------------------------------------------------------- the time budget
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    """What one provider call may cost, and what must still fit in the invocation after it.
+
+    A record may start a provider call only while the invocation's remaining time covers
+    `required_seconds`: the call's worst case (every attempt's connect and read timeouts
+    and the SDK's back-off) plus the DynamoDB writes that follow it (the journal's settle
+    and the idempotency record's completion, each at its own worst case). A record that
+    finds less is deferred: it fails with `ChargeDeferred`, a transient error, so SQS
+    redelivers it; nothing was sent to the provider. So a hung provider call costs its own
+    record a redelivery and never times out the batch: the records already settled stay
+    settled (a timed-out batch is redelivered whole), the rest are retried.
+
+    With the defaults (payment_provider.DEFAULT_TIMEOUT_SECONDS (2, 4), one network retry;
+    DynamoDB 1 s connect, 1.5 s read, 2 attempts):
+    provider call 2 x (2 + 4) + 0.5 = 12.5 s; after it 2 x (2 x (1 + 1.5) + 1) = 12 s;
+    required 24.5 s, which leaves 5.5 s of BillingFunction's 30 s for the reads and writes
+    before the call and the cold start. A healthy batch of 5 takes well under a second per
+    record; a batch with a hung call settles the records before it, spends at most 12.5 s
+    on the hung one, and defers the rest. The template rule
+    `billing_timeout_fits_the_time_budget` (tests/unit/template) checks these numbers
+    against the template's Timeout and BatchSize.
+
+    When the invocation starts with less than `required_seconds` (a function timeout
+    shorter than the budget, such as the demo's copy of the template with every timeout
+    divided by 10), no promise can be kept: the guard stands aside and the function
+    behaves as it would without it (the Lambda timeout is then the limit).
+    """
+
+    provider_call_seconds: float
+    after_call_seconds: float
+
+    @property
+    def required_seconds(self) -> float:
+        return self.provider_call_seconds + self.after_call_seconds
+
+
+# The provider call and, after it, the journal's settle and the idempotency record's update.
+DEFAULT_TIME_BUDGET = TimeBudget(
+    provider_call_seconds=call_worst_case_seconds(),
+    after_call_seconds=2 * DYNAMODB_CALL_WORST_CASE_SECONDS,
+)
+
+
+class ChargeDeferred(PaymentProviderUnavailable):
+    """Too little of the invocation is left to call the provider and record its answer.
+
+    Transient: the record fails before anything reaches the provider, and SQS redelivers it.
+    """
+
+
+class _DeadlineGuardedProvider:
+    """A provider whose calls start only while `time_left()` covers the budget."""
+
+    def __init__(
+        self, provider: PaymentProvider, budget: TimeBudget, time_left: Callable[[], float]
+    ) -> None:
+        self._provider = provider
+        self._budget = budget
+        self._time_left = time_left
+
+    def _check(self, request: ChargeRequest) -> None:
+        left = self._time_left()
+        if left < self._budget.required_seconds:
+            raise ChargeDeferred(
+                request.transaction_id,
+                f"{left:.1f} s of the invocation left, a provider call and its recording "
+                f"need up to {self._budget.required_seconds:.1f} s: deferred to a redelivery, "
+                "nothing was sent to the provider",
+            )
+
+    def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        self._check(request)
+        return self._provider.charge(request)
+
+    def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
+        self._check(request)
+        return self._provider.find_charge(request)
+
+
+# ---------------------------------------------------------------- messages
 
 
 def parse_charge_request(body: str, *, max_amount: int = PROVIDER_MAX_AMOUNT) -> ChargeRequest:
@@ -206,11 +296,14 @@ class IdempotentBilling:
         expires_after_seconds: int = IDEMPOTENCY_RECORD_LIFETIME_SECONDS,
         max_amount: int = PROVIDER_MAX_AMOUNT,
         now: Callable[[], datetime] = _utc_now,
+        time_budget: TimeBudget = DEFAULT_TIME_BUDGET,
     ) -> None:
         self.provider = provider
         self.journal = journal
         self.max_amount = max_amount
         self._now = now
+        self.time_budget = time_budget
+        self._guard_provider = False
         self.config = IdempotencyConfig(
             event_key_jmespath="transaction_id",
             # Everything that defines a charge: the same transaction ID with another
@@ -235,6 +328,13 @@ class IdempotentBilling:
         retry after a timeout can run; without it the record would block retries for days.
         """
         self.config.register_lambda_context(context)
+        # The guard holds only where the budget fits the invocation (see TimeBudget).
+        self._guard_provider = self._seconds_left() >= self.time_budget.required_seconds
+
+    def _seconds_left(self) -> float:
+        context = self.config.lambda_context
+        assert context is not None
+        return float(context.get_remaining_time_in_millis()) / 1000
 
     def parse(self, body: str) -> ChargeRequest:
         return parse_charge_request(body, max_amount=self.max_amount)
@@ -253,7 +353,10 @@ class IdempotentBilling:
             ) from None
 
     def _settle(self, *, charge: ChargeRequest) -> ChargeResult:
-        return settle_charge(charge, self.provider, self.journal, now=self._now)
+        provider: PaymentProvider = self.provider
+        if self._guard_provider:
+            provider = _DeadlineGuardedProvider(provider, self.time_budget, self._seconds_left)
+        return settle_charge(charge, provider, self.journal, now=self._now)
 
 
 def billing_from_settings(
@@ -266,7 +369,7 @@ def billing_from_settings(
     if dynamodb_client is None:
         import boto3
 
-        dynamodb_client = boto3.client("dynamodb")
+        dynamodb_client = boto3.client("dynamodb", config=dynamodb_client_config())
     if provider is None:
         provider = StripePaymentProvider(
             api_key=ParameterStoreSecret(settings.payment_provider_secret_parameter_name),

@@ -16,6 +16,7 @@ from typing import Any
 
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
+from delivery_guarantees.billing import DEFAULT_TIME_BUDGET, TimeBudget
 from tests.unit.template.cfn_template import (
     Templates,
     as_list,
@@ -226,6 +227,45 @@ def visibility_timeouts_cover_six_function_timeouts(t: Templates) -> list[str]:
             problems.append(
                 f"{source.queue_id} VisibilityTimeout is {visibility} s; {source.function_id}"
                 f" needs >= 6 x {timeout} s + {window} s window = {needed} s"
+            )
+    return problems
+
+
+BILLING_FUNCTION = "BillingFunction"
+# What a billing invocation spends besides the provider call and its recording: a cold
+# start (imports, the SSM read of the key), the idempotency record and the journal's
+# begin before the call.
+BILLING_TIME_MARGIN_SECONDS = 5.0
+
+
+def billing_timeout_fits_the_time_budget(
+    t: Templates, budget: TimeBudget = DEFAULT_TIME_BUDGET
+) -> list[str]:
+    """BillingFunction's Timeout covers one provider call at its worst case, its recording
+    and a margin: the numbers are the code's own (delivery_guarantees.billing.TimeBudget,
+    from the provider's and DynamoDB's client timeouts and retries).
+
+    Each record starts a provider call only while that much time is left, so the batch
+    never times out: a batch of BatchSize records spends at most this per hung call and
+    defers the records it has no time for. Were the Timeout shorter, the guard would have
+    to stand aside and one hung call could time out the whole batch again.
+    """
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    sources = [s for s in sqs_event_sources(t.cfn) if s.function_id == BILLING_FUNCTION]
+    if BILLING_FUNCTION not in functions or not sources:
+        return _nothing_to_check(f"{BILLING_FUNCTION} with an SQS event source")
+    timeout = functions[BILLING_FUNCTION].get("Timeout", DEFAULT_FUNCTION_TIMEOUT)
+    needed = budget.required_seconds + BILLING_TIME_MARGIN_SECONDS
+    problems = []
+    for source in sources:
+        batch_size = source.properties.get("BatchSize", 10)
+        if timeout < needed:
+            problems.append(
+                f"{BILLING_FUNCTION} Timeout is {timeout} s; a provider call needs up to "
+                f"{budget.provider_call_seconds:g} s, recording it {budget.after_call_seconds:g}"
+                f" s, plus a {BILLING_TIME_MARGIN_SECONDS:g} s margin = {needed:g} s, else one "
+                f"hung call can time out a batch of {batch_size} "
+                f"({batch_size} x {budget.provider_call_seconds:g} s if every call hangs)"
             )
     return problems
 
@@ -623,6 +663,7 @@ RULES: dict[str, Rule] = {
         source_queues_have_dead_letter_queues,
         dead_letter_queues_keep_messages_14_days,
         visibility_timeouts_cover_six_function_timeouts,
+        billing_timeout_fits_the_time_budget,
         sqs_event_sources_report_batch_item_failures,
         sqs_event_sources_cap_concurrency,
         queues_are_encrypted,

@@ -56,6 +56,11 @@ def _longer_batching_window(sam: Template) -> None:
     _sqs_event(sam, "WelcomeEmailFunction")["MaximumBatchingWindowInSeconds"] = 60
 
 
+def _billing_timeout_below_its_budget(sam: Template) -> None:
+    # Plausible: "20 s is plenty for five charges", forgetting a hung provider call.
+    _properties(sam, "BillingFunction")["Timeout"] = 20
+
+
 def _no_partial_batch_response(sam: Template) -> None:
     del _sqs_event(sam, "BillingFunction")["FunctionResponseTypes"]
 
@@ -178,6 +183,11 @@ BREAKAGES: list[tuple[rules.Rule, Mutation, str]] = [
     (rules.dead_letter_queues_keep_messages_14_days, _implicit_source_retention, "explicit"),
     (rules.visibility_timeouts_cover_six_function_timeouts, _longer_global_timeout, "6 x 60"),
     (rules.visibility_timeouts_cover_six_function_timeouts, _longer_batching_window, "60 s"),
+    (
+        rules.billing_timeout_fits_the_time_budget,
+        _billing_timeout_below_its_budget,
+        "Timeout is 20 s",
+    ),
     (rules.sqs_event_sources_report_batch_item_failures, _no_partial_batch_response, "Billing"),
     (rules.sqs_event_sources_cap_concurrency, _no_concurrency_cap, "MaximumConcurrency"),
     (rules.queues_are_encrypted, _unencrypted_dlq, "WelcomeEmailDeadLetterQueue"),

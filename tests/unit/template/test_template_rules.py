@@ -21,6 +21,12 @@ def test_visibility_timeout_covers_6_function_timeouts_plus_window(templates: Te
     assert rules.visibility_timeouts_cover_six_function_timeouts(templates) == []
 
 
+def test_billing_timeout_fits_a_hung_provider_call_and_its_recording(
+    templates: Templates,
+) -> None:
+    assert rules.billing_timeout_fits_the_time_budget(templates) == []
+
+
 def test_every_sqs_event_source_reports_batch_item_failures(templates: Templates) -> None:
     assert rules.sqs_event_sources_report_batch_item_failures(templates) == []
 
@@ -94,3 +100,14 @@ def test_payment_provider_secret_is_never_a_default_or_environment_value(
 def test_outputs_are_exactly_the_11_design_keys(templates: Templates) -> None:
     assert len(rules.EXPECTED_OUTPUTS) == 11
     assert rules.outputs_are_exactly_the_design_keys(templates) == []
+
+
+def test_the_billing_budget_rule_reads_the_clients_numbers(templates: Templates) -> None:
+    # The timeouts before issue #8 (3.05 s connect, 10 s read, one retry): 26.6 s a call.
+    from delivery_guarantees.adapters.payment_provider import call_worst_case_seconds
+    from delivery_guarantees.billing import DEFAULT_TIME_BUDGET, TimeBudget
+
+    before = TimeBudget(
+        call_worst_case_seconds((3.05, 10.0), 1), DEFAULT_TIME_BUDGET.after_call_seconds
+    )
+    assert rules.billing_timeout_fits_the_time_budget(templates, before) != []

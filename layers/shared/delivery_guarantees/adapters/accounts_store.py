@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.exceptions import ClientError
 
+from delivery_guarantees.adapters.charge_journal import dynamodb_client_config
 from delivery_guarantees.config import WelcomeEmailDelivery
 from delivery_guarantees.models import Account, EnqueuedJob, SignupJob
 
@@ -77,7 +78,7 @@ class DynamoDbAccountsStore:
     def _dynamodb(self) -> Any:
         # Created on first use, never at import.
         if self._client is None:
-            self._client = boto3.client("dynamodb")
+            self._client = boto3.client("dynamodb", config=dynamodb_client_config())
         return self._client
 
     def create_if_absent(

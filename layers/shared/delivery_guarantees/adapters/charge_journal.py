@@ -27,12 +27,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from delivery_guarantees.models import ChargeOutcome, ChargeRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+# DynamoDB answers a single-item call in milliseconds: a call that has not connected in
+# 1 s or answered in 1.5 s is stuck, and one more attempt (standard mode, after a back-off
+# of at most 1 s) is worth more than waiting. Billing's time budget counts on these.
+DYNAMODB_CONNECT_TIMEOUT_SECONDS = 1.0
+DYNAMODB_READ_TIMEOUT_SECONDS = 1.5
+DYNAMODB_MAX_ATTEMPTS = 2
+# botocore's standard mode sleeps up to 2**(attempt - 1) s (random jitter) before a retry.
+DYNAMODB_CALL_WORST_CASE_SECONDS = DYNAMODB_MAX_ATTEMPTS * (
+    DYNAMODB_CONNECT_TIMEOUT_SECONDS + DYNAMODB_READ_TIMEOUT_SECONDS
+) + sum(2.0**i for i in range(DYNAMODB_MAX_ATTEMPTS - 1))
+
+
+def dynamodb_client_config() -> Config:
+    """Explicit timeouts and retries for the DynamoDB clients of billing and signup."""
+    return Config(
+        connect_timeout=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS},
+    )
+
 
 JournalStatus = Literal["pending", "succeeded", "declined"]
 # How a row became final: the provider answered a charge, or a search at the provider
@@ -134,7 +156,7 @@ class DynamoDbChargeJournal:
         if self._client is None:
             import boto3
 
-            self._client = boto3.client("dynamodb")
+            self._client = boto3.client("dynamodb", config=dynamodb_client_config())
         return self._client
 
     def begin(self, request: ChargeRequest, now: datetime) -> Begun:

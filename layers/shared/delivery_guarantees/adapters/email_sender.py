@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import boto3
+from botocore.config import Config
 
-if TYPE_CHECKING:
-    from botocore.config import Config
+# SES answers SendEmail in well under a second: explicit timeouts so a stuck connection
+# fails its record (or its signup) instead of running into the function's timeout. The
+# callers pass their own retry policy (at-most-once allows no retry at all).
+SES_CONNECT_TIMEOUT_SECONDS = 2.0
+SES_READ_TIMEOUT_SECONDS = 5.0
+SES_CLIENT_CONFIG = Config(
+    connect_timeout=SES_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=SES_READ_TIMEOUT_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": 3},
+)
 
 
 class EmailSender(Protocol):
@@ -34,7 +43,10 @@ class SesEmailSender:
     def _ses(self) -> Any:
         # Created on first use, never at import, so tests and cold starts stay cheap.
         if self._client is None:
-            self._client = boto3.client("ses", config=self._client_config)
+            config = SES_CLIENT_CONFIG
+            if self._client_config is not None:
+                config = config.merge(self._client_config)
+            self._client = boto3.client("ses", config=config)
         return self._client
 
     def send(self, to: str, subject: str, text_body: str, html_body: str | None = None) -> str:

@@ -6,6 +6,13 @@ import json
 from typing import Any, Protocol
 
 import boto3
+from botocore.config import Config
+
+# SendMessage answers in milliseconds; a stuck call is retried once by the SDK (standard
+# mode) rather than holding the signup answer (HTTP APIs give up at 30 s).
+SQS_CLIENT_CONFIG = Config(
+    connect_timeout=1.0, read_timeout=3.0, retries={"mode": "standard", "total_max_attempts": 3}
+)
 
 
 class JobQueue(Protocol):
@@ -24,7 +31,7 @@ class SqsJobQueue:
     def _sqs(self) -> Any:
         # Created on first use, never at import.
         if self._client is None:
-            self._client = boto3.client("sqs")
+            self._client = boto3.client("sqs", config=SQS_CLIENT_CONFIG)
         return self._client
 
     def enqueue(self, queue_url: str, body: dict[str, Any]) -> str:

@@ -77,10 +77,30 @@ class PaymentRequestRejected(PaymentProviderError):
 
 # A hung connection must fail well inside the function timeout so that the record fails
 # and is redelivered, rather than the whole batch timing out. Seconds: (connect, read).
-DEFAULT_TIMEOUT_SECONDS = (3.05, 10.0)
+# A TCP and TLS handshake with the provider takes tens of milliseconds; a confirmed
+# PaymentIntent answers in well under a second, rarely a few. The read timeout applies to
+# each socket read, not to the whole answer, which is why billing also keeps a deadline
+# of its own (delivery_guarantees.billing.TimeBudget).
+DEFAULT_TIMEOUT_SECONDS = (2.0, 4.0)
 # One quick retry inside the invocation (same key, the SDK backs off ~0.5 s); beyond that,
 # SQS redelivery after the visibility timeout is the retry.
 DEFAULT_MAX_NETWORK_RETRIES = 1
+# The longest the SDK waits before its retry: Stripe's initial delay (0.5 s, jitter only
+# shortens it) doubles per retry and is capped at 5 s.
+_RETRY_DELAY_SECONDS = (0.5, 1.0, 2.0, 4.0, 5.0)
+
+
+def call_worst_case_seconds(
+    timeout_seconds: tuple[float, float] = DEFAULT_TIMEOUT_SECONDS,
+    max_network_retries: int = DEFAULT_MAX_NETWORK_RETRIES,
+) -> float:
+    """The longest one `charge` or `find_charge` can take when each socket read stalls
+    just short of its timeout: every attempt's connect and read timeouts plus the SDK's
+    back-off between attempts."""
+    connect, read = timeout_seconds
+    delays = sum(_RETRY_DELAY_SECONDS[min(i, len(_RETRY_DELAY_SECONDS) - 1)]
+                 for i in range(max_network_retries))  # fmt: skip
+    return (1 + max_network_retries) * (connect + read) + delays
 
 
 class StripePaymentProvider:
