@@ -3,6 +3,7 @@
   up      deploy and run the stack until Ctrl-C, with a live view (make local)
   invoke  invoke one function with an event file, like `sam local invoke -e` (no Docker)
   send    send a message to one of the stack's queues
+  logs    print a function's log (.local-cloud/logs/<logical ID>.log); --tail follows it
 
 `up` writes .local-cloud/state/<stack>.json while it runs; `invoke` and `send` use it to
 reach the running stack. With no `up` running, `invoke` deploys the stack on a temporary
@@ -16,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +33,7 @@ from local_cloud.cloud import (
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint, EndpointError, is_answering
 from local_cloud.endpoint_faults import FAULTS_PATH
 from local_cloud.http_api.server import DEFAULT_PORT as HTTP_API_PORT
+from local_cloud.logs import LogFiles, follow, print_lines, resolve_log_file
 from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
 from local_cloud.stack import StackError
 from local_cloud.stack.deploy import aws_session
@@ -189,6 +192,8 @@ def command_up(args: argparse.Namespace) -> int:
     # SIGTERM (make, a process manager), stop as cleanly as Ctrl-C in a terminal.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: _raise_keyboard_interrupt())
+    # .local-cloud/logs/<function>.log; with --no-view, also printed as they come
+    log_files = LogFiles(settings.state_dir, then=_print_log_line if args.no_view else None)
     cloud = LocalCloud(
         settings,
         endpoint_port=args.endpoint_port or None,
@@ -197,6 +202,7 @@ def command_up(args: argparse.Namespace) -> int:
         endpoint_faults=args.faults,
         endpoint_fault_seed=args.fault_seed,
         provider_faults=args.provider_faults,
+        log_sink=log_files,
     )
     depths: QueueDepths | None = None
     try:
@@ -219,6 +225,7 @@ def command_up(args: argparse.Namespace) -> int:
                 _dead_letter_queues(sqs, cloud.deployment.queue_urls),
                 lambda: {poller.spec.logical_id: poller.stats() for poller in cloud.pollers},
                 lambda: cloud.lambda_service.stats() if cloud.lambda_service else {},
+                log_tail=log_files.tail,
             )
     except KeyboardInterrupt:
         print("\nStopping ...")
@@ -228,6 +235,35 @@ def command_up(args: argparse.Namespace) -> int:
         cloud.stop()
         state_path(settings).unlink(missing_ok=True)
     print("Stopped: no local cloud process is left running.")
+    return 0
+
+
+def _print_log_line(logical_id: str, line: str) -> None:
+    print(f"{logical_id} {line}", flush=True)
+
+
+def command_logs(args: argparse.Namespace) -> int:
+    """Print a function's log file; with --tail, follow it until Ctrl-C (like sam logs --tail)."""
+    settings = settings_from_args(args)
+    state = read_state(settings)
+    names = (
+        {}
+        if state is None
+        else {f.function_name: f.logical_id for f in stack_from_state(state).functions}
+    )
+    try:
+        path = resolve_log_file(settings.state_dir, args.function, names)
+    except LookupError as error:
+        raise CommandError(str(error.args[0])) from None
+    if not args.tail:
+        if path.is_file():
+            sys.stdout.write(path.read_text(encoding="utf-8", errors="replace"))
+        return 0
+    stop = threading.Event()
+    try:
+        print_lines(follow(path, wait=lambda: stop.wait(0.25), stopped=stop.is_set), sys.stdout)
+    except KeyboardInterrupt:
+        stop.set()
     return 0
 
 
@@ -414,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     body.add_argument("--event", "-e", type=Path, help="JSON file: an SQS event or one body")
     body.add_argument("--body", help="the message body, JSON")
     send.set_defaults(handler=command_send)
+
+    logs = commands.add_parser("logs", help="print a function's log (--tail: follow it)")
+    common(logs)
+    logs.add_argument("function", help="logical ID or function name")
+    logs.add_argument("--tail", action="store_true", help="keep printing new lines until Ctrl-C")
+    logs.set_defaults(handler=command_logs)
 
     from local_cloud.operations.commands import add_commands
 

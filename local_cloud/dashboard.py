@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 _QUEUE_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
@@ -65,6 +66,7 @@ def render(
     mapping_stats: Mapping[str, Any],
     function_stats: Mapping[str, Any],
     uptime_seconds: float,
+    log_tail: Sequence[tuple[str, str]] = (),
 ) -> Group:
     queues = Table(title=f"{stack_name}: queues (polled every ~2 s)", expand=True)
     for column in ("queue", "kind", "visible", "in flight"):
@@ -103,7 +105,14 @@ def render(
                 for key in ("invocations", "errors", "cold_starts", "timeouts", "busy_workers")
             ),
         )
-    return Group(queues, mappings, functions)
+    if not log_tail:
+        return Group(queues, mappings, functions)
+    logs = Table(title="function logs (last lines; local-cloud logs FUNCTION --tail)", expand=True)
+    logs.add_column("function", no_wrap=True)
+    logs.add_column("line", overflow="ellipsis", no_wrap=True)
+    for logical_id, line in log_tail:
+        logs.add_row(logical_id, Text(line))  # Text: a log line is never rich markup
+    return Group(queues, mappings, functions, logs)
 
 
 def _as_dict(stats: Any) -> dict[str, Any]:
@@ -119,6 +128,7 @@ def run_live_view(
     mapping_stats: Callable[[], Mapping[str, Any]],
     function_stats: Callable[[], Mapping[str, Any]],
     refresh_seconds: float = 0.5,
+    log_tail: Callable[[], Sequence[tuple[str, str]]] | None = None,
 ) -> None:
     """Redraw until KeyboardInterrupt (Ctrl-C), which propagates to the caller."""
     started = time.monotonic()
@@ -131,6 +141,7 @@ def run_live_view(
             mapping_stats(),
             function_stats(),
             time.monotonic() - started,
+            log_tail() if log_tail is not None else (),
         )
 
     with Live(view(), refresh_per_second=max(1, round(1 / refresh_seconds))) as live:
