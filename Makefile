@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration lint typecheck validate build deploy local demo invoke send bench clean
+.PHONY: help install test unit integration lint typecheck validate build deploy local demo dlq redrive logs invoke send bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +63,10 @@ local: $(VENV)/.installed ## Run TEMPLATE as stack STACK on the local cloud unti
 
 dlq: $(VENV)/.installed ## List each DLQ's messages of stack STACK (age, receives, source, reason), none consumed
 	$(PY) -m local_cloud dlq --stack $(STACK)
+
+logs: $(VENV)/.installed ## Follow FUNCTION=<logical ID or name>'s log on the running local cloud
+	@test -n "$(FUNCTION)" || { echo "usage: make logs FUNCTION=BillingFunction"; exit 2; }
+	$(PY) -m local_cloud logs $(FUNCTION) --tail
 
 redrive: $(VENV)/.installed ## Move DLQ=<logical ID or Output key>'s messages back to their source queue
 	@test -n "$(DLQ)" || { echo "usage: make redrive DLQ=BillingDeadLetterQueue"; exit 2; }
