@@ -2,12 +2,16 @@
 
 Parse each record into a ChargeRequest, settle it through the journal and the idempotency
 guard (delivery_guarantees.billing), report failed records so only they are redelivered.
+A poison record (an invalid charge, a reused transaction ID, a final provider refusal)
+is copied to BillingDeadLetterQueue with its reason and then acknowledged; if the copy
+fails it fails like any other record (delivery_guarantees.poison).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from functools import cache
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -30,7 +34,8 @@ from delivery_guarantees.billing import (
     SettledFrom,
     billing_from_settings,
 )
-from delivery_guarantees.config import BillingSettings
+from delivery_guarantees.config import BillingSettings, DeadLetterSettings
+from delivery_guarantees.poison import PoisonMessageRouter, safe_error_message
 
 logger = Logger()
 tracer = Tracer()
@@ -42,27 +47,64 @@ processor = BatchProcessor(event_type=EventType.SQS, logger=cast(logging.Logger,
 billing = LazyBilling(lambda: billing_from_settings(BillingSettings.from_env()))
 
 
+@cache
+def poison_router() -> PoisonMessageRouter:
+    """Built on the first invocation from DEAD_LETTER_QUEUE_URL; its SQS client on first use."""
+    return PoisonMessageRouter(DeadLetterSettings.from_env().dead_letter_queue_url)
+
+
 def count(metric: str) -> None:
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
+def dead_letter(
+    record: SQSRecord, error: Exception, lambda_context: LambdaContext | None
+) -> dict[str, Any]:
+    """Copy a poison record to the DLQ, then acknowledge it; if the copy fails, fail it."""
+    function_name = lambda_context.function_name if lambda_context else "BillingFunction"
+    try:
+        copy_id = poison_router().dead_letter(record, error, function_name)
+    except Exception as copy_error:
+        logger.exception(
+            "poison charge NOT copied to the DLQ; the record returns to the queue",
+            extra={"message_id": record.message_id, "error_type": type(error).__name__},
+        )
+        raise error from copy_error
+    count("PoisonMessageDeadLettered")
+    logger.warning(
+        "poison charge copied to the DLQ and acknowledged; no retry can fix it",
+        extra={
+            "message_id": record.message_id,
+            "dead_letter_message_id": copy_id,
+            "error_type": type(error).__name__,
+            "reason": safe_error_message(error),
+        },
+    )
+    return {"dead_lettered": True, "error_type": type(error).__name__, "copy_id": copy_id}
+
+
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> dict[str, Any]:
+def record_handler(
+    record: SQSRecord, lambda_context: LambdaContext | None = None
+) -> dict[str, Any]:
     current = billing.get()
     try:
         result = current.charge(current.parse(record.body))
-    except InvalidChargeMessage:
+    except InvalidChargeMessage as error:
         count("InvalidChargeMessage")
-        raise
-    except ConflictingCharge:
+        return dead_letter(record, error, lambda_context)
+    except ConflictingCharge as error:
         count("ConflictingCharge")
-        raise
+        return dead_letter(record, error, lambda_context)
     except ChargeDeferred:
         count("ChargeDeferred")  # too little time left: retried, nothing sent
         raise
     except PaymentProviderError as error:
-        count("PaymentProviderUnavailable" if error.transient else "ChargeFailed")
-        raise
+        if error.transient:  # unavailable, rate limited, in flight: redelivered, same key
+            count("PaymentProviderUnavailable")
+            raise
+        count("ChargeFailed")  # a final refusal: a human decides, retrying cannot help
+        return dead_letter(record, error, lambda_context)
     outcome = result.outcome
     if result.replayed:
         count("DuplicateCharge")
@@ -89,6 +131,7 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     billing.get().register_lambda_context(context)
+    poison_router()  # a missing DEAD_LETTER_QUEUE_URL fails the invocation, loudly
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -1,9 +1,16 @@
 """WelcomeEmailQueue consumer: at-least-once welcome emails through SES.
 
-Each record succeeds or fails on its own (ReportBatchItemFailures): a malformed job or an
-SES error (throttling included) fails only that record, which SQS redelivers until it
-succeeds or moves to WelcomeEmailDeadLetterQueue. A redelivered job may send a second
-email; that is the at-least-once guarantee.
+Each record succeeds or fails on its own (ReportBatchItemFailures): an SES error
+(throttling included) fails only that record, which SQS redelivers until it succeeds or
+moves to WelcomeEmailDeadLetterQueue. A redelivered job may send a second email; that is
+the at-least-once guarantee. A malformed job, which no retry can fix, takes the short way:
+copied to WelcomeEmailDeadLetterQueue with its reason, then acknowledged; if the copy
+fails it fails like any other record (delivery_guarantees.poison).
+
+SES's MessageRejected is not treated as poison: SES also answers it for the account's
+state (an unverified sender identity, a sandbox recipient, sending paused), which is fixed
+outside the message, so a later receive can succeed; it keeps the redelivery path and
+reaches the DLQ after maxReceiveCount receives, as before.
 """
 
 from __future__ import annotations
@@ -30,8 +37,13 @@ from delivery_guarantees.adapters.email_sender import (
     EmailSender,
     SesEmailSender,
 )
-from delivery_guarantees.config import WelcomeEmailSettings
-from delivery_guarantees.welcome_email import parse_welcome_email_job, send_welcome_email
+from delivery_guarantees.config import DeadLetterSettings, WelcomeEmailSettings
+from delivery_guarantees.poison import PoisonMessageRouter, safe_error_message
+from delivery_guarantees.welcome_email import (
+    InvalidWelcomeEmailJob,
+    parse_welcome_email_job,
+    send_welcome_email,
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -58,10 +70,45 @@ def email_sender() -> EmailSender:
     )
 
 
+@cache
+def poison_router() -> PoisonMessageRouter:
+    """Built on the first invocation from DEAD_LETTER_QUEUE_URL; its SQS client on first use."""
+    return PoisonMessageRouter(DeadLetterSettings.from_env().dead_letter_queue_url)
+
+
+def dead_letter(
+    record: SQSRecord, error: InvalidWelcomeEmailJob, lambda_context: LambdaContext | None
+) -> str:
+    """Copy a malformed job to the DLQ, then acknowledge it; if the copy fails, fail it."""
+    function_name = lambda_context.function_name if lambda_context else "WelcomeEmailFunction"
+    try:
+        copy_id = poison_router().dead_letter(record, error, function_name)
+    except Exception as copy_error:
+        metrics.add_metric(name="WelcomeEmailsFailed", unit=MetricUnit.Count, value=1)
+        logger.exception(
+            "malformed welcome-email job NOT copied to the DLQ; the record returns to the queue",
+            message_id=record.message_id,
+            field=error.field,
+        )
+        raise error from copy_error
+    metrics.add_metric(name="PoisonMessageDeadLettered", unit=MetricUnit.Count, value=1)
+    logger.warning(
+        "malformed welcome-email job copied to the DLQ and acknowledged",
+        message_id=record.message_id,
+        dead_letter_message_id=copy_id,
+        field=error.field,
+        reason=safe_error_message(error),
+    )
+    return copy_id
+
+
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
     try:
         job = parse_welcome_email_job(record.body)
+    except InvalidWelcomeEmailJob as error:
+        return dead_letter(record, error, lambda_context)
+    try:
         message_id = send_welcome_email(job, email_sender())
     except Exception:
         metrics.add_metric(name="WelcomeEmailsFailed", unit=MetricUnit.Count, value=1)
@@ -80,6 +127,7 @@ def record_handler(record: SQSRecord) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    poison_router()  # a missing DEAD_LETTER_QUEUE_URL fails the invocation, loudly
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -88,6 +88,18 @@ class WelcomeEmailSettings:
 
 
 @dataclass(frozen=True)
+class DeadLetterSettings:
+    """Where a consumer copies a poison message (delivery_guarantees.poison): its own DLQ."""
+
+    dead_letter_queue_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeadLetterSettings:
+        env = os.environ if env is None else env
+        return cls(dead_letter_queue_url=_required(env, "DEAD_LETTER_QUEUE_URL"))
+
+
+@dataclass(frozen=True)
 class BillingSettings:
     idempotency_table_name: str
     charges_table_name: str

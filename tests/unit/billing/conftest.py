@@ -24,6 +24,10 @@ BILLING_ENV = {
     "PAYMENT_PROVIDER_SECRET_PARAMETER_NAME": "/delivery-guarantees/payment-provider-secret-key",
     "PAYMENT_PROVIDER_API_BASE": "http://127.0.0.1:12111",
     "MAX_CHARGE_AMOUNT": "99999999",
+    # What moto's CreateQueue answers for the queue the dead_letter_queue fixture creates.
+    "DEAD_LETTER_QUEUE_URL": (
+        "https://sqs.us-east-1.amazonaws.com/123456789012/test-BillingDeadLetterQueue"
+    ),
 }
 
 
@@ -69,7 +73,20 @@ def journal(dynamodb: DynamoDBClient, settings: BillingSettings) -> DynamoDbChar
 
 
 @pytest.fixture
+def dead_letter_queue(dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """BillingDeadLetterQueue in moto, named in the environment as the template does; its URL."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url: str = sqs.create_queue(QueueName="test-BillingDeadLetterQueue")["QueueUrl"]
+    assert url == BILLING_ENV["DEAD_LETTER_QUEUE_URL"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", url)
+    app.poison_router.cache_clear()  # no client from another test's moto
+    yield url
+    app.poison_router.cache_clear()
+
+
+@pytest.fixture
 def billing(
+    dead_letter_queue: str,
     dynamodb: DynamoDBClient,
     dynamodb_calls: DynamoDbCallCounter,
     provider: FakePaymentProvider,

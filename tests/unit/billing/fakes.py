@@ -201,3 +201,28 @@ def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
 
 def failed_ids(response: dict[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+@dataclass(frozen=True)
+class DeadLetterCopy:
+    body: str
+    attributes: dict[str, str]  # every message attribute's StringValue, by name
+
+
+def dead_letters(queue_url: str) -> list[DeadLetterCopy]:
+    """Every message on a (moto) DLQ with its message attributes, consumed."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    copies: list[DeadLetterCopy] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        for message in batch:
+            attributes = {
+                name: str(value.get("StringValue", ""))
+                for name, value in message.get("MessageAttributes", {}).items()
+            }
+            copies.append(DeadLetterCopy(message["Body"], attributes))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return copies

@@ -6,6 +6,7 @@ Real DynamoDB tables (moto), the production idempotency wiring, a fake payment p
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from tests.unit.billing.fakes import (
     FakeLambdaContext,
     FakePaymentProvider,
     charge_body,
+    dead_letters,
     failed_ids,
     sqs_event,
     sqs_record,
@@ -127,8 +129,11 @@ def test_a_duplicate_returns_the_stored_outcome(
     assert len(provider.calls) == 1
 
 
-def test_the_same_transaction_with_another_amount_fails_and_charges_nothing(
-    provider: FakePaymentProvider, journal: DynamoDbChargeJournal, context: FakeLambdaContext
+def test_the_same_transaction_with_another_amount_is_dead_lettered_and_charges_nothing(
+    provider: FakePaymentProvider,
+    journal: DynamoDbChargeJournal,
+    context: FakeLambdaContext,
+    dead_letter_queue: str,
 ) -> None:
     app.lambda_handler(sqs_event(sqs_record(charge_body(), message_id="m-original")), context)
     conflicting = sqs_record(charge_body(amount=2999), message_id="m-conflicting")
@@ -136,10 +141,14 @@ def test_the_same_transaction_with_another_amount_fails_and_charges_nothing(
 
     response = app.lambda_handler(sqs_event(conflicting, other), context)
 
-    assert failed_ids(response) == ["m-conflicting"]
-    [error] = processing_errors()
-    assert isinstance(error, ConflictingCharge)
-    assert "amount: 1999 recorded, 2999 given" in str(error)
+    # A poison message: copied to the DLQ at its first failure, then acknowledged.
+    assert failed_ids(response) == []
+    assert processing_errors() == []
+    [copy] = dead_letters(dead_letter_queue)
+    assert copy.body == conflicting["body"]
+    assert copy.attributes["ErrorType"] == ConflictingCharge.__name__
+    assert "amount: 1999 recorded, 2999 given" in copy.attributes["ErrorMessage"]
+    assert copy.attributes["SourceMessageId"] == "m-conflicting"
     assert provider.idempotency_keys == ["txn_test_0001", "txn_test_0002"]
     assert recorded_outcome(journal, "txn_test_0001").amount == 1999
 
@@ -165,12 +174,13 @@ def test_the_same_transaction_with_another_amount_fails_and_charges_nothing(
         ),
     ],
 )
-def test_an_invalid_charge_fails_only_its_record_and_charges_nothing(
+def test_an_invalid_charge_is_dead_lettered_at_once_with_its_reason_and_charges_nothing(
     body: dict[str, Any] | str,
     expected_problem: str,
     provider: FakePaymentProvider,
     journal: DynamoDbChargeJournal,
     context: FakeLambdaContext,
+    dead_letter_queue: str,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -182,29 +192,40 @@ def test_an_invalid_charge_fails_only_its_record_and_charges_nothing(
 
     response = app.lambda_handler(event, context)
 
-    assert failed_ids(response) == ["m-bad"]
-    [error] = processing_errors()
-    assert isinstance(error, InvalidChargeMessage)
-    assert expected_problem in str(error)
+    # Not in the batch's failures: copied to BillingDeadLetterQueue first, then acknowledged.
+    assert failed_ids(response) == []
+    [copy] = dead_letters(dead_letter_queue)
+    assert copy.body == event["Records"][1]["body"]
+    reason = copy.attributes
+    assert reason["ErrorType"] == InvalidChargeMessage.__name__
+    assert expected_problem in reason["ErrorMessage"]
+    assert reason["ErrorFunction"] == context.function_name
+    assert datetime.fromisoformat(reason["ErrorTime"]).tzinfo is not None
+    assert reason["SourceQueue"] == event["Records"][1]["eventSourceARN"].rsplit(":", 1)[-1]
+    assert reason["SourceMessageId"] == "m-bad"
+    assert "4242424242424242" not in json.dumps(reason)
     assert provider.idempotency_keys == ["txn_good_1", "txn_good_2"]
     assert journal_rows(journal) == 2
     assert emitted_metrics(capsys.readouterr().out) == {
         "ChargeSucceeded": 2,
         "InvalidChargeMessage": 1,
+        "PoisonMessageDeadLettered": 1,
     }
-    # The processor logs the failed record with the problem, so an operator sees why.
-    logged = [r.exc_info[1] for r in caplog.records if r.levelname == "WARNING" and r.exc_info]
-    assert [str(exc) for exc in logged] == [str(error)]
+    # The handler logs the reason, so an operator sees why without reading the DLQ.
+    [logged] = [r for r in caplog.records if "copied to the DLQ" in r.getMessage()]
+    assert expected_problem in vars(logged)["reason"]
 
 
-def test_the_malformed_record_event_fails_only_the_malformed_record(
-    provider: FakePaymentProvider, context: FakeLambdaContext
+def test_the_malformed_record_event_dead_letters_only_the_malformed_record(
+    provider: FakePaymentProvider, context: FakeLambdaContext, dead_letter_queue: str
 ) -> None:
     event = load_event("billing_batch_with_malformed_record")
 
     response = app.lambda_handler(event, context)
 
-    assert failed_ids(response) == [event["Records"][1]["messageId"]]
+    assert failed_ids(response) == []  # the malformed record is in the DLQ instead
+    [copy] = dead_letters(dead_letter_queue)
+    assert copy.attributes["SourceMessageId"] == event["Records"][1]["messageId"]
     assert len(provider.calls) == 2
 
 

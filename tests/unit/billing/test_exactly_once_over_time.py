@@ -37,6 +37,7 @@ from tests.unit.billing.fakes import (
     FakePaymentProvider,
     FunctionKilled,
     charge_body,
+    dead_letters,
     failed_ids,
     sqs_event,
     sqs_record,
@@ -234,33 +235,43 @@ def test_the_same_transaction_with_another_payment_method_is_refused_naming_it(
     clock: time_machine.Traveller,
     provider: FakePaymentProvider,
     context: FakeLambdaContext,
+    dead_letter_queue: str,
 ) -> None:
     """A producer retrying a declined charge with a new card must mint a new transaction ID."""
     declined = charge_body(transaction_id="txn_new_card", payment_method="pm_card_chargeDeclined")
     assert deliver(declined, "m-declined", context) == []
     clock.shift(timedelta(days=days_later))
 
-    assert deliver(
-        charge_body(transaction_id="txn_new_card", payment_method="pm_card_visa"),
-        "m-new-card",
-        context,
-    ) == ["m-new-card"]
+    assert (
+        deliver(
+            charge_body(transaction_id="txn_new_card", payment_method="pm_card_visa"),
+            "m-new-card",
+            context,
+        )
+        == []
+    )  # acknowledged: a poison message, copied to the DLQ at once
 
-    [error] = [e[1] for e in app.processor.exceptions if e[1] is not None]
-    assert isinstance(error, ConflictingCharge)
-    assert "payment_method: 'pm_card_chargeDeclined' recorded, 'pm_card_visa' given" in str(error)
+    [copy] = dead_letters(dead_letter_queue)
+    assert copy.attributes["ErrorType"] == ConflictingCharge.__name__
+    assert (
+        "payment_method: 'pm_card_chargeDeclined' recorded, 'pm_card_visa' given"
+        in copy.attributes["ErrorMessage"]
+    )
     assert len(provider.calls) == 1
 
 
 def test_an_amount_above_the_maximum_is_refused_before_anything_is_stored(
-    provider: FakePaymentProvider, journal: DynamoDbChargeJournal, context: FakeLambdaContext
+    provider: FakePaymentProvider,
+    journal: DynamoDbChargeJournal,
+    context: FakeLambdaContext,
+    dead_letter_queue: str,
 ) -> None:
     body = charge_body(transaction_id="txn_huge", amount=100_000_000)
 
-    assert deliver(body, "m-huge", context) == ["m-huge"]
+    assert deliver(body, "m-huge", context) == []  # acknowledged: copied to the DLQ at once
 
-    [error] = [e[1] for e in app.processor.exceptions if e[1] is not None]
-    assert "amount: 100000000 is above the maximum of 99999999" in str(error)
+    [copy] = dead_letters(dead_letter_queue)
+    assert "amount: 100000000 is above the maximum of 99999999" in copy.attributes["ErrorMessage"]
     assert provider.calls == []
     assert journal.get("txn_huge") is None
 

@@ -32,6 +32,7 @@ from tests.support.events import load_event
 from tests.unit.billing.conftest import (  # noqa: F401 - fixtures, used by name
     billing,
     context,
+    dead_letter_queue,
     dynamodb,
     dynamodb_calls,
     journal,

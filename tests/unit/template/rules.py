@@ -67,13 +67,17 @@ EXPECTED_ENVIRONMENT: dict[str, dict[str, str | None]] = {
         "SIGNUP_CHARGE_CURRENCY": "SignupChargeCurrency",
         "SENDER_EMAIL_ADDRESS": "SenderEmailAddress",
     },
-    "WelcomeEmailFunction": {"SENDER_EMAIL_ADDRESS": "SenderEmailAddress"},
+    "WelcomeEmailFunction": {
+        "SENDER_EMAIL_ADDRESS": "SenderEmailAddress",
+        "DEAD_LETTER_QUEUE_URL": "WelcomeEmailDeadLetterQueue",
+    },
     "BillingFunction": {
         "IDEMPOTENCY_TABLE_NAME": "IdempotencyTable",
         "CHARGES_TABLE_NAME": "ChargesTable",
         "PAYMENT_PROVIDER_SECRET_PARAMETER_NAME": "PaymentProviderSecretParameterName",
         "PAYMENT_PROVIDER_API_BASE": "PaymentProviderApiBase",
         "MAX_CHARGE_AMOUNT": "MaxChargeAmount",
+        "DEAD_LETTER_QUEUE_URL": "BillingDeadLetterQueue",
     },
 }
 

@@ -15,16 +15,40 @@ from moto.ses import ses_backends
 
 SENDER = "welcome@delivery-guarantees.example.com"
 REGION = "us-east-1"
+DEAD_LETTER_QUEUE_NAME = "test-WelcomeEmailDeadLetterQueue"
+# The function's environment, as template.yaml sets it (the DLQ URL is moto's for the name).
+WELCOME_EMAIL_ENV = {
+    "SENDER_EMAIL_ADDRESS": SENDER,
+    "DEAD_LETTER_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/123456789012/{DEAD_LETTER_QUEUE_NAME}",
+}
 
 
 @pytest.fixture
 def ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto SES with the sender identity verified, and the function's settings in the env."""
-    monkeypatch.setenv("SENDER_EMAIL_ADDRESS", SENDER)
+    """moto SES with the sender identity verified, WelcomeEmailDeadLetterQueue, and the
+    function's settings in the env."""
+    for name, value in WELCOME_EMAIL_ENV.items():
+        monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("ses", region_name=REGION)
         client.verify_email_identity(EmailAddress=SENDER)
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
+        assert url == WELCOME_EMAIL_ENV["DEAD_LETTER_QUEUE_URL"]
         yield client
+
+
+def dead_letters(queue_url: str) -> list[dict[str, Any]]:
+    """Every message on a (moto) DLQ with its message attributes, consumed."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        messages += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
 
 
 @pytest.fixture

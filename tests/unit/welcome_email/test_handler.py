@@ -10,10 +10,16 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from delivery_guarantees.config import ConfigurationError
 from delivery_guarantees.welcome_email import InvalidWelcomeEmailJob
 from functions.welcome_email import app
 from tests.support.events import load_event
-from tests.unit.welcome_email.conftest import SENDER, listening_to
+from tests.unit.welcome_email.conftest import (
+    SENDER,
+    WELCOME_EMAIL_ENV,
+    dead_letters,
+    listening_to,
+)
 from tests.unit.welcome_email.fakes import FakeLambdaContext, throttle_ses_send_email
 
 
@@ -21,8 +27,10 @@ from tests.unit.welcome_email.fakes import FakeLambdaContext, throttle_ses_send_
 def fresh_sender() -> Iterator[None]:
     # The warm-container cache must not carry a client across tests (and moto mocks).
     app.email_sender.cache_clear()
+    app.poison_router.cache_clear()
     yield
     app.email_sender.cache_clear()
+    app.poison_router.cache_clear()
 
 
 @pytest.fixture
@@ -54,7 +62,7 @@ def test_a_batch_sends_one_email_per_record(sent_emails: list[Any]) -> None:
     assert "acc_3f1c9a7e2b4d4f6a8c0e1b3d5f7a9c2e" in ada.body
 
 
-def test_a_malformed_record_fails_alone_and_is_logged_with_the_field(
+def test_a_malformed_record_is_dead_lettered_at_once_with_its_reason(
     sent_emails: list[Any], handler_logs: pytest.LogCaptureFixture
 ) -> None:
     event = load_event("welcome_email_batch_with_malformed_record")
@@ -63,13 +71,21 @@ def test_a_malformed_record_fails_alone_and_is_logged_with_the_field(
 
     response = invoke(event)
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": malformed["messageId"]}]}
+    # A poison message: copied to the DLQ at its first failure, then acknowledged.
+    assert response == {"batchItemFailures": []}
     assert recipients(sent_emails) == ["barbara@example.com", "margaret@example.com"]
-    failures = [r for r in handler_logs.records if "welcome email failed" in r.getMessage()]
-    assert len(failures) == 1
-    assert getattr(failures[0], "message_id", None) == malformed["messageId"]
-    assert failures[0].exc_info is not None
-    assert "name: Field required" in str(failures[0].exc_info[1])
+    [dead_letter] = dead_letters(WELCOME_EMAIL_ENV["DEAD_LETTER_QUEUE_URL"])
+    assert dead_letter["Body"] == malformed["body"]
+    reason = {n: v["StringValue"] for n, v in dead_letter["MessageAttributes"].items()}
+    assert reason["ErrorType"] == InvalidWelcomeEmailJob.__name__
+    assert "name: Field required" in reason["ErrorMessage"]
+    assert reason["ErrorFunction"] == FakeLambdaContext().function_name
+    assert reason["SourceMessageId"] == malformed["messageId"]
+    assert reason["SourceQueue"] == malformed["eventSourceARN"].rsplit(":", 1)[-1]
+    logged = [r for r in handler_logs.records if "copied to the DLQ" in r.getMessage()]
+    assert len(logged) == 1
+    assert getattr(logged[0], "message_id", None) == malformed["messageId"]
+    assert getattr(logged[0], "field", None) == "name"
 
 
 @pytest.mark.parametrize(
@@ -83,7 +99,7 @@ def test_a_malformed_record_fails_alone_and_is_logged_with_the_field(
         ("Ada https://evil.example", "link"),
     ],
 )
-def test_a_hostile_name_fails_its_record_and_is_never_sent(
+def test_a_hostile_name_is_dead_lettered_and_never_sent(
     sent_emails: list[Any], handler_logs: pytest.LogCaptureFixture, name: str, rule: str
 ) -> None:
     event = copy.deepcopy(load_event("welcome_email_batch"))
@@ -92,17 +108,16 @@ def test_a_hostile_name_fails_its_record_and_is_never_sent(
 
     response = invoke(event)
 
-    # Failed, not dropped: SQS redelivers it, then WelcomeEmailDeadLetterQueue keeps it.
-    assert response == {"batchItemFailures": [{"itemIdentifier": hostile["messageId"]}]}
+    # Not dropped: copied to WelcomeEmailDeadLetterQueue with its reason, then acknowledged.
+    assert response == {"batchItemFailures": []}
     assert json.loads(hostile["body"])["email"] not in recipients(sent_emails)
     assert len(sent_emails) == len(event["Records"]) - 1
-    (failure,) = [r for r in handler_logs.records if "welcome email failed" in r.getMessage()]
-    assert failure.exc_info is not None
-    error = failure.exc_info[1]
-    assert isinstance(error, InvalidWelcomeEmailJob)
-    assert error.field == "name"
-    assert "name: must not contain" in str(error)
-    assert rule in str(error)
+    [dead_letter] = dead_letters(WELCOME_EMAIL_ENV["DEAD_LETTER_QUEUE_URL"])
+    reason = {n: v["StringValue"] for n, v in dead_letter["MessageAttributes"].items()}
+    assert reason["ErrorType"] == InvalidWelcomeEmailJob.__name__
+    assert "name: must not contain" in reason["ErrorMessage"]
+    assert rule in reason["ErrorMessage"]
+    assert name not in json.dumps(reason, ensure_ascii=False)
 
 
 def test_ses_throttling_fails_only_that_record(
@@ -131,3 +146,47 @@ def test_a_batch_where_every_record_fails_raises_so_lambda_retries_it_whole(
         invoke(load_event("welcome_email_batch"))
 
     assert sent_emails == []
+
+
+def test_ses_throttling_is_not_copied_to_the_dlq(
+    sent_emails: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = load_event("welcome_email_batch")
+    grace = next(r for r in event["Records"] if "grace@example.com" in r["body"])
+
+    with throttle_ses_send_email(monkeypatch, {"grace@example.com"}):
+        response = invoke(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": grace["messageId"]}]}
+    assert dead_letters(WELCOME_EMAIL_ENV["DEAD_LETTER_QUEUE_URL"]) == []
+
+
+def test_a_malformed_record_whose_copy_fails_is_reported_failed(
+    sent_emails: list[Any], ses: Any
+) -> None:
+    event = load_event("welcome_email_batch_with_malformed_record")
+    malformed = event["Records"][1]
+
+    def refuse(**_: Any) -> None:
+        raise ConnectionError("connection dropped before SQS answered")
+
+    client = app.poison_router()._sqs
+    client.meta.events.register("before-call.sqs.SendMessage", refuse)
+    try:
+        response = invoke(event)
+    finally:
+        client.meta.events.unregister("before-call.sqs.SendMessage", refuse)
+
+    # Not acknowledged: SQS redelivers it (then, at worst, dead-letters it after 5 receives).
+    assert response == {"batchItemFailures": [{"itemIdentifier": malformed["messageId"]}]}
+    assert recipients(sent_emails) == ["barbara@example.com", "margaret@example.com"]
+    assert dead_letters(WELCOME_EMAIL_ENV["DEAD_LETTER_QUEUE_URL"]) == []
+
+
+def test_a_missing_dead_letter_queue_url_fails_the_invocation(
+    ses: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEAD_LETTER_QUEUE_URL")
+
+    with pytest.raises(ConfigurationError, match="DEAD_LETTER_QUEUE_URL"):
+        invoke(load_event("welcome_email_batch"))
