@@ -36,6 +36,7 @@ stderr). Its keys are stable:
   (`"before"`: nothing executed; `"after"`: executed, then the caller saw a failure),
   `fails_call` (bool), `planned` (its count), `fired` (requests it hit, from the plan's
   own listing), `spec` (the JSON posted to the boundary).
-- `charge_messages_still_queued` (int): charge messages still retrying at the end (the
-  rejected ones, on their way to the DLQ).
+- `charge_messages_still_queued` (int): charge messages still retrying at the end (a
+  duplicate that met its twin in progress; the rejected ones are in BillingDeadLetterQueue
+  at their first failure, not here).
 """

@@ -69,7 +69,12 @@ from demo.report import (
 from demo.timescale import scale_timeouts
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.endpoint import EndpointFaults
-from local_cloud.operations.dlq import dead_letter_queues, find_queue
+from local_cloud.operations.dlq import (
+    dead_letter_queues,
+    find_queue,
+    list_dead_letters,
+    sendable_attributes,
+)
 from local_cloud.operations.dlq import redrive as redrive_dlq
 from local_cloud.payment_provider.control import PaymentProviderControl
 from local_cloud.stack.deploy import aws_session
@@ -125,6 +130,7 @@ class Demo:
         self.redriven: Counter[str] = Counter()  # transaction ID -> copies redriven
         self.reconciled: set[str] = set()  # lost answers the journal must adopt
         self.rejected: dict[str, str] = {}  # label -> transaction ID it carried
+        self.rejected_bodies: list[str] = []  # poison: copied to BillingDeadLetterQueue at once
         self.billing_deleted: set[str] = set()  # message IDs BillingFunction processed
         self.billing_retained: set[str] = set()  # message IDs it failed at least once
         if cloud.payment_provider is None:
@@ -203,14 +209,52 @@ class Demo:
 
         What an operator's redrive does (local_cloud.operations.dlq, its send-then-delete
         loop, which reports the new message IDs that StartMessageMoveTask does not). The
-        DLQ must hold exactly these bodies. Returns the new message IDs.
+        DLQ must hold exactly these bodies: the rejected (poison) messages, whose cause
+        nobody fixed, are set aside first and put back after. Redriven with the rest, each
+        would fail again and be copied straight back while the loop still runs, and the
+        loop would chase them. Returns the new message IDs.
         """
         queue = find_queue(dead_letter_queues(self.sqs, self.outputs), "BillingDeadLetterQueue")
-        result = redrive_dlq(self.sqs, queue, use_move_task=False)
+        aside = self._take_rejected(queue.url)
+        try:
+            result = redrive_dlq(self.sqs, queue, use_move_task=False)
+        finally:
+            for message in aside:  # back where they were, with their reason
+                self.sqs.send_message(
+                    QueueUrl=queue.url,
+                    MessageBody=message["Body"],
+                    MessageAttributes=sendable_attributes(message["MessageAttributes"]),
+                )
         moved = Counter(message.body for message in result.messages)
         if moved != Counter(bodies):
             raise RuntimeError(f"redrive: moved {sum(moved.values())}, expected {len(bodies)}")
         return [message.new_message_id for message in result.messages]
+
+    def _take_rejected(self, dlq_url: str) -> list[dict[str, Any]]:
+        """Receive the rejected messages from the DLQ and delete them, returning them whole."""
+        taken: list[dict[str, Any]] = []
+        for _ in range(20):
+            batch = self.sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=5,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            for message in batch:
+                if message["Body"] in self.rejected_bodies:
+                    taken.append(message)
+                    self.sqs.delete_message(
+                        QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+                else:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=dlq_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=0,
+                    )
+            if len(taken) == len(self.rejected_bodies) or not batch:
+                break
+        return taken
 
     def expire_idempotency_records(self) -> int:
         """Move every billing idempotency record past its expiry, as 19 days would.
@@ -465,9 +509,11 @@ class Demo:
                 alo <= set(self.ses_deliveries())
                 and self.settled(charges)
                 and self.queued("WelcomeEmailQueueUrl") == 0
+                and self.queued("BillingDeadLetterQueueUrl") >= len(self.rejected_bodies)
             ),
             timeout=SETTLE_TIMEOUT,
         )
+        self.say_poison()
         self.record_charge_faults()
 
         settled_copies = [
@@ -602,11 +648,19 @@ class Demo:
         malformed = dict(fresh[0], transaction_id="txn_demo_malformed", amount=-100)
         conflicting = dict(fresh[1], amount=fresh[1]["amount"] * 10)
         self.send_charges([malformed, conflicting])
+        self.rejected_bodies = [json.dumps(malformed), json.dumps(conflicting)]
         self.rejected = {
             "malformed charge (amount -100)": "txn_demo_malformed",
             "same transaction ID, ten times the amount": str(conflicting["transaction_id"]),
         }
         return fresh
+
+    def say_poison(self) -> None:
+        """The rejected charges: in BillingDeadLetterQueue at their first failure, with why."""
+        queue = find_queue(dead_letter_queues(self.sqs, self.outputs), "BillingDeadLetterQueue")
+        for message in list_dead_letters(self.sqs, [queue])[0].messages:
+            if message.body in self.rejected_bodies:
+                self.say(f"   dead-lettered at once: {message.reason[:110]}")
 
     def record_charge_faults(self) -> None:
         """What the charge faults fired, once every charge settled; then clear them.
@@ -622,7 +676,8 @@ class Demo:
         before, now = self.billing_stats_before, self._mapping_for("BillingFunction").stats()
         self.say(
             f"   BillingFunction left {now.failed - before.failed} deliveries for redelivery "
-            f"(the two bad messages' included); {now.invocation_errors - before.invocation_errors}"
+            f"(not the two bad messages: copied to the DLQ, then acknowledged); "
+            f"{now.invocation_errors - before.invocation_errors}"
             " invocation(s) failed whole (timed out or killed); every charge settled"
         )
 
@@ -707,6 +762,8 @@ class Demo:
                 self.billing_handled({message_id, *redriven})
                 and self.settled({transaction_id})
                 and self.queued("WelcomeEmailQueueUrl") == 0
+                # the rejected ones, set aside during the redrive, are back with their reason
+                and self.queued("BillingDeadLetterQueueUrl") >= len(self.rejected_bodies)
             ),
             timeout=SETTLE_TIMEOUT,
         )
@@ -890,9 +947,9 @@ def main(argv: list[str] | None = None) -> int:
         print(render(reports), file=out)
         if retrying:
             print(
-                f"{retrying} charge message(s) still on BillingQueue, awaiting redelivery: the "
-                "two rejected ones move to BillingDeadLetterQueue after 5 receives; a duplicate "
-                "that met its twin in progress is answered from the stored result. Nothing is "
+                f"{retrying} charge message(s) still on BillingQueue, awaiting redelivery: a "
+                "duplicate that met its twin in progress is answered from the stored result "
+                "(the two rejected ones are in BillingDeadLetterQueue already). Nothing is "
                 "dropped.",
                 file=out,
             )

@@ -32,6 +32,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_cloud.cloud import LocalCloud, load_settings
+from local_cloud.operations.dlq import dead_letter_queues, find_queue, list_dead_letters
 from tests.corpus.hostile_inputs import (
     CHARGE,
     HTTP_API_MAX_BODY_BYTES,
@@ -150,6 +151,21 @@ def test_a_hostile_signup_over_http_gets_a_4xx_naming_the_problem_and_stores_not
     assert hostile.accounts() == 0
 
 
+def in_flight_or_dead_lettered(stack: StackUnderTest, queue: str) -> int | None:
+    """Messages in flight on the queue plus those in its DLQ; None while any is visible."""
+    visible, in_flight = stack.queue_depth(f"{queue}QueueUrl")
+    dlq_visible, dlq_in_flight = stack.queue_depth(f"{queue}DeadLetterQueueUrl")
+    return None if visible else in_flight + dlq_visible + dlq_in_flight
+
+
+def assert_dead_lettered_with_reason(stack: StackUnderTest, dlq: str, error_type: str) -> None:
+    sqs = stack.client("sqs")
+    [listing] = list_dead_letters(sqs, [find_queue(dead_letter_queues(sqs, stack.outputs), dlq)])
+    assert listing.messages, f"nothing in {dlq}"
+    for letter in listing.messages:
+        assert letter.details.get("ErrorType") == error_type, letter.reason
+
+
 # ---------------------------------------------------------------------- BillingQueue
 
 
@@ -175,12 +191,17 @@ def test_hostile_charges_between_good_ones_are_never_charged_and_never_lost(
             partial(hostile.stack.settled_row, transaction_id), DEADLINE, transaction_id
         )
         assert row["status"]["S"] == "succeeded"
-    # Every hostile message was received and none deleted: each waits out its visibility
-    # timeout to be redelivered, then dead-lettered after maxReceiveCount receives.
+    # Every hostile message is a poison message: copied to BillingDeadLetterQueue at its
+    # first failure with its reason, then deleted; one whose copy SQS refuses (a body at
+    # the size limit has no room left for the reason) stays in flight, to be redelivered
+    # and dead-lettered after maxReceiveCount receives. None is lost.
     eventually(
-        lambda: hostile.stack.queue_depth("BillingQueueUrl") == (0, len(sent)),
+        lambda: in_flight_or_dead_lettered(hostile.stack, "Billing") == len(sent),
         DEADLINE,
-        f"{len(sent)} hostile charges in flight, none deleted",
+        f"{len(sent)} hostile charges in BillingDeadLetterQueue or in flight, none deleted",
+    )
+    assert_dead_lettered_with_reason(
+        hostile.stack, "BillingDeadLetterQueue", "InvalidChargeMessage"
     )
     # Nothing charged for them: one intent per good charge and no other, one ledger row each.
     assert hostile.ledger_ids() == sorted(good)
@@ -208,9 +229,12 @@ def test_hostile_welcome_jobs_between_good_ones_send_nothing_and_are_never_lost(
     for address in good:
         eventually(partial(hostile.stack.emails_to, address), DEADLINE, f"an email to {address}")
     eventually(
-        lambda: hostile.stack.queue_depth("WelcomeEmailQueueUrl") == (0, len(cases)),
+        lambda: in_flight_or_dead_lettered(hostile.stack, "WelcomeEmail") == len(cases),
         DEADLINE,
-        f"{len(cases)} hostile jobs in flight, none deleted",
+        f"{len(cases)} hostile jobs in WelcomeEmailDeadLetterQueue or in flight, none deleted",
+    )
+    assert_dead_lettered_with_reason(
+        hostile.stack, "WelcomeEmailDeadLetterQueue", "InvalidWelcomeEmailJob"
     )
     # One email per good job and no other: none for a hostile job (nor for a signup).
     assert len(hostile.emails()) - emails_before == len(good)
