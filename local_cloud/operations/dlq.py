@@ -361,15 +361,27 @@ def _send_then_delete(
             )
         destination_arn = queue.source_arns[0]
     destination = sqs.get_queue_url(QueueName=queue_name(destination_arn))["QueueUrl"]
+    # Like StartMessageMoveTask, move what is there when the redrive starts: a message that
+    # fails again while the redrive runs (a poison message whose cause is not fixed comes
+    # straight back) is left for the next redrive instead of cycling for ever.
+    to_move = int(
+        sqs.get_queue_attributes(
+            QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+    )
     moved: list[MovedMessage] = []
     started = time.monotonic()
     while True:
-        batch = sqs.receive_message(
-            QueueUrl=queue.url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        batch = (
+            sqs.receive_message(
+                QueueUrl=queue.url,
+                MaxNumberOfMessages=min(10, to_move - len(moved)),
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if len(moved) < to_move
+            else []
+        )
         if not batch:
             return RedriveResult(
                 queue, destination_arn, "send-then-delete", "COMPLETED", len(moved),

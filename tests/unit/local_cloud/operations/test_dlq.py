@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from local_cloud.operations.dlq import (
     UNKNOWN_REASON,
     DeadLetterError,
     DeadLetterQueue,
+    _send_then_delete,
     dead_letter,
     failure_reason,
     find_queue,
@@ -139,3 +143,35 @@ def test_ages_read_at_a_glance() -> None:
     assert format_age(timedelta(hours=5, minutes=1)) == "5h 1m"
     assert format_age(timedelta(days=3, hours=4)) == "3d 4h"
     assert format_age(timedelta(seconds=-5)) == "0s"
+
+
+def test_the_loop_moves_what_was_there_when_it_started_not_what_fails_again_meanwhile() -> None:
+    """A poison message whose cause is not fixed comes straight back: it must not cycle."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        source = sqs.create_queue(QueueName="billing")["QueueUrl"]
+        dlq = sqs.create_queue(QueueName="billing-dlq")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])
+        for body in ('{"n": 1}', '{"n": 2}'):
+            sqs.send_message(QueueUrl=dlq, MessageBody=body)
+        bounces: list[str] = []
+
+        def bounce_back(params: dict[str, Any], **_: Any) -> None:
+            # The consumer fails the redriven message again at once: a new copy in the DLQ.
+            if params["QueueUrl"] == source and len(bounces) < 5:
+                bounces.append(params["MessageBody"])
+                sqs.send_message(QueueUrl=dlq, MessageBody=params["MessageBody"])
+
+        sqs.meta.events.register("provide-client-params.sqs.SendMessage", bounce_back)
+        queue = DeadLetterQueue(
+            logical_id="BillingDeadLetterQueue",
+            output_key="BillingDeadLetterQueueUrl",
+            url=dlq,
+            arn=arn["Attributes"]["QueueArn"].replace("billing", "billing-dlq"),
+            source_arns=(arn["Attributes"]["QueueArn"],),
+        )
+
+        result = _send_then_delete(sqs, queue, None, None, lambda _: None)
+
+    assert result.moved == 2
+    assert len(bounces) == 2
