@@ -121,22 +121,48 @@ def test_a_charge_the_provider_made_but_billing_never_recorded_is_adopted_after_
     )
 
 
+def dead_lettered_copy(stack: StackUnderTest, transaction_id: str) -> dict[str, Any] | None:
+    """The BillingDeadLetterQueue message carrying this transaction, taken off the queue."""
+    sqs = stack.client("sqs")
+    url = stack.outputs["BillingDeadLetterQueueUrl"]
+    for message in sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        if transaction_id in message["Body"]:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            found: dict[str, Any] = message
+            return found
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    return None
+
+
 def test_a_copy_with_another_payment_method_is_refused_and_charges_nothing(
     stack: StackUnderTest,
 ) -> None:
+    """A poison message: dead-lettered at once with its reason, never a silent replay."""
     transaction_id = unique("txn_new_card")
     stack.send("BillingQueueUrl", charge(transaction_id))
     settled(stack, transaction_id)
     billing_queue_idle(stack)
 
     other_card = {**charge(transaction_id), "payment_method": "pm_card_mastercard"}
-    error = stack.invoke_expecting_error(
+    answer = stack.invoke(
         "BillingFunctionName", sqs_event(sqs_record(other_card, message_id="m-other-card"))
     )
 
-    assert "payment_method: 'pm_card_visa' recorded, 'pm_card_mastercard' given" in json.dumps(
-        error
+    assert answer == {"batchItemFailures": []}  # acknowledged, because it was copied first
+    copy_ = eventually(
+        lambda: dead_lettered_copy(stack, transaction_id), what="the copy in the billing DLQ"
     )
+    reason = copy_["MessageAttributes"]
+    assert reason["ErrorType"]["StringValue"] == "ConflictingCharge"
+    assert (
+        "payment_method: 'pm_card_visa' recorded, 'pm_card_mastercard' given"
+        in reason["ErrorMessage"]["StringValue"]
+    )
+    assert json.loads(copy_["Body"]) == other_card
     assert len(stack.intents_for(transaction_id)) == 1
 
 
