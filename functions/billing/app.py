@@ -41,8 +41,15 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 # Given a logger, the processor logs every failed record with its error and traceback;
-# Powertools' Logger offers the logging.Logger methods it calls.
-processor = BatchProcessor(event_type=EventType.SQS, logger=cast(logging.Logger, logger))
+# Powertools' Logger offers the logging.Logger methods it calls. A batch whose every
+# record failed is answered with every record in batchItemFailures, not raised: SQS
+# redelivers the same records either way, and a raise would be a function error, moving
+# the Errors alarm for one in-progress duplicate or one failing record.
+processor = BatchProcessor(
+    event_type=EventType.SQS,
+    logger=cast(logging.Logger, logger),
+    raise_on_entire_batch_failure=False,
+)
 # Built on the first invocation (settings, clients); tests install their own.
 billing = LazyBilling(lambda: billing_from_settings(BillingSettings.from_env()))
 

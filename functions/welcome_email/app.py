@@ -48,7 +48,9 @@ from delivery_guarantees.welcome_email import (
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Every record failed: answered with all of them in batchItemFailures, not raised, so a
+# single failing email is no function error (Errors counts crashes and timeouts only).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 copy_config_to_registered_loggers(source_logger=logger, include={"delivery_guarantees"})
 
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import time_machine
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyKeyError
 from botocore.exceptions import ClientError
 
@@ -60,12 +59,9 @@ def clock() -> Iterator[time_machine.Traveller]:
 
 def deliver(body: dict[str, Any], message_id: str, context: FakeLambdaContext) -> list[str]:
     """One delivery of one message through the real handler; the IDs of failed records."""
-    try:
-        return failed_ids(
-            app.lambda_handler(sqs_event(sqs_record(body, message_id=message_id)), context)
-        )
-    except BatchProcessingError:
-        return [message_id]  # a batch of one that failed: the whole batch returns
+    return failed_ids(
+        app.lambda_handler(sqs_event(sqs_record(body, message_id=message_id)), context)
+    )
 
 
 def settled_from(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -357,3 +353,22 @@ def test_a_killed_invocation_blocks_its_charge_only_until_its_timeout(
 
     assert journal_entry(journal, "txn_killed_quickly").status == "succeeded"
     assert len(provider.intents_for("txn_killed_quickly")) == 1
+
+
+def test_an_in_progress_duplicate_alone_in_its_batch_fails_its_record_not_the_invocation(
+    provider: FakePaymentProvider,
+    journal: DynamoDbChargeJournal,
+    context: FakeLambdaContext,
+) -> None:
+    """A twin delivered while the first delivery's record is INPROGRESS must wait for a
+    redelivery. It is answered in batchItemFailures: raising would be a function error,
+    and one in-progress duplicate would move the function's Errors alarm."""
+    body = charge_body(transaction_id="txn_twin_in_progress")
+    provider.kill_after_charge_next()
+    with pytest.raises(FunctionKilled):
+        deliver(body, "m-first", context)
+
+    assert deliver(body, "m-twin", context) == ["m-twin"]  # returned, not raised
+
+    assert len(provider.intents_for("txn_twin_in_progress")) == 1
+    assert journal_entry(journal, "txn_twin_in_progress").status == "pending"

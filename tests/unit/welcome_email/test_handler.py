@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from delivery_guarantees.config import ConfigurationError
 from delivery_guarantees.welcome_email import InvalidWelcomeEmailJob
@@ -136,14 +135,18 @@ def test_ses_throttling_fails_only_that_record(
     assert attempts["ada@example.com"] == 1
 
 
-def test_a_batch_where_every_record_fails_raises_so_lambda_retries_it_whole(
+def test_a_batch_where_every_record_fails_returns_them_all_and_is_no_function_error(
     sent_emails: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # SES rejects an unverified sender (MessageRejected, not retried by the SDK).
     monkeypatch.setenv("SENDER_EMAIL_ADDRESS", "nobody@unverified.example.com")
+    event = load_event("welcome_email_batch")
 
-    with pytest.raises(BatchProcessingError, match="MessageRejected"):
-        invoke(load_event("welcome_email_batch"))
+    response = invoke(event)
+
+    assert [failure["itemIdentifier"] for failure in response["batchItemFailures"]] == [
+        record["messageId"] for record in event["Records"]
+    ]
 
     assert sent_emails == []
 
