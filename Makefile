@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration lint typecheck validate build deploy local demo dlq redrive logs invoke send bench clean
+.PHONY: help install test unit model integration lint typecheck validate build deploy local demo dlq redrive logs invoke send bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,12 +31,16 @@ $(SAM_VENV)/.installed:
 
 install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
 
-test: $(VENV)/.installed ## Run the whole suite: unit tests, then integration tests on the local cloud
+test: $(VENV)/.installed ## Run the whole suite: unit tests, model-based tests, then integration tests on the local cloud
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/model $(PYTEST_ARGS)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## Run the fast unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+model: $(VENV)/.installed ## Model-based tests: random schedules of faults and time (MODEL_EXAMPLES=2000 to search longer)
+	$(PY) -m pytest tests/model $(PYTEST_ARGS)
 
 integration: $(VENV)/.installed ## Run the integration tests against the local cloud
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
