@@ -185,7 +185,7 @@ def message_bodies(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def command_up(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    from local_cloud.dashboard import QueueDepths, run_live_view
+    from local_cloud.dashboard import AlarmStates, QueueDepths, run_live_view
 
     print(f"Starting the local cloud: {settings.template} as stack {settings.stack} ...")
     # Ctrl-C even when started in the background (where SIGINT arrives ignored), and
@@ -205,6 +205,7 @@ def command_up(args: argparse.Namespace) -> int:
         log_sink=log_files,
     )
     depths: QueueDepths | None = None
+    alarms: AlarmStates | None = None
     try:
         cloud.start()
         assert cloud.deployment is not None
@@ -216,6 +217,14 @@ def command_up(args: argparse.Namespace) -> int:
         print(f"Ready in {cloud.ready_seconds:.1f} s. State: {path}. Ctrl-C stops everything.")
         sqs = aws_session(settings.region).client("sqs", endpoint_url=cloud.endpoint.url)
         depths = QueueDepths(sqs, cloud.deployment.queue_urls).start()
+        cloudwatch = aws_session(settings.region).client(
+            "cloudwatch", endpoint_url=cloud.endpoint.url
+        )
+        alarms = AlarmStates(
+            cloudwatch,
+            prefix=f"{settings.stack}-",
+            on_change=_print_alarm_change if args.no_view else None,
+        ).start()
         if args.no_view:
             signal.pause()
         else:
@@ -226,12 +235,15 @@ def command_up(args: argparse.Namespace) -> int:
                 lambda: {poller.spec.logical_id: poller.stats() for poller in cloud.pollers},
                 lambda: cloud.lambda_service.stats() if cloud.lambda_service else {},
                 log_tail=log_files.tail,
+                alarm_states=alarms,
             )
     except KeyboardInterrupt:
         print("\nStopping ...")
     finally:
         if depths is not None:
             depths.stop()
+        if alarms is not None:
+            alarms.stop()
         cloud.stop()
         state_path(settings).unlink(missing_ok=True)
     print("Stopped: no local cloud process is left running.")
@@ -240,6 +252,10 @@ def command_up(args: argparse.Namespace) -> int:
 
 def _print_log_line(logical_id: str, line: str) -> None:
     print(f"{logical_id} {line}", flush=True)
+
+
+def _print_alarm_change(name: str, old: str, new: str, reason: str) -> None:
+    print(f"alarm {name}: {old} -> {new}: {reason}", flush=True)
 
 
 def command_logs(args: argparse.Namespace) -> int:

@@ -3,8 +3,10 @@
 It starts (or reuses) the endpoint, optionally the simulated payment provider, seeds the
 SSM parameters and SES identities the stack expects to exist before deployment (as an
 operator would in a real account), deploys the template, then runs the functions in
-LambdaService workers, one poller per SQS event source mapping, and serves its HTTP
-APIs (local_cloud.http_api). `stop()` stops exactly what it started, in reverse order.
+LambdaService workers (which publish Lambda's metrics), one poller per SQS event source
+mapping, and serves its HTTP APIs (local_cloud.http_api). The endpoint publishes the
+queues' metrics and evaluates the alarms (local_cloud/monitoring). `stop()` stops
+exactly what it started, in reverse order.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class LocalCloud:
         self.deployment: Deployment | None = None
         self.lambda_service: Any = None
         self.fault_claims: Any = None  # a FaultClaims while the functions run
+        self.lambda_metrics: Any = None  # a LambdaMetrics while the functions run
         self.pollers: list[Any] = []
         self.http_api: Any = None  # an HttpApiServer while the stack's HTTP APIs are served
         self.ready_seconds: float | None = None
@@ -235,6 +238,12 @@ class LocalCloud:
         from local_cloud.lambda_runtime import FaultClaims, LambdaService
 
         self.fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
+        from local_cloud.monitoring.lambda_metrics import LambdaMetrics
+
+        cloudwatch = aws_session(settings.region).client(
+            "cloudwatch", endpoint_url=self.endpoint.url
+        )
+        self.lambda_metrics = LambdaMetrics(cloudwatch)
         self.lambda_service = LambdaService(
             self.stack.functions,
             endpoint_url=self.endpoint.url,
@@ -242,6 +251,7 @@ class LocalCloud:
             runtime_dir=self.deployment.runtime_dir,
             log_sink=self._log_sink,
             faults=self.fault_claims,
+            metrics=self.lambda_metrics,
         )
         if self._serve_http_apis and self.deployment.http_apis:
             self._start_http_api()
@@ -326,6 +336,9 @@ class LocalCloud:
         if self.lambda_service is not None:
             self.lambda_service.close()
             self.lambda_service = None
+        if self.lambda_metrics is not None:  # sends what the last invocations recorded
+            self.lambda_metrics.close()
+            self.lambda_metrics = None
         if self.fault_claims is not None:
             self.fault_claims.close()
             self.fault_claims = None

@@ -1,8 +1,8 @@
-"""A live terminal view of a running local cloud: queues, mappings and functions.
+"""A live terminal view of a running local cloud: queues, mappings, functions, alarms.
 
-Queue depths come from GetQueueAttributes in a background thread at most every
-`queue_poll_seconds`, so the view never adds calls to the pollers' hot path; function
-and mapping counters are read from memory.
+Queue depths come from GetQueueAttributes and alarm states from DescribeAlarms, each in
+a background thread every few seconds, so the view never adds calls to the pollers' hot
+path; function and mapping counters are read from memory.
 """
 
 from __future__ import annotations
@@ -59,6 +59,64 @@ class QueueDepths:
             self._stopping.wait(self._poll_seconds)
 
 
+class AlarmStates:
+    """Latest state of each of the stack's alarms (names starting `prefix`), refreshed by
+    a daemon thread; `on_change(name, old, new, reason)` hears of every change seen."""
+
+    def __init__(
+        self,
+        cloudwatch: Any,
+        prefix: str,
+        poll_seconds: float = 2.0,
+        on_change: Callable[[str, str, str, str], None] | None = None,
+    ) -> None:
+        self._cloudwatch = cloudwatch
+        self._prefix = prefix
+        self._poll_seconds = poll_seconds
+        self._on_change = on_change
+        self._states: dict[str, tuple[str, str]] = {}
+        self._error: str | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alarm-states", daemon=True)
+
+    def start(self) -> AlarmStates:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=self._poll_seconds + 5)
+
+    def snapshot(self) -> dict[str, tuple[str, str]]:
+        """{alarm name: (state, reason)}; {"error": ...} while DescribeAlarms fails."""
+        if self._error is not None:
+            return {"error": ("?", self._error)}
+        return dict(self._states)
+
+    def poll(self) -> None:
+        try:
+            pages = self._cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNamePrefix=self._prefix
+            )
+            alarms = [alarm for page in pages for alarm in page["MetricAlarms"]]
+        except Exception as error:  # shown in the view, never fatal to it
+            self._error = str(error)
+            return
+        self._error = None
+        for alarm in alarms:
+            name, state = alarm["AlarmName"], alarm["StateValue"]
+            reason = alarm.get("StateReason", "")
+            old = self._states.get(name)
+            self._states[name] = (state, reason)
+            if old is not None and old[0] != state and self._on_change is not None:
+                self._on_change(name, old[0], state, reason)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self.poll()
+            self._stopping.wait(self._poll_seconds)
+
+
 def render(
     stack_name: str,
     queue_depths: Mapping[str, tuple[int, int] | str],
@@ -67,6 +125,7 @@ def render(
     function_stats: Mapping[str, Any],
     uptime_seconds: float,
     log_tail: Sequence[tuple[str, str]] = (),
+    alarm_states: Mapping[str, tuple[str, str]] | None = None,
 ) -> Group:
     queues = Table(title=f"{stack_name}: queues (polled every ~2 s)", expand=True)
     for column in ("queue", "kind", "visible", "in flight"):
@@ -105,14 +164,24 @@ def render(
                 for key in ("invocations", "errors", "cold_starts", "timeouts", "busy_workers")
             ),
         )
+    tables: list[Table] = [queues, mappings, functions]
+    if alarm_states:
+        alarms = Table(title="alarms (evaluated by the endpoint every ~10 s)", expand=True)
+        alarms.add_column("alarm", no_wrap=True)
+        alarms.add_column("state", no_wrap=True)
+        alarms.add_column("reason", overflow="ellipsis", no_wrap=True)
+        for name, (state, reason) in sorted(alarm_states.items()):
+            style = {"ALARM": "bold red", "OK": "green"}.get(state, "yellow")
+            alarms.add_row(name, Text(state, style=style), Text(reason))
+        tables.append(alarms)
     if not log_tail:
-        return Group(queues, mappings, functions)
+        return Group(*tables)
     logs = Table(title="function logs (last lines; local-cloud logs FUNCTION --tail)", expand=True)
     logs.add_column("function", no_wrap=True)
     logs.add_column("line", overflow="ellipsis", no_wrap=True)
     for logical_id, line in log_tail:
         logs.add_row(logical_id, Text(line))  # Text: a log line is never rich markup
-    return Group(queues, mappings, functions, logs)
+    return Group(*tables, logs)
 
 
 def _as_dict(stats: Any) -> dict[str, Any]:
@@ -129,6 +198,7 @@ def run_live_view(
     function_stats: Callable[[], Mapping[str, Any]],
     refresh_seconds: float = 0.5,
     log_tail: Callable[[], Sequence[tuple[str, str]]] | None = None,
+    alarm_states: AlarmStates | None = None,
 ) -> None:
     """Redraw until KeyboardInterrupt (Ctrl-C), which propagates to the caller."""
     started = time.monotonic()
@@ -142,6 +212,7 @@ def run_live_view(
             function_stats(),
             time.monotonic() - started,
             log_tail() if log_tail is not None else (),
+            alarm_states.snapshot() if alarm_states is not None else None,
         )
 
     with Live(view(), refresh_per_second=max(1, round(1 / refresh_seconds))) as live:

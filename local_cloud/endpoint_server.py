@@ -33,13 +33,18 @@ executes it, then the answer is lost). `count` (default 1) is how many requests 
 SDK retries included; `probability` (0-1] draws per matching request from a generator
 seeded by `--fault-seed` and the fault's id, so a run replays.
 
+Monitoring (local_cloud/monitoring/alarm_service.py): every `--monitoring-interval`
+seconds (default 10; 0 turns it off) the endpoint puts each queue's AWS/SQS metrics into
+CloudWatch and evaluates every metric alarm, publishing a change of state to the alarm's
+SNS topics as CloudWatch does.
+
 Faults for the Lambda runtime (`"service": "lambda"`: crash, hang, release_visibility)
 live in the same plan; the runtime claims them with POST /_local_cloud/faults/claim and
 reports each with POST /_local_cloud/faults/settle. `--lambda-fault-flag FILE` names the
 one-byte file the plan keeps up to date so the runtime asks only while one is pending.
 
     python -m local_cloud.endpoint_server -H 127.0.0.1 -p 4566 [--faults FILE] [--fault-seed N]
-        [--lambda-fault-flag FILE]
+        [--lambda-fault-flag FILE] [--monitoring-interval SECONDS]
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from local_cloud.endpoint_faults import (
     WithFaults,
     load_fault_file,
 )
+from local_cloud.monitoring.alarm_service import DEFAULT_INTERVAL_SECONDS, MonitoringLoop
 from local_cloud.sqs_move_tasks import WithMessageMoveTasks
 
 SES_MESSAGES_PATH = "/_aws/ses"
@@ -213,7 +219,15 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="file kept at one byte: the actions of lambda faults pending (for the runtime)",
     )
+    parser.add_argument(
+        "--monitoring-interval",
+        type=float,
+        default=DEFAULT_INTERVAL_SECONDS,
+        help="seconds between AWS/SQS metric samples and alarm evaluations (0: neither)",
+    )
     args = parser.parse_args(argv)
+    if args.monitoring_interval < 0:
+        parser.error("--monitoring-interval must be 0 (off) or more")
     if args.parent_pid:
         exit_with_parent(args.parent_pid)
     plan = EndpointFaultPlan(seed=args.fault_seed, lambda_flag=args.lambda_fault_flag)
@@ -235,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[{started}] AWS endpoint (moto) on http://{args.host}:{args.port}", flush=True)
     listing = plan.listing()
     print(f"  faults: {len(listing['pending'])} pending, seed {listing['seed']}", flush=True)
+    if args.monitoring_interval:
+        MonitoringLoop(args.monitoring_interval).start()
+        print(f"  alarms: evaluated every {args.monitoring_interval:g} s", flush=True)
     run_simple(
         args.host,
         args.port,

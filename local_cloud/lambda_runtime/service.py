@@ -11,6 +11,10 @@ Logs: each invocation's lines (INIT_START and the init output on a cold start, S
 the function printed, END, REPORT) are in InvocationResult.logs and go to log_sink(logical
 ID, line) once the invocation has ended.
 
+Metrics: given `metrics` (local_cloud/monitoring/lambda_metrics.py), each invocation
+records Lambda's AWS/Lambda metrics (Invocations, Errors, Duration, ConcurrentExecutions,
+Throttles) and the custom metrics of its EMF log lines.
+
 Faults (local_cloud/lambda_runtime/faults.py): given `faults`, each invocation first claims
 a crash or hang fault of its function from the endpoint and hands it to its worker with the
 invoke frame; once it is over, the claim is settled (fired, or given back).
@@ -38,6 +42,7 @@ from typing import Any
 from local_cloud.lambda_runtime.faults import INVOCATION_ACTIONS, ClaimedFault, FaultClaims
 from local_cloud.lambda_runtime.worker import Outcome, Worker
 from local_cloud.model import FunctionSpec
+from local_cloud.monitoring.lambda_metrics import LambdaMetrics
 
 LOCAL_CONCURRENCY_CAP = 10
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # synchronous invocation payload limit
@@ -175,8 +180,10 @@ class LambdaService:
         log_sink: LogSink | None = None,
         account_id: str = "123456789012",
         faults: FaultClaims | None = None,
+        metrics: LambdaMetrics | None = None,
     ) -> None:
         self._endpoint_url = endpoint_url
+        self._metrics = metrics
         self._faults = faults
         self._region = region
         self._runtime_dir = Path(runtime_dir)
@@ -231,7 +238,13 @@ class LambdaService:
                 f"{spec.function_name}: request payload of {size} bytes exceeds "
                 f"the {MAX_REQUEST_BYTES} bytes limit"
             )
-        worker = pool.acquire()
+        try:
+            worker = pool.acquire()
+        except Throttled:
+            if self._metrics is not None:
+                self._metrics.throttled(spec.function_name)
+            raise
+        concurrent = pool.busy
         fault: ClaimedFault | None = None
         result: InvocationResult | None = None
         try:
@@ -242,6 +255,14 @@ class LambdaService:
             pool.release(worker)
             if fault is not None:
                 self._settle(fault, result)
+        if self._metrics is not None:
+            self._metrics.invoked(
+                spec.function_name,
+                error=result.error is not None,
+                duration_ms=result.duration_ms,
+                concurrent=concurrent,
+                logs=result.logs,
+            )
         if self._log_sink is not None:
             for line in result.logs.splitlines():
                 self._log_sink(spec.logical_id, line)

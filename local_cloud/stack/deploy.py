@@ -172,6 +172,13 @@ def deploy_stack(options: DeployOptions) -> Deployment:
                 options.stack_name,
             )
             clients("cloudwatch").put_metric_alarm(**request)
+            # A new alarm starts in INSUFFICIENT_DATA on AWS (moto starts it in OK), so
+            # its first evaluation is a change of state, with the OK actions that brings.
+            clients("cloudwatch").set_alarm_state(
+                AlarmName=request["AlarmName"],
+                StateValue="INSUFFICIENT_DATA",
+                StateReason="Unchecked: Initial alarm creation",
+            )
             handled_locally.append(
                 f"{logical_id} ({resource_type}): created with PutMetricAlarm as "
                 f"{request['AlarmName']}"

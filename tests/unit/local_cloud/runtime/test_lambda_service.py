@@ -47,7 +47,9 @@ def code_dir(tmp_path: Path) -> Path:
 def make_service(tmp_path: Path, code_dir: Path) -> Iterator[Any]:
     services: list[LambdaService] = []
 
-    def make(*, log_sink: Any = None, **spec_options: Any) -> tuple[LambdaService, FunctionSpec]:
+    def make(
+        *, log_sink: Any = None, metrics: Any = None, **spec_options: Any
+    ) -> tuple[LambdaService, FunctionSpec]:
         options: dict[str, Any] = {"timeout_seconds": 1, "runtime": "python3.13"}
         options.update(spec_options)
         spec = FunctionSpec(
@@ -63,6 +65,7 @@ def make_service(tmp_path: Path, code_dir: Path) -> Iterator[Any]:
             region="us-east-1",
             runtime_dir=tmp_path / "runtime",
             log_sink=log_sink,
+            metrics=metrics,
         )
         services.append(service)
         return service, spec
@@ -196,6 +199,40 @@ def test_an_invocation_beyond_the_reserved_concurrency_is_throttled(make_service
     stats = service.stats()["Fn"]
     assert (stats.throttles, stats.max_concurrent, stats.concurrency_limit) == (1, 1, 1)
     assert service.invoke("Fn", {}).error is None  # the slot is free again
+
+
+class RecordedMetrics:
+    def __init__(self) -> None:
+        self.invocations: list[tuple[str, bool, int]] = []
+        self.throttles: list[str] = []
+
+    def invoked(
+        self, function_name: str, *, error: bool, duration_ms: float, concurrent: int, logs: str
+    ) -> None:
+        assert duration_ms >= 0
+        assert "REPORT RequestId" in logs
+        self.invocations.append((function_name, error, concurrent))
+
+    def throttled(self, function_name: str) -> None:
+        self.throttles.append(function_name)
+
+
+def test_each_invocation_and_throttle_is_reported_to_the_metrics(make_service: Any) -> None:
+    metrics = RecordedMetrics()
+    service, _ = make_service(reserved_concurrency=1, metrics=metrics)
+    slow = threading.Thread(target=service.invoke, args=("Fn", {"sleep": 0.5}))
+    slow.start()
+    deadline = time.monotonic() + 5
+    while service.stats()["Fn"].busy_workers == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(Throttled):
+        service.invoke("Fn", {})
+    slow.join()
+
+    service.invoke("Fn", {"raise": "boom"})
+
+    assert metrics.throttles == ["stack-Fn-1"]
+    assert metrics.invocations == [("stack-Fn-1", False, 1), ("stack-Fn-1", True, 1)]
 
 
 def test_close_kills_every_worker(make_service: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from local_cloud.dashboard import QueueDepths, render
+from local_cloud.dashboard import AlarmStates, QueueDepths, render
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,43 @@ def test_queue_depths_are_polled_in_the_background_and_errors_shown() -> None:
     snapshot = depths.snapshot()
     assert snapshot["Orders"] == (4, 2)
     assert "queue gone" in str(snapshot["Broken"])
+
+
+class FakeCloudWatch:
+    """DescribeAlarms answering from a list the test changes."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states = states
+        self.prefixes: list[str] = []
+
+    def get_paginator(self, operation: str) -> FakeCloudWatch:
+        assert operation == "describe_alarms"
+        return self
+
+    def paginate(self, AlarmNamePrefix: str) -> list[dict[str, Any]]:
+        self.prefixes.append(AlarmNamePrefix)
+        alarms = [
+            {"AlarmName": name, "StateValue": state, "StateReason": f"why {state}"}
+            for name, state in self.states.items()
+        ]
+        return [{"MetricAlarms": alarms}]
+
+
+def test_alarm_states_report_each_change_once_and_the_view_shows_them() -> None:
+    cloudwatch = FakeCloudWatch({"orders-DlqDepth": "INSUFFICIENT_DATA", "orders-Errors": "OK"})
+    changes: list[tuple[str, str, str, str]] = []
+    alarms = AlarmStates(cloudwatch, "orders-", on_change=lambda *c: changes.append(c))
+
+    alarms.poll()
+    cloudwatch.states["orders-DlqDepth"] = "ALARM"
+    alarms.poll()
+    alarms.poll()
+
+    assert changes == [("orders-DlqDepth", "INSUFFICIENT_DATA", "ALARM", "why ALARM")]
+    assert cloudwatch.prefixes == ["orders-"] * 3
+    console = Console(width=140, record=True)
+    console.print(render("orders", {}, set(), {}, {}, 1.0, alarm_states=alarms.snapshot()))
+    text = console.export_text()
+    assert "orders-DlqDepth" in text
+    assert "ALARM" in text
+    assert "why ALARM" in text
