@@ -59,8 +59,8 @@ def _target_arguments(sub: argparse.ArgumentParser) -> None:
     )
 
 
-def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str]:
-    """(SQS client, the stack's Outputs, where) for the command's stack."""
+def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str, str]:
+    """(SQS client, the stack's Outputs, where, stack name) for the command's stack."""
     from local_cloud.cli import CommandError, read_state, settings_from_args, stack_from_state
     from local_cloud.stack.deploy import aws_session
 
@@ -70,7 +70,12 @@ def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str]:
     if state is not None and configured in ("", state["endpoint_url"]):
         stack = stack_from_state(state)
         sqs = aws_session(stack.region).client("sqs", endpoint_url=state["endpoint_url"])
-        return sqs, dict(stack.outputs), f"the local cloud at {state['endpoint_url']}"
+        return (
+            sqs,
+            dict(stack.outputs),
+            f"the local cloud at {state['endpoint_url']}",
+            settings.stack,
+        )
     if not configured and not args.aws:
         raise CommandError(
             f"no local cloud is running for stack {settings.stack}: start one with `make "
@@ -86,18 +91,25 @@ def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str]:
         raise CommandError(
             f"cannot read stack {settings.stack}'s Outputs at {where}: {error}"
         ) from None
-    return session.client("sqs"), outputs, where
+    return session.client("sqs"), outputs, where, settings.stack
 
 
 def command_dlq(args: argparse.Namespace) -> int:
-    sqs, outputs, where = _target(args)
-    queues = dead_letter_queues(sqs, outputs)
-    if not queues:
-        print(f"stack {args.stack or 'delivery-guarantees'} at {where} has no dead-letter queue")
-        return 0
-    now = datetime.now(UTC)
-    for listing in list_dead_letters(sqs, queues, limit=args.limit):
-        print(render_listing(listing, now))
+    from local_cloud.cli import CommandError
+
+    sqs, outputs, where, stack = _target(args)
+    try:
+        queues = dead_letter_queues(sqs, outputs)
+        if not queues:
+            print(f"stack {stack} at {where} has no dead-letter queue")
+            return 0
+        now = datetime.now(UTC)
+        for listing in list_dead_letters(sqs, queues, limit=args.limit):
+            print(render_listing(listing, now))
+    except (ClientError, BotoCoreError) as error:
+        raise CommandError(
+            f"listing the dead-letter queues of {stack} at {where}: {error}"
+        ) from None
     return 0
 
 
@@ -130,13 +142,13 @@ def render_listing(listing: DeadLetterListing, now: datetime) -> str:
 def command_redrive(args: argparse.Namespace) -> int:
     from local_cloud.cli import CommandError
 
-    sqs, outputs, where = _target(args)
+    sqs, outputs, where, _ = _target(args)
     try:
         queue = find_queue(dead_letter_queues(sqs, outputs), args.dlq)
         result = redrive(sqs, queue, max_per_second=args.rate, use_move_task=not args.loop)
     except DeadLetterError as error:
         raise CommandError(str(error)) from None
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as error:
         raise CommandError(f"redrive of {args.dlq} at {where}: {error}") from None
     to = result.destination_arn.rsplit(":", 1)[-1] if result.destination_arn else queue.sources
     print(
