@@ -11,6 +11,11 @@ SES's MessageRejected is not treated as poison: SES also answers it for the acco
 state (an unverified sender identity, a sandbox recipient, sending paused), which is fixed
 outside the message, so a later receive can succeed; it keeps the redelivery path and
 reaches the DLQ after maxReceiveCount receives, as before.
+
+A send starts only while the invocation has time left for one send at its worst case
+(delivery_guarantees.welcome_email.SendDeadline): a stuck SES call fails its own record,
+and the records the invocation has no time left for fail as EmailDeferred, unsent, to be
+redelivered; the batch never runs into the function's timeout.
 """
 
 from __future__ import annotations
@@ -29,18 +34,19 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
 from delivery_guarantees.adapters.email_sender import (
-    SES_CONNECT_TIMEOUT_SECONDS,
-    SES_READ_TIMEOUT_SECONDS,
+    SES_CLIENT_CONFIG,
     EmailSender,
     SesEmailSender,
+    send_worst_case_seconds,
 )
 from delivery_guarantees.config import DeadLetterSettings, WelcomeEmailSettings
 from delivery_guarantees.poison import PoisonMessageRouter, safe_error_message
 from delivery_guarantees.welcome_email import (
+    EmailDeferred,
     InvalidWelcomeEmailJob,
+    SendDeadline,
     parse_welcome_email_job,
     send_welcome_email,
 )
@@ -52,6 +58,9 @@ metrics = Metrics()
 # single failing email is no function error (Errors counts crashes and timeouts only).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 copy_config_to_registered_loggers(source_logger=logger, include={"delivery_guarantees"})
+# The worst case of one send is read from the very config the SES client is built with
+# (adapters/email_sender.send_worst_case_seconds: attempts, timeouts, botocore's back-off).
+deadline = SendDeadline(send_worst_case_seconds(SES_CLIENT_CONFIG))
 
 
 @cache
@@ -59,17 +68,9 @@ def email_sender() -> EmailSender:
     """Built on the first record (never at import) and reused by the warm container."""
     settings = WelcomeEmailSettings.from_env()
     # A few quick SDK retries absorb a throttling blip; beyond that the record fails
-    # and SQS redelivers it after the visibility timeout.
-    # Worst case per email: 3 x (2 s + 5 s) + back-offs of at most 1 + 2 s = 24 s, inside
-    # the 30 s timeout: one stuck SES call fails its record, never the whole batch.
-    return SesEmailSender(
-        settings.sender_email_address,
-        client_config=Config(
-            connect_timeout=SES_CONNECT_TIMEOUT_SECONDS,
-            read_timeout=SES_READ_TIMEOUT_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": 3},
-        ),
-    )
+    # and SQS redelivers it after the visibility timeout. The worst case of one send is
+    # computed from this config (`deadline` above), never written out by hand.
+    return SesEmailSender(settings.sender_email_address, client_config=SES_CLIENT_CONFIG)
 
 
 @cache
@@ -111,7 +112,16 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
     except InvalidWelcomeEmailJob as error:
         return dead_letter(record, error, lambda_context)
     try:
-        message_id = send_welcome_email(job, email_sender())
+        message_id = send_welcome_email(job, email_sender(), deadline)
+    except EmailDeferred as deferred:
+        # Too little time left for one send: nothing sent, the record is redelivered.
+        metrics.add_metric(name="WelcomeEmailsDeferred", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "welcome email deferred; the record returns to the queue",
+            message_id=record.message_id,
+            reason=str(deferred),
+        )
+        raise
     except Exception:
         metrics.add_metric(name="WelcomeEmailsFailed", unit=MetricUnit.Count, value=1)
         logger.exception(
@@ -129,6 +139,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    deadline.start(lambda: context.get_remaining_time_in_millis() / 1000)
     poison_router()  # a missing DEAD_LETTER_QUEUE_URL fails the invocation, loudly
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

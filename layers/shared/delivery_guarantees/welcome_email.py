@@ -3,22 +3,33 @@
 `send_welcome_email` is the at-least-once consumer's step: any failure raises, so the
 SQS record is retried (and may be sent twice). `send_welcome_email_at_most_once` makes one
 attempt and swallows its failure: the email may be lost, but it is never repeated.
+
+`SendDeadline` is the consumer's time budget: a send starts only while the invocation has
+time left for one send at its worst case, so a stuck SES call fails its own record and
+defers the rest of the batch instead of timing out the whole invocation.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import ValidationError
 
-from delivery_guarantees.adapters.email_sender import EmailSender
+from delivery_guarantees.adapters.email_sender import EmailSender, send_worst_case_seconds
 from delivery_guarantees.models import WelcomeEmailJob, describe_problems, validation_problems
 
 logger = logging.getLogger(__name__)
 
 WELCOME_SUBJECT = "Welcome to Delivery Guarantees"
+# One send through the consumer's SES client (adapters/email_sender.SES_CLIENT_CONFIG) at
+# its worst case: 34 s with the defaults. The template rule
+# `welcome_email_timeout_fits_the_time_budget` (tests/unit/template) checks it against
+# WelcomeEmailFunction's Timeout.
+SEND_WORST_CASE_SECONDS = send_worst_case_seconds()
 
 
 class InvalidWelcomeEmailJob(ValueError):
@@ -27,6 +38,59 @@ class InvalidWelcomeEmailJob(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class EmailDeferred(RuntimeError):
+    """Too little of the invocation is left for one send at its worst case.
+
+    Transient: nothing was sent; the record fails and SQS redelivers it. Never poison.
+    """
+
+    transient: ClassVar[bool] = True
+
+    def __init__(self, seconds_left: float, seconds_needed: float) -> None:
+        super().__init__(
+            f"{seconds_left:.1f} s of the invocation left, one email send needs up to "
+            f"{seconds_needed:.1f} s: deferred to a redelivery, nothing was sent"
+        )
+        self.seconds_left = seconds_left
+        self.seconds_needed = seconds_needed
+
+
+class SendDeadline:
+    """Starts a send only while the invocation's remaining time covers one send's worst case.
+
+    `start` once per invocation with the invocation's clock, then `check` before each send.
+    A record that finds less time left fails with `EmailDeferred` and is redelivered; the
+    records sent before it stay sent (a timed-out invocation would return the whole batch
+    and count as a function error).
+
+    When the invocation starts with less than one send needs (a Timeout shorter than the
+    budget, such as the demo's copy of the template with every timeout divided by 10), no
+    send could ever start: the guard stands aside for that invocation and the Lambda
+    timeout is the limit, as without it. Billing's `TimeBudget` does the same.
+    """
+
+    def __init__(self, send_seconds: float = SEND_WORST_CASE_SECONDS) -> None:
+        self.send_seconds = send_seconds
+        self._time_left: Callable[[], float] | None = None
+
+    def start(self, time_left: Callable[[], float]) -> None:
+        """Begin an invocation; `time_left` returns the seconds it has left."""
+        self._time_left = time_left if time_left() >= self.send_seconds else None
+
+    @property
+    def holds(self) -> bool:
+        """Whether this invocation is guarded (it started with time for one send)."""
+        return self._time_left is not None
+
+    def check(self) -> None:
+        """Raise `EmailDeferred` if a send started now might outlast the invocation."""
+        if self._time_left is None:
+            return
+        left = self._time_left()
+        if left < self.send_seconds:
+            raise EmailDeferred(left, self.send_seconds)
 
 
 @dataclass(frozen=True)
@@ -68,9 +132,16 @@ def compose_welcome_email(job: WelcomeEmailJob) -> WelcomeEmail:
     )
 
 
-def send_welcome_email(job: WelcomeEmailJob, sender: EmailSender) -> str:
-    """Send the welcome email and return its message ID; any failure propagates."""
+def send_welcome_email(
+    job: WelcomeEmailJob, sender: EmailSender, deadline: SendDeadline | None = None
+) -> str:
+    """Send the welcome email and return its message ID; any failure propagates.
+
+    With a `deadline`, nothing is sent when too little time is left (`EmailDeferred`).
+    """
     email = compose_welcome_email(job)
+    if deadline is not None:
+        deadline.check()
     return sender.send(email.to, email.subject, email.text_body, email.html_body)
 
 

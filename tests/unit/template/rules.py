@@ -17,6 +17,7 @@ from typing import Any
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
 from delivery_guarantees.billing import DEFAULT_TIME_BUDGET, TimeBudget
+from delivery_guarantees.welcome_email import SEND_WORST_CASE_SECONDS
 from tests.unit.template.cfn_template import (
     Templates,
     as_list,
@@ -270,6 +271,44 @@ def billing_timeout_fits_the_time_budget(
                 f" s, plus a {BILLING_TIME_MARGIN_SECONDS:g} s margin = {needed:g} s, else one "
                 f"hung call can time out a batch of {batch_size} "
                 f"({batch_size} x {budget.provider_call_seconds:g} s if every call hangs)"
+            )
+    return problems
+
+
+WELCOME_EMAIL_FUNCTION = "WelcomeEmailFunction"
+# What a welcome-email invocation spends before its first send: the SES and SQS clients
+# built on a cold container's first record, parsing, logs and metrics.
+WELCOME_EMAIL_TIME_MARGIN_SECONDS = 3.0
+
+
+def welcome_email_timeout_fits_the_time_budget(
+    t: Templates, send_seconds: float = SEND_WORST_CASE_SECONDS
+) -> list[str]:
+    """WelcomeEmailFunction's Timeout covers one SES send at its worst case and a margin:
+    the figure is the code's own (delivery_guarantees.welcome_email.SEND_WORST_CASE_SECONDS,
+    from the SES client's timeouts, attempts and botocore's back-off).
+
+    Each record starts a send only while that much time is left, so the batch never times
+    out: a stuck send fails its record and the records it leaves no time for are deferred.
+    Were the Timeout shorter, the guard would stand aside and two stuck sends could time
+    out the whole batch again.
+    """
+    functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
+    sources = [s for s in sqs_event_sources(t.cfn) if s.function_id == WELCOME_EMAIL_FUNCTION]
+    if WELCOME_EMAIL_FUNCTION not in functions or not sources:
+        return _nothing_to_check(f"{WELCOME_EMAIL_FUNCTION} with an SQS event source")
+    timeout = functions[WELCOME_EMAIL_FUNCTION].get("Timeout", DEFAULT_FUNCTION_TIMEOUT)
+    needed = send_seconds + WELCOME_EMAIL_TIME_MARGIN_SECONDS
+    problems = []
+    for source in sources:
+        batch_size = source.properties.get("BatchSize", 10)
+        if timeout < needed:
+            problems.append(
+                f"{WELCOME_EMAIL_FUNCTION} Timeout is {timeout} s; one SES send needs up to "
+                f"{send_seconds:g} s plus a {WELCOME_EMAIL_TIME_MARGIN_SECONDS:g} s margin = "
+                f"{needed:g} s, else the time guard stands aside and stuck sends can time out "
+                f"a batch of {batch_size} ({batch_size} x {send_seconds:g} s if every send "
+                "hangs)"
             )
     return problems
 
@@ -668,6 +707,7 @@ RULES: dict[str, Rule] = {
         dead_letter_queues_keep_messages_14_days,
         visibility_timeouts_cover_six_function_timeouts,
         billing_timeout_fits_the_time_budget,
+        welcome_email_timeout_fits_the_time_budget,
         sqs_event_sources_report_batch_item_failures,
         sqs_event_sources_cap_concurrency,
         queues_are_encrypted,

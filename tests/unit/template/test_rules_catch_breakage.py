@@ -61,6 +61,11 @@ def _billing_timeout_below_its_budget(sam: Template) -> None:
     _properties(sam, "BillingFunction")["Timeout"] = 20
 
 
+def _welcome_email_timeout_below_its_budget(sam: Template) -> None:
+    # Plausible: "an email takes a second; 15 s is plenty for a batch of 10".
+    _properties(sam, "WelcomeEmailFunction")["Timeout"] = 15
+
+
 def _no_partial_batch_response(sam: Template) -> None:
     del _sqs_event(sam, "BillingFunction")["FunctionResponseTypes"]
 
@@ -187,6 +192,11 @@ BREAKAGES: list[tuple[rules.Rule, Mutation, str]] = [
         rules.billing_timeout_fits_the_time_budget,
         _billing_timeout_below_its_budget,
         "Timeout is 20 s",
+    ),
+    (
+        rules.welcome_email_timeout_fits_the_time_budget,
+        _welcome_email_timeout_below_its_budget,
+        "WelcomeEmailFunction Timeout is 15 s",
     ),
     (rules.sqs_event_sources_report_batch_item_failures, _no_partial_batch_response, "Billing"),
     (rules.sqs_event_sources_cap_concurrency, _no_concurrency_cap, "MaximumConcurrency"),

@@ -5,6 +5,8 @@ A failing test prints the violations: each names the resource and what is wrong.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.unit.template import rules
 from tests.unit.template.cfn_template import Templates
 
@@ -25,6 +27,17 @@ def test_billing_timeout_fits_a_hung_provider_call_and_its_recording(
     templates: Templates,
 ) -> None:
     assert rules.billing_timeout_fits_the_time_budget(templates) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="template.yaml gives WelcomeEmailFunction the Globals' 30 s; one SES send at its "
+    "worst case (34 s, with botocore's x-amz-retry-after allowance) plus the 3 s margin needs "
+    "37 s, so the time guard stands aside in production. Fixing it is a template.yaml change "
+    "(a longer Timeout and VisibilityTimeout, or fewer SES attempts); then drop this mark.",
+)
+def test_welcome_email_timeout_fits_one_stuck_send(templates: Templates) -> None:
+    assert rules.welcome_email_timeout_fits_the_time_budget(templates) == []
 
 
 def test_every_sqs_event_source_reports_batch_item_failures(templates: Templates) -> None:
@@ -111,3 +124,14 @@ def test_the_billing_budget_rule_reads_the_clients_numbers(templates: Templates)
         call_worst_case_seconds((3.05, 10.0), 1), DEFAULT_TIME_BUDGET.after_call_seconds
     )
     assert rules.billing_timeout_fits_the_time_budget(templates, before) != []
+
+
+def test_the_welcome_email_budget_rule_reads_the_clients_numbers(templates: Templates) -> None:
+    from delivery_guarantees.adapters.email_sender import send_worst_case_seconds, ses_client_config
+
+    # Two attempts: 2 x (2 s + 5 s) + (1 s + 5 s) = 20 s a send, which 30 s covers.
+    two_attempts = send_worst_case_seconds(ses_client_config(total_max_attempts=2))
+    assert two_attempts == 20.0
+    assert rules.welcome_email_timeout_fits_the_time_budget(templates, two_attempts) == []
+    # A minute a send fits no Timeout this template gives the function.
+    assert rules.welcome_email_timeout_fits_the_time_budget(templates, 60.0) != []
