@@ -1,10 +1,15 @@
 """POST /accounts (HTTP API, payload format 2.0): create an account and store its jobs.
 
-201 with the account when this call created it, 200 with the same account when a retry
-finds it; 400 naming the field on invalid input; 409 when the email belongs to an account
-with other details. Any other failure raises: API Gateway answers 500, the Lambda
-`Errors` metric counts it, and the client may retry safely (signup is idempotent: a retry
-stores only the jobs an earlier attempt did not record, listed in `jobs_enqueued`).
+201 with the account when this call created it, and the same 201 with the same account
+and `Idempotent-Replayed: true` to a retry that sends the first request's
+`Idempotency-Key` and the same details; 400 naming the field (or the header) on invalid
+input; 422 when that key comes with other details; 409, the same bytes whatever was sent,
+when the address has an account and the request does not hold its key (the account
+holder is told by email, at most once a day). Whatever the answer, the account's own
+unrecorded jobs are stored first. Any other failure raises: API Gateway answers 500, the
+Lambda `Errors` metric counts it, and the client may retry safely with the same key
+(a retry stores only the jobs an earlier attempt did not record, listed in
+`jobs_enqueued`).
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ from delivery_guarantees.adapters.email_sender import EmailSender, SesEmailSende
 from delivery_guarantees.adapters.job_queue import JobQueue, SqsJobQueue
 from delivery_guarantees.config import SignupSettings
 from delivery_guarantees.signup import (
-    AccountConflictError,
+    IDEMPOTENCY_KEY_HEADER,
+    EmailTakenError,
+    IdempotencyKeyReusedError,
     InvalidSignupRequest,
+    SignupNoticeOutcome,
     WelcomeEmailOutcome,
+    parse_idempotency_key,
     parse_signup_request,
     sign_up,
 )
@@ -84,11 +93,21 @@ def create_account() -> Response[dict[str, Any]]:
             "body", "request body is not UTF-8 text: expected a JSON object"
         ) from None
     request = parse_signup_request(body)
+    # Validated before anything is read or stored, as the body is: an invalid request
+    # gets the same 400 whether or not its address has an account.
+    idempotency_key = parse_idempotency_key(app.current_event.headers.get(IDEMPOTENCY_KEY_HEADER))
     deps = adapters()
-    result = sign_up(request, deps.accounts, deps.jobs, deps.email_sender, deps.settings)
+    result = sign_up(
+        request,
+        deps.accounts,
+        deps.jobs,
+        deps.email_sender,
+        deps.settings,
+        idempotency_key=idempotency_key,
+    )
 
     metrics.add_metric(
-        name="AccountsCreated" if result.created else "SignupRetries",
+        name="AccountsCreated" if result.created else "SignupReplays",
         unit=MetricUnit.Count,
         value=1,
     )
@@ -98,11 +117,15 @@ def create_account() -> Response[dict[str, Any]]:
         "signup stored",
         account_id=result.account.account_id,
         account_created=result.created,
+        replayed=result.replayed,
+        idempotency_key_given=idempotency_key is not None,
         welcome_email=result.welcome_email.value,
         jobs_enqueued=[job.value for job in result.jobs_enqueued],
     )
+    # A replay is the first answer again (Stripe's convention: the same status and body,
+    # marked by a header); only `jobs_enqueued` and `welcome_email` speak for this call.
     return Response(
-        status_code=HTTPStatus.CREATED if result.created else HTTPStatus.OK,
+        status_code=HTTPStatus.CREATED,
         content_type=content_types.APPLICATION_JSON,
         body={
             "account": asdict(result.account),
@@ -111,6 +134,7 @@ def create_account() -> Response[dict[str, Any]]:
             "welcome_email": result.welcome_email.value,
             "jobs_enqueued": [job.value for job in result.jobs_enqueued],
         },
+        headers={"Idempotent-Replayed": "true"} if result.replayed else None,
     )
 
 
@@ -121,11 +145,32 @@ def reject_invalid_request(error: InvalidSignupRequest) -> Response[dict[str, st
     return _client_error(HTTPStatus.BAD_REQUEST, error.field, str(error))
 
 
-@app.exception_handler(AccountConflictError)
-def reject_conflicting_signup(error: AccountConflictError) -> Response[dict[str, str]]:
-    logger.info("signup rejected: email taken with other details", field=error.field)
+@app.exception_handler(EmailTakenError)
+def reject_taken_email(error: EmailTakenError) -> Response[dict[str, str]]:
+    # The same answer, byte for byte, whatever the request's details: nothing in it may
+    # depend on them (the account ID and the notice stay in the logs).
+    logger.info(
+        "signup rejected: the address has an account and the request does not hold its key",
+        account_id=error.account_id,
+        signup_notice=error.notice.value,
+    )
     metrics.add_metric(name="SignupsRejected", unit=MetricUnit.Count, value=1)
+    if error.notice is SignupNoticeOutcome.SENT:
+        metrics.add_metric(name="SignupNoticesSent", unit=MetricUnit.Count, value=1)
+    elif error.notice is SignupNoticeOutcome.FAILED:
+        metrics.add_metric(name="SignupNoticesFailed", unit=MetricUnit.Count, value=1)
     return _client_error(HTTPStatus.CONFLICT, error.field, str(error))
+
+
+@app.exception_handler(IdempotencyKeyReusedError)
+def reject_reused_key(error: IdempotencyKeyReusedError) -> Response[dict[str, str]]:
+    logger.info(
+        "signup rejected: the idempotency key was used for another request",
+        account_id=error.account_id,
+        differing=list(error.differing),
+    )
+    metrics.add_metric(name="SignupsRejected", unit=MetricUnit.Count, value=1)
+    return _client_error(HTTPStatus.UNPROCESSABLE_ENTITY, error.field, str(error))
 
 
 def _client_error(status: HTTPStatus, field: str, message: str) -> Response[dict[str, str]]:

@@ -21,17 +21,25 @@ class AccountRow:
     account: Account
     welcome_email_delivery: WelcomeEmailDelivery
     enqueued: dict[SignupJob, EnqueuedJob] = field(default_factory=dict)
+    idempotency_key_sha256: str | None = None
+    last_signup_notice_at: str | None = None
 
 
 @dataclass
 class InMemoryAccountsStore:
-    """AccountsTable in a dict. `crash_before_recording` dies instead of recording that job."""
+    """AccountsTable in a dict. `crash_before_recording` dies instead of recording that job;
+    `fail_notice_claims_with` is raised by `claim_signup_notice`."""
 
     rows: dict[str, AccountRow] = field(default_factory=dict)
     crash_before_recording: SignupJob | None = None
+    fail_notice_claims_with: Exception | None = None
+    notice_claims: int = 0  # calls of claim_signup_notice, granted or not
 
     def create_if_absent(
-        self, account: Account, welcome_email_delivery: WelcomeEmailDelivery
+        self,
+        account: Account,
+        welcome_email_delivery: WelcomeEmailDelivery,
+        idempotency_key_sha256: str | None = None,
     ) -> StoredAccount:
         if account.email in self.rows:
             row = self.rows[account.email]
@@ -40,9 +48,29 @@ class InMemoryAccountsStore:
                 created=False,
                 welcome_email_delivery=row.welcome_email_delivery,
                 enqueued=dict(row.enqueued),
+                idempotency_key_sha256=row.idempotency_key_sha256,
             )
-        self.rows[account.email] = AccountRow(account, welcome_email_delivery)
-        return StoredAccount(account, created=True, welcome_email_delivery=welcome_email_delivery)
+        self.rows[account.email] = AccountRow(
+            account, welcome_email_delivery, idempotency_key_sha256=idempotency_key_sha256
+        )
+        return StoredAccount(
+            account,
+            created=True,
+            welcome_email_delivery=welcome_email_delivery,
+            idempotency_key_sha256=idempotency_key_sha256,
+        )
+
+    def claim_signup_notice(self, account: Account, now: str, last_before: str) -> bool:
+        self.notice_claims += 1
+        if self.fail_notice_claims_with is not None:
+            raise self.fail_notice_claims_with
+        row = self.rows.get(account.email)
+        if row is None or row.account.account_id != account.account_id:
+            return False
+        if row.last_signup_notice_at is not None and row.last_signup_notice_at > last_before:
+            return False
+        row.last_signup_notice_at = now
+        return True
 
     def record_enqueued(self, account: Account, job: SignupJob, enqueued: EnqueuedJob) -> None:
         if job is self.crash_before_recording:

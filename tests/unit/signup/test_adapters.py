@@ -221,6 +221,86 @@ def test_an_outbox_record_missing_its_message_id_is_reported_not_guessed(dynamod
         store.create_if_absent(account("acc_2"), AT_LEAST_ONCE)
 
 
+def test_the_key_digest_is_stored_with_a_new_account_only(dynamodb: Any) -> None:
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+
+    created = store.create_if_absent(account("acc_1"), AT_LEAST_ONCE, "a" * 64)
+    again = store.create_if_absent(account("acc_2"), AT_LEAST_ONCE, "b" * 64)
+    unkeyed = store.create_if_absent(account("acc_3"), AT_LEAST_ONCE)
+
+    assert created.idempotency_key_sha256 == "a" * 64
+    assert again.idempotency_key_sha256 == "a" * 64  # the first request's, not overwritten
+    assert unkeyed.idempotency_key_sha256 == "a" * 64
+    item = dynamodb.get_item(TableName="accounts", Key=ADA)["Item"]
+    assert item["idempotency_key_sha256"] == {"S": "a" * 64}
+
+
+def test_an_account_created_without_a_key_has_no_digest(dynamodb: Any) -> None:
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+
+    store.create_if_absent(account("acc_1"), AT_LEAST_ONCE)
+    again = store.create_if_absent(account("acc_2"), AT_LEAST_ONCE, "b" * 64)
+
+    assert again.idempotency_key_sha256 is None
+    item = dynamodb.get_item(TableName="accounts", Key=ADA)["Item"]
+    assert "idempotency_key_sha256" not in item
+
+
+def test_the_signup_notice_is_claimed_once_per_window(dynamodb: Any) -> None:
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+    store.create_if_absent(account("acc_1"), AT_LEAST_ONCE)
+    ada = account("acc_1")
+
+    claims = [
+        store.claim_signup_notice(
+            ada, "2026-11-29T16:40:00.000+00:00", "2026-11-28T16:40:00.000+00:00"
+        ),
+        store.claim_signup_notice(
+            ada, "2026-11-29T16:41:00.000+00:00", "2026-11-28T16:41:00.000+00:00"
+        ),
+        store.claim_signup_notice(
+            ada, "2026-11-30T16:39:59.999+00:00", "2026-11-29T16:39:59.999+00:00"
+        ),
+        store.claim_signup_notice(
+            ada, "2026-11-30T16:40:00.000+00:00", "2026-11-29T16:40:00.000+00:00"
+        ),
+        store.claim_signup_notice(
+            ada, "2026-11-30T16:40:00.001+00:00", "2026-11-29T16:40:00.001+00:00"
+        ),
+    ]
+
+    assert claims == [True, False, False, True, False]
+    item = dynamodb.get_item(TableName="accounts", Key=ADA)["Item"]
+    assert item["last_signup_notice_at"] == {"S": "2026-11-30T16:40:00.000+00:00"}
+    assert item["name"] == {"S": "Ada Lovelace"}  # the rest of the account is untouched
+
+
+@pytest.mark.parametrize("stored_id", [None, "acc_other"], ids=["deleted", "replaced"])
+def test_no_notice_is_claimed_for_a_deleted_or_replaced_account(
+    dynamodb: Any, stored_id: str | None
+) -> None:
+    store = DynamoDbAccountsStore("accounts", client=dynamodb)
+    if stored_id is not None:
+        store.create_if_absent(account(stored_id), AT_LEAST_ONCE)
+    before = dynamodb.scan(TableName="accounts")["Items"]
+
+    claimed = store.claim_signup_notice(
+        account("acc_1"), "2026-11-29T16:40:00.000+00:00", "2026-11-28T16:40:00.000+00:00"
+    )
+
+    assert claimed is False
+    assert dynamodb.scan(TableName="accounts")["Items"] == before  # no fragment created
+
+
+def test_a_failed_notice_claim_raises(dynamodb: Any) -> None:
+    store = DynamoDbAccountsStore("no-such-table", client=dynamodb)
+
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        store.claim_signup_notice(
+            account("acc_1"), "2026-11-29T16:40:00.000+00:00", "2026-11-28T16:40:00.000+00:00"
+        )
+
+
 def test_other_dynamodb_errors_propagate(dynamodb: Any) -> None:
     store = DynamoDbAccountsStore("no-such-table", client=dynamodb)
 

@@ -9,6 +9,13 @@ attribute per job records when and as which SQS message (`outbox_first_charge`,
 `outbox_welcome_email`, each a map of `enqueued_at` and `message_id`). A retried signup
 reads them from the failed conditional PutItem (no extra GetItem) and enqueues only what
 is not recorded yet.
+
+Two more attributes keep signup answers from revealing an account's details
+(docs/design.md, "Signup answers reveal nothing"): `idempotency_key_sha256`, the SHA-256
+hex digest of the first request's `Idempotency-Key` (never the key itself), which a retry
+must match to be answered with the account; and `last_signup_notice_at`, when the account
+holder was last told by email that someone tried to sign up with their address, which a
+conditional UpdateItem claims at most once per 24 hours.
 """
 
 from __future__ import annotations
@@ -39,17 +46,36 @@ class StoredAccount:
     created: bool
     welcome_email_delivery: WelcomeEmailDelivery
     enqueued: Mapping[SignupJob, EnqueuedJob] = field(default_factory=dict)
+    # The SHA-256 hex digest of the Idempotency-Key the creating request sent, if any.
+    idempotency_key_sha256: str | None = None
 
 
 class AccountsStore(Protocol):
     def create_if_absent(
-        self, account: Account, welcome_email_delivery: WelcomeEmailDelivery
+        self,
+        account: Account,
+        welcome_email_delivery: WelcomeEmailDelivery,
+        idempotency_key_sha256: str | None = None,
     ) -> StoredAccount:
-        """Store `account` unless one exists for its email; return whichever is stored."""
+        """Store `account` unless one exists for its email; return whichever is stored.
+
+        `idempotency_key_sha256` is stored with a new account only; an existing one keeps
+        the digest (or the absence of one) its creating request left.
+        """
         ...
 
     def record_enqueued(self, account: Account, job: SignupJob, enqueued: EnqueuedJob) -> None:
         """Record on the account that `job` is on its queue. Raises if it was not recorded."""
+        ...
+
+    def claim_signup_notice(self, account: Account, now: str, last_before: str) -> bool:
+        """Set `last_signup_notice_at` to `now` unless a notice was claimed after `last_before`.
+
+        True: this call may send the notice (and no other call may until the window has
+        passed). False: a notice was claimed since `last_before`, or the row no longer
+        holds this account. Timestamps are ISO 8601 UTC strings of one format, so they
+        compare as strings. Raises on any other failure.
+        """
         ...
 
 
@@ -62,6 +88,8 @@ class AccountReplacedError(RuntimeError):
 
 
 _ATTRIBUTES = ("email", "account_id", "name", "payment_method", "created_at")
+IDEMPOTENCY_KEY_ATTRIBUTE = "idempotency_key_sha256"
+SIGNUP_NOTICE_ATTRIBUTE = "last_signup_notice_at"
 
 
 def outbox_attribute(job: SignupJob) -> str:
@@ -82,10 +110,15 @@ class DynamoDbAccountsStore:
         return self._client
 
     def create_if_absent(
-        self, account: Account, welcome_email_delivery: WelcomeEmailDelivery
+        self,
+        account: Account,
+        welcome_email_delivery: WelcomeEmailDelivery,
+        idempotency_key_sha256: str | None = None,
     ) -> StoredAccount:
         item = {name: {"S": getattr(account, name)} for name in _ATTRIBUTES}
         item["welcome_email_delivery"] = {"S": welcome_email_delivery.value}
+        if idempotency_key_sha256 is not None:
+            item[IDEMPOTENCY_KEY_ATTRIBUTE] = {"S": idempotency_key_sha256}
         try:
             self._dynamodb.put_item(
                 TableName=self._table_name,
@@ -99,7 +132,10 @@ class DynamoDbAccountsStore:
             existing = error.response.get("Item") or self._read(account.email)
             return self._from_item(existing, created=False)
         return StoredAccount(
-            account=account, created=True, welcome_email_delivery=welcome_email_delivery
+            account=account,
+            created=True,
+            welcome_email_delivery=welcome_email_delivery,
+            idempotency_key_sha256=idempotency_key_sha256,
         )
 
     def record_enqueued(self, account: Account, job: SignupJob, enqueued: EnqueuedJob) -> None:
@@ -131,6 +167,32 @@ class DynamoDbAccountsStore:
                 f"{job.value} (message {enqueued.message_id}) was enqueued but not recorded"
             ) from None
 
+    def claim_signup_notice(self, account: Account, now: str, last_before: str) -> bool:
+        # One conditional write decides which attempt may send the notice: concurrent
+        # attempts cannot both pass, and the email is sent only after the claim (a failed
+        # send is not retried: at most one notice per window, possibly none).
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table_name,
+                Key={"email": {"S": account.email}},
+                UpdateExpression="SET #notice = :now",
+                ConditionExpression=(
+                    "account_id = :account_id AND "
+                    "(attribute_not_exists(#notice) OR #notice <= :last_before)"
+                ),
+                ExpressionAttributeNames={"#notice": SIGNUP_NOTICE_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    ":now": {"S": now},
+                    ":last_before": {"S": last_before},
+                    ":account_id": {"S": account.account_id},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def _read(self, email: str) -> dict[str, Any]:
         # Only reached when the store did not return the conflicting item with the error.
         response = self._dynamodb.get_item(
@@ -155,6 +217,7 @@ class DynamoDbAccountsStore:
             created=created,
             welcome_email_delivery=WelcomeEmailDelivery(item["welcome_email_delivery"]["S"]),
             enqueued=_enqueued_jobs(item),
+            idempotency_key_sha256=item.get(IDEMPOTENCY_KEY_ATTRIBUTE, {}).get("S"),
         )
 
 
