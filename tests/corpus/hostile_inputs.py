@@ -2,8 +2,10 @@
 
 Each case is the raw bytes a client or producer sends to one target (the body of
 `POST /accounts`, a charge message body on BillingQueue, a job body on
-WelcomeEmailQueue) and what must come back: an error that names the offending field, or
-"body" when the body as a whole is wrong, and contains a phrase saying what is wrong.
+WelcomeEmailQueue), for `POST /accounts` with any request headers it needs (an invalid
+`Idempotency-Key`), and what must come back: an error that names the offending field
+(or header), or "body" when the body as a whole is wrong, and contains a phrase saying
+what is wrong.
 Some cases also list text the error, the answer and the logs must never repeat (a card
 number, a bidi override, a forged header).
 
@@ -83,6 +85,9 @@ class HostileInput:
     http_message: str | None = None  # the gateway's {"message"} when http_status is not 400
     sqs_accepts: bool = True  # False: SQS refuses to send it (over 1 MiB)
     end_to_end: bool = False
+    # POST /accounts only: request headers sent with the body, such as an invalid
+    # Idempotency-Key with a valid body (the error then names the header).
+    headers: tuple[tuple[str, str], ...] = ()
 
     def raw(self) -> bytes:
         return self.make()
@@ -107,6 +112,10 @@ def _with(target: Target, **changes: Any) -> Callable[[], bytes]:
 
 def _without(target: Target, field: str) -> Callable[[], bytes]:
     return lambda: _json({k: v for k, v in _BASE[target].items() if k != field})
+
+
+def _json_body(value: dict[str, Any]) -> Callable[[], bytes]:
+    return lambda: _json(value)
 
 
 def _literal(raw: bytes) -> Callable[[], bytes]:
@@ -804,6 +813,39 @@ CASES: tuple[HostileInput, ...] = (
         _with(W, email="ada@example.com\r\nBcc: eve@example.com"),
         "email",
         "not a valid email address",
+    ),
+    # ------------------------------------------------------------------ Idempotency-Key
+    # A header, not a field: the body is valid and the error names the header. The key is
+    # the caller's secret for reading its account back: never repeated.
+    HostileInput(
+        "signup-idempotency-key-256-characters",
+        S,
+        "size",
+        _json_body(SIGNUP),
+        "Idempotency-Key",
+        "at most 255 characters",
+        headers=(("Idempotency-Key", "k" * 255 + "Z"),),
+        never_repeated=("k" * 32,),
+    ),
+    HostileInput(
+        "signup-idempotency-key-with-an-escape-sequence",
+        S,
+        "bidi and invisible characters",
+        _json_body(SIGNUP),
+        "Idempotency-Key",
+        "printable ASCII",
+        headers=(("Idempotency-Key", "key-\x1b[2J\x1b[31mred"),),
+        never_repeated=("\x1b", "[2J"),
+    ),
+    HostileInput(
+        "signup-idempotency-key-with-a-nul-and-a-tab",
+        S,
+        "bidi and invisible characters",
+        _json_body(SIGNUP),
+        "Idempotency-Key",
+        "printable ASCII",
+        headers=(("Idempotency-Key", "key\x00\tsecret"),),
+        never_repeated=("secret",),
     ),
     # ------------------------------------------------------------------ card numbers
     HostileInput(
