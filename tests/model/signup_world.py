@@ -10,6 +10,10 @@
   (boto3's default session, swapped for the example): the signup function killed after
   enqueueing a job and before recording it on the account, SQS down, SES down or
   throttled, the function killed after SES accepted an email.
+- Clients send an Idempotency-Key with a signup (or none) and the same key when they
+  retry it; someone else signing up with a taken address has no key. SES carries two
+  kinds of email: welcome emails (the guarantees count these) and the notice to an
+  account holder that someone tried their address (at most one a day per account).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses import ses_backends
 
+from delivery_guarantees.signup import EMAIL_TAKEN_MESSAGE, SIGNUP_NOTICE_SUBJECT
 from functions.signup import app as signup_app
 from functions.welcome_email import app as welcome_app
 from tests.model.billing_world import BillingWorld
@@ -194,10 +199,16 @@ class SignupWorld:
             "WelcomeEmailQueue", visibility_timeout=WELCOME_VISIBILITY_TIMEOUT
         )
         self.context = FakeLambdaContext()
-        # By client, (email, name): its last request, and one it still retries (no answer
-        # or a 500). Someone else's signup with the same email is another client.
-        self.last_request: dict[tuple[str, str], dict[str, Any]] = {}
-        self.unanswered: dict[tuple[str, str], dict[str, Any]] = {}
+        # By client, (email, name): its last request with the Idempotency-Key it sent (or
+        # None), and one it still retries (no answer or a 500). Someone else's signup with
+        # the same email is another client.
+        self.last_request: dict[tuple[str, str], tuple[dict[str, Any], str | None]] = {}
+        self.unanswered: dict[tuple[str, str], tuple[dict[str, Any], str | None]] = {}
+        self._keys = 0
+        # Each signup notice SES accepted: (address, when), in order.
+        self.notices: list[tuple[str, float]] = []
+        # Answers that gave an account to a request whose details are not the account's.
+        self.revealed: list[str] = []
         self.welcome_jobs: Counter[str] = Counter()  # by email
         self.charges: Counter[str] = Counter()  # by email
         # by email: kills between enqueueing a job and recording it (a duplicate allowed)
@@ -228,12 +239,21 @@ class SignupWorld:
             body["welcome_email_delivery"] = delivery
         return body
 
-    def post(self, body: dict[str, Any], fault: SignupFault = "none") -> tuple[str, int | None]:
+    def new_key(self, person: str) -> str:
+        """A new Idempotency-Key, as a client makes one for each new signup (a UUID in life)."""
+        self._keys += 1
+        return f"key-{person}-{self._keys}"
+
+    def post(
+        self, body: dict[str, Any], fault: SignupFault = "none", key: str | None = None
+    ) -> tuple[str, int | None]:
         """POST /accounts through the real handler; (what happened, HTTP status or None)."""
         email = body["email"]
         client = (email, body["name"])
-        self.last_request[client] = body
+        self.last_request[client] = (body, key)
         event = load_event("signup_at_least_once") | {"body": json.dumps(body)}
+        if key is not None:
+            event["headers"] = event["headers"] | {"idempotency-key": key}
         self.faults.arm(fault)
         sent_before = len(self.sent_emails())
         enqueued_before = send_message_hooks().sent
@@ -252,9 +272,17 @@ class SignupWorld:
             if kind.startswith("killed before recording"):
                 self.unrecorded[email][kind.removeprefix("killed before recording the ")] += 1
         if status is None or status >= 500:
-            self.unanswered[client] = body
+            self.unanswered[client] = (body, key)
         else:
             self.unanswered.pop(client, None)
+        self._check_answer(body, key, status, answer)
+        new_emails = self.sent_emails()[sent_before:]
+        self.notices += [
+            (address, self.clock.now())
+            for m in new_emails
+            if m.subject == SIGNUP_NOTICE_SUBJECT
+            for address in m.destinations["ToAddresses"]
+        ]
         jobs = (
             self._move_enqueued_jobs(email, body["name"])
             if send_message_hooks().sent > enqueued_before
@@ -267,10 +295,28 @@ class SignupWorld:
             parts.append(f"{fired[0]}")
         if jobs:
             parts.append("enqueued " + ", ".join(jobs))
-        emailed = len(self.sent_emails()) - sent_before
-        if emailed:
-            parts.append(f"{emailed} email(s) sent")
+        notices = sum(1 for m in new_emails if m.subject == SIGNUP_NOTICE_SUBJECT)
+        if len(new_emails) - notices:
+            parts.append(f"{len(new_emails) - notices} welcome email(s) sent")
+        if notices:
+            parts.append(f"{notices} signup notice(s) sent")
         return ", ".join(parts), status
+
+    def _check_answer(
+        self, body: dict[str, Any], key: str | None, status: int | None, answer: dict[str, Any]
+    ) -> None:
+        """No answer gives an account to someone else; every 409 is the one 409."""
+        if status == 409 and answer != {"message": EMAIL_TAKEN_MESSAGE, "field": "email"}:
+            self.revealed.append(f"{body['email']} ({body['name']}): a 409 that says {answer}")
+        account = answer.get("account")
+        if isinstance(account, dict) and (
+            account.get("name") != body["name"]
+            or account.get("payment_method") != body["payment_method"]
+        ):
+            self.revealed.append(
+                f"{body['email']} ({body['name']}, key {key}): HTTP {status} gave the account "
+                f"of {account.get('name')} ({account.get('payment_method')})"
+            )
 
     def _move_enqueued_jobs(self, email: str, name: str) -> list[str]:
         """Move what the function put on moto's queues to the modelled ones."""
@@ -300,8 +346,8 @@ class SignupWorld:
         """Clients retry every signup that got no answer (or a 500) until one comes."""
         retries = 0
         for _ in range(5):  # without faults one round answers all; a bug may need more
-            for body in list(self.unanswered.values()):
-                self.post(body)
+            for body, key in list(self.unanswered.values()):
+                self.post(body, key=key)
                 retries += 1
         return retries
 
@@ -381,8 +427,14 @@ class SignupWorld:
         messages: list[Any] = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
         return messages
 
-    def emails_to(self) -> Counter[str]:
-        return Counter(a for m in self.sent_emails() for a in m.destinations["ToAddresses"])
+    def emails_to(self, *, welcome_only: bool = True) -> Counter[str]:
+        """Emails SES accepted per address: welcome emails, or every email."""
+        return Counter(
+            a
+            for m in self.sent_emails()
+            if not (welcome_only and m.subject == SIGNUP_NOTICE_SUBJECT)
+            for a in m.destinations["ToAddresses"]
+        )
 
     def accounts(self) -> dict[str, dict[str, Any]]:
         """AccountsTable by email (a scan: the model's view, not the function's calls)."""
@@ -421,11 +473,11 @@ def check_at_least_once(world: SignupWorld) -> None:
 
 
 def check_emails_only_to_accounts(world: SignupWorld) -> None:
-    """After settling: no email to an address without an account."""
+    """After settling: no email (welcome or notice) to an address without an account."""
     accounts = world.accounts()
     problems = [
         f"{email}: {n} email(s) sent, but no account has this address"
-        for email, n in world.emails_to().items()
+        for email, n in world.emails_to(welcome_only=False).items()
         if email not in accounts
     ]
     if problems:
@@ -455,3 +507,27 @@ def check_jobs_stored_once(world: SignupWorld) -> None:
                 )
     if problems:
         raise broken(world.schedule, "SIGNUP JOBS NOT STORED EXACTLY ONCE", problems)
+
+
+NOTICE_INTERVAL_SECONDS = 24 * 60 * 60
+
+
+def check_no_account_oracle(world: SignupWorld) -> None:
+    """At every step: no signup answer gave an account's details to a request that did
+    not send them, and every 409 is the same answer."""
+    if world.revealed:
+        raise broken(world.schedule, "SIGNUP ANSWER REVEALED AN ACCOUNT", world.revealed)
+
+
+def check_notices_at_most_daily(world: SignupWorld) -> None:
+    """At every step: at most one signup notice per account in any 24 hours."""
+    last: dict[str, float] = {}
+    problems = []
+    for address, when in world.notices:
+        if address in last and when - last[address] < NOTICE_INTERVAL_SECONDS:
+            problems.append(
+                f"{address}: two signup notices {(when - last[address]) / 3600:.1f} h apart"
+            )
+        last[address] = when
+    if problems:
+        raise broken(world.schedule, "SIGNUP NOTICE SENT TWICE IN 24 HOURS", problems)

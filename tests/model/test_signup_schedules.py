@@ -1,8 +1,9 @@
 """Signups, welcome emails and first charges under random schedules.
 
 A Hypothesis state machine signs people up through the real SignupFunction handler
-(first signups with either welcome-email guarantee, producer retries with the same
-details, twenty identical signups at once, a signup reusing an email with another name),
+(first signups with either welcome-email guarantee, with an Idempotency-Key or without,
+producer retries with the same details and the same key, twenty identical keyed signups
+at once, someone else signing up with a taken email and no key),
 while faults strike (killed between enqueueing a job and recording it, SQS or SES down,
 killed after SES accepted an email); delivers welcome jobs to the real WelcomeEmailFunction
 (SES throttled, killed after sending) and first charges to the real BillingFunction (the
@@ -13,7 +14,10 @@ billing faults); moves the clock by minutes to weeks and redrives the DLQs. Guar
   of unanswered signups included);
 - twenty identical signups store at most one welcome job and one charge; every account's
   jobs are enqueued once (one more per kill between enqueueing and recording);
-- every account's first charge is charged exactly once, as billing guarantees.
+- every account's first charge is charged exactly once, as billing guarantees;
+- no account oracle (at every step): no answer gives an account's details to a request
+  that did not send them, every 409 is the same, and an account holder gets at most one
+  signup notice in 24 hours.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ from tests.model.signup_world import (
     check_at_most_once,
     check_emails_only_to_accounts,
     check_jobs_stored_once,
+    check_no_account_oracle,
+    check_notices_at_most_daily,
 )
 
 pytestmark = pytest.mark.model
@@ -74,23 +80,32 @@ class SignupSchedules(ModelMachine):
 
     # -------------------------------------------------------------- clients
 
-    @rule(person=people, delivery=st.sampled_from(DELIVERIES), fault=st.sampled_from(SIGNUP_FAULTS))
+    @rule(
+        person=people,
+        delivery=st.sampled_from(DELIVERIES),
+        fault=st.sampled_from(SIGNUP_FAULTS),
+        keyed=st.booleans(),
+    )
     @tracked
-    def sign_up(self, person: str, delivery: str, fault: SignupFault) -> None:
-        outcome, _ = self.world.post(self.world.request(person, delivery), fault)
+    def sign_up(self, person: str, delivery: str, fault: SignupFault, keyed: bool) -> None:
+        """A new signup: a new Idempotency-Key, or none."""
+        key = self.world.new_key(person) if keyed else None
+        outcome, _ = self.world.post(self.world.request(person, delivery), fault, key)
         suffix = "" if fault == "none" else f" ({fault})"
-        self.schedule.step(f"sign up {person}, {delivery}{suffix}", outcome)
+        with_key = f", key {key}" if key else ", no key"
+        self.schedule.step(f"sign up {person}, {delivery}{with_key}{suffix}", outcome)
 
     @rule(person=people, fault=st.sampled_from(SIGNUP_FAULTS))
     @tracked
     def retry_signup(self, person: str, fault: SignupFault) -> None:
-        """The client repeats its last request, the same details."""
+        """The client repeats its last request: the same details, the same key (or none)."""
         email, name, _ = PEOPLE[person]
-        body = self.world.last_request.get((email, name))
-        if body is None:
+        last = self.world.last_request.get((email, name))
+        if last is None:
             self.schedule.step(f"retry {person}'s signup", "never signed up: nothing to do")
             return
-        outcome, _ = self.world.post(body, fault)
+        body, key = last
+        outcome, _ = self.world.post(body, fault, key)
         suffix = "" if fault == "none" else f" ({fault})"
         self.schedule.step(f"retry {person}'s signup{suffix}", outcome)
 
@@ -104,7 +119,8 @@ class SignupSchedules(ModelMachine):
         email = PEOPLE[person][0]
         jobs_before = (self.world.welcome_jobs[email], self.world.charges[email])
         body = self.world.request(person, delivery)
-        statuses = [self.world.post(body)[1] for _ in range(20)]
+        key = self.world.new_key(person)  # one signup, retried: the same key each time
+        statuses = [self.world.post(body, key=key)[1] for _ in range(20)]
         statuses = [int(status) if status is not None else None for status in statuses]
         new_jobs = self.world.welcome_jobs[email] - jobs_before[0]
         new_charges = self.world.charges[email] - jobs_before[1]
@@ -123,7 +139,7 @@ class SignupSchedules(ModelMachine):
     @rule(person=people)
     @tracked
     def conflicting_signup(self, person: str) -> None:
-        """Someone else signs up with this person's email address."""
+        """Someone else signs up with this person's email address (without its key)."""
         body = self.world.request(person, "default", name="Someone Else")
         outcome, _ = self.world.post(body)
         self.schedule.step(f"sign up {person}'s email as Someone Else", outcome)
@@ -162,6 +178,8 @@ class SignupSchedules(ModelMachine):
     def never_twice(self) -> None:
         check_at_most_once(self.world)
         check_no_double_charge(self.billing)
+        check_no_account_oracle(self.world)
+        check_notices_at_most_daily(self.world)
 
     def settle_and_check(self) -> None:
         retries = self.world.retry_unanswered()
@@ -175,6 +193,8 @@ class SignupSchedules(ModelMachine):
         )
         check_at_most_once(self.world)
         check_no_double_charge(self.billing)
+        check_no_account_oracle(self.world)
+        check_notices_at_most_daily(self.world)
         check_nothing_lost(self.schedule, queues)
         check_at_least_once(self.world)
         check_emails_only_to_accounts(self.world)
