@@ -6,27 +6,53 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+PIP_TOOLS_VENV := .tools/pip-tools
 STACK ?= delivery-guarantees
 TEMPLATE ?= template.yaml
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit model integration lint typecheck validate build deploy local demo dlq redrive logs invoke send bench clean
+.PHONY: help install lock test unit model integration lint typecheck validate scan build deploy local demo dlq redrive logs invoke send bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The virtual environment is rebuilt whenever a dependency file changes.
-$(VENV)/.installed: pyproject.toml constraints.txt layers/shared/requirements.txt
+$(VENV)/.installed: pyproject.toml constraints.txt layers/shared/requirements.in
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-r layers/shared/requirements.txt -e '.[dev]'
+		-r layers/shared/requirements.in -e '.[dev]'
 	touch $@
 
-$(SAM_VENV)/.installed:
+# Tools in venvs of their own, each installed from a lock file: every package pinned
+# with its hashes (tools/*.txt, from tools/*.in by `make lock`).
+$(SAM_VENV)/.installed: tools/sam-cli.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==1.170.0
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+		-r tools/sam-cli.txt
+	touch $@
+
+$(PIP_TOOLS_VENV)/.installed: tools/pip-tools.txt
+	$(PYTHON) -m venv $(PIP_TOOLS_VENV)
+	$(PIP_TOOLS_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+		-r tools/pip-tools.txt
+	touch $@
+
+PIP_COMPILE = $(PIP_TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links
+
+lock: $(PIP_TOOLS_VENV)/.installed ## Re-resolve the lock files: the layer's (against constraints.txt) and the tools'
+	$(PIP_COMPILE) -c constraints.txt -o layers/shared/requirements.txt layers/shared/requirements.in
+	$(PIP_COMPILE) -o tools/sam-cli.txt tools/sam-cli.in
+	$(PIP_COMPILE) -o tools/pip-tools.txt tools/pip-tools.in
+
+# checkov has a venv of its own too: its dependencies would clash with the project's.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
@@ -55,6 +81,12 @@ typecheck: $(VENV)/.installed ## Type-check with mypy
 validate: $(VENV)/.installed $(SAM_VENV)/.installed ## Validate the template (cfn-lint, sam validate --lint)
 	$(VENV)/bin/cfn-lint $(TEMPLATE)
 	$(SAM) validate --lint --template $(TEMPLATE) --region us-east-1
+
+# checkov offline (--skip-download: no Prisma Cloud look-ups); its skips are commented
+# beside each resource in the template. bandit reads its skips from pyproject.toml.
+scan: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Security scans: checkov on the template, bandit on the code
+	$(CHECKOV) --file $(TEMPLATE) --framework cloudformation --quiet --compact --skip-download
+	$(VENV)/bin/bandit -c pyproject.toml -r layers functions local_cloud -q
 
 build: $(SAM_VENV)/.installed ## sam build (python3.13, arm64)
 	$(SAM) build --template $(TEMPLATE)

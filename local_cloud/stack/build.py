@@ -32,9 +32,23 @@ def python_tag() -> str:
 
 
 def requirement_lines(text: str) -> list[str]:
-    """The requirements themselves: comments, blank lines and trailing whitespace dropped."""
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
-    return [line for line in lines if line]
+    """The requirements themselves, one per entry: comments, blank lines and trailing
+    whitespace dropped, and lines continued with a backslash (pip-compile's
+    `name==1.0 \\` then `--hash=...` lines) joined into one entry."""
+    entries: list[str] = []
+    continued = ""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        line = continued + (" " if continued and line else "") + line
+        if line.endswith("\\"):
+            continued = line[:-1].rstrip()
+            continue
+        continued = ""
+        if line:
+            entries.append(line)
+    if continued:
+        entries.append(continued)
+    return entries
 
 
 def requirements_key(requirements: list[str], constraints: str, tag: str) -> str:
@@ -54,14 +68,18 @@ class PipInstaller:
     """pip install --target with this interpreter: wheels for this host's Python."""
 
     def install(self, requirements: list[str], target: Path, constraints: Path | None) -> None:
+        # A requirements file, not arguments: `--hash` is only allowed there, and with
+        # hashes pip checks every download against them (hash-checking mode).
+        listing = target.parent / f"{target.name}.requirements.txt"
+        listing.write_text("\n".join(requirements) + "\n")
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-input", "--target", str(target),
+            "--no-input", "--target", str(target), "-r", str(listing),
         ]  # fmt: skip
         if constraints is not None:
             command += ["-c", str(constraints)]
-        command += requirements
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        listing.unlink(missing_ok=True)
         if result.returncode != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-15:])
             raise BuildError(f"pip install {' '.join(requirements)} failed:\n{tail}")
