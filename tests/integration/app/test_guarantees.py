@@ -38,12 +38,16 @@ def charge(transaction_id: str, **changes: Any) -> dict[str, Any]:
     return {**body, **changes}
 
 
-def signup_event(email: str, mode: str) -> dict[str, Any]:
+def signup_event(
+    email: str, mode: str, key: str | None = None, name: str = "Integration Tester"
+) -> dict[str, Any]:
     event = copy.deepcopy(load_event("signup_at_least_once"))
+    if key is not None:
+        event["headers"]["idempotency-key"] = key
     event["body"] = json.dumps(
         {
             "email": email,
-            "name": "Integration Tester",
+            "name": name,
             "payment_method": "pm_card_visa",
             "welcome_email_delivery": mode,
         }
@@ -113,12 +117,14 @@ def test_a_retried_signup_returns_the_same_account_and_charges_once(
     stack: StackUnderTest,
 ) -> None:
     email = f"{unique('signup')}@example.com"
-    first = stack.invoke("SignupFunctionName", signup_event(email, "at-least-once"))
-    retry = stack.invoke("SignupFunctionName", signup_event(email, "at-least-once"))
+    key = str(uuid.uuid4())
+    first = stack.invoke("SignupFunctionName", signup_event(email, "at-least-once", key))
+    retry = stack.invoke("SignupFunctionName", signup_event(email, "at-least-once", key))
 
-    assert (first["statusCode"], retry["statusCode"]) == (201, 200)
+    assert (first["statusCode"], retry["statusCode"]) == (201, 201)
+    assert retry["headers"]["Idempotent-Replayed"] == "true"
     first_body, retry_body = json.loads(first["body"]), json.loads(retry["body"])
-    assert retry_body["account"] == first_body["account"]
+    assert retry_body == first_body | {"jobs_enqueued": []}
     transaction_id = first_body["first_charge_transaction_id"]
     assert retry_body["first_charge_transaction_id"] == transaction_id
 
@@ -132,9 +138,36 @@ def test_an_at_most_once_signup_sends_the_email_once_and_never_again(
     stack: StackUnderTest,
 ) -> None:
     email = f"{unique('amo')}@example.com"
-    first = stack.invoke("SignupFunctionName", signup_event(email, "at-most-once"))
-    retry = stack.invoke("SignupFunctionName", signup_event(email, "at-most-once"))
+    key = str(uuid.uuid4())
+    first = stack.invoke("SignupFunctionName", signup_event(email, "at-most-once", key))
+    retry = stack.invoke("SignupFunctionName", signup_event(email, "at-most-once", key))
 
     assert json.loads(first["body"])["welcome_email"] == "sent"
     assert json.loads(retry["body"])["welcome_email"] == "not-resent"
     assert len(stack.emails_to(email)) == 1
+
+
+def test_a_signup_for_a_taken_address_reveals_nothing_and_notifies_the_holder_once(
+    stack: StackUnderTest,
+) -> None:
+    email = f"{unique('taken')}@example.com"
+    stack.invoke("SignupFunctionName", signup_event(email, "at-most-once", str(uuid.uuid4())))
+
+    answers = [
+        stack.invoke("SignupFunctionName", signup_event(email, "at-most-once")),
+        stack.invoke("SignupFunctionName", signup_event(email, "at-most-once", name="Eve")),
+        stack.invoke("SignupFunctionName", signup_event(email, "at-least-once", "another-key")),
+    ]
+
+    assert {json.dumps(a, sort_keys=True) for a in answers} == {
+        json.dumps(answers[0], sort_keys=True)
+    }
+    assert answers[0]["statusCode"] == 409
+    assert json.loads(answers[0]["body"]) == {
+        "message": "an account with this email address already exists",
+        "field": "email",
+    }
+    subjects = [m["Subject"] for m in stack.emails_to(email)]
+    assert sorted(subjects) == sorted(
+        ["Welcome to Delivery Guarantees", "Someone tried to sign up with your email address"]
+    )

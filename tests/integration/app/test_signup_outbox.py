@@ -1,9 +1,11 @@
 """A signup repeated twenty times, end to end: one welcome email, one charge.
 
 The account row is the outbox of its signup jobs, so retries of a completed signup store
-nothing again. Observed from outside, after the consumers ran: the emails SES accepted,
-the ledger, the payment provider. Waits are on conditions with generous deadlines (CI
-machines are loaded), never on fixed sleeps.
+nothing again. The client retries with the first request's Idempotency-Key, so each
+retry is answered with the first answer (201, Idempotent-Replayed). Observed from
+outside, after the consumers ran: the emails SES accepted, the ledger, the payment
+provider. Waits are on conditions with generous deadlines (CI machines are loaded), never
+on fixed sleeps.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ RETRIES = 19
 DEADLINE = 180.0
 
 
-def signup_event(email: str) -> dict[str, Any]:
+def signup_event(email: str, key: str | None = None) -> dict[str, Any]:
     """POST /accounts as API Gateway hands it to SignupFunction (payload format 2.0)."""
     event = copy.deepcopy(load_event("signup_at_least_once"))
+    if key is not None:
+        event["headers"]["idempotency-key"] = key
     event["body"] = json.dumps(
         {
             "email": email,
@@ -59,11 +63,12 @@ def test_twenty_identical_signups_send_one_welcome_email_and_charge_once(
     stack: StackUnderTest,
 ) -> None:
     email = f"outbox_{uuid.uuid4().hex[:12]}@example.com"
-    event = signup_event(email)
+    event = signup_event(email, key=str(uuid.uuid4()))
 
     answers = [stack.invoke("SignupFunctionName", event) for _ in range(1 + RETRIES)]
 
-    assert [a["statusCode"] for a in answers] == [201] + [200] * RETRIES
+    assert [a["statusCode"] for a in answers] == [201] * (1 + RETRIES)
+    assert [a["headers"].get("Idempotent-Replayed") for a in answers] == [None] + ["true"] * RETRIES
     bodies = [json.loads(a["body"]) for a in answers]
     assert [b["jobs_enqueued"] for b in bodies] == [["first_charge", "welcome_email"]] + [
         []
@@ -111,7 +116,7 @@ def test_a_signup_stranded_by_an_unreachable_queue_gets_its_jobs_on_the_clients_
         count=10,  # more than the SDK's retries: this call must fail
     )
     email = f"stranded_{uuid.uuid4().hex[:12]}@example.com"
-    event = signup_event(email)
+    event = signup_event(email, key=str(uuid.uuid4()))
 
     try:
         error = stack.invoke_expecting_error("SignupFunctionName", event)
@@ -119,10 +124,51 @@ def test_a_signup_stranded_by_an_unreachable_queue_gets_its_jobs_on_the_clients_
         faults.clear()
     assert "InternalError" in json.dumps(error)
 
-    retry = json.loads(stack.invoke("SignupFunctionName", event)["body"])
+    answer = stack.invoke("SignupFunctionName", event)
+    retry = json.loads(answer["body"])
 
+    assert (answer["statusCode"], answer["headers"]["Idempotent-Replayed"]) == (201, "true")
     assert retry["jobs_enqueued"] == ["first_charge", "welcome_email"]
     transaction_id = retry["first_charge_transaction_id"]
+    row = eventually(lambda: stack.settled_row(transaction_id), DEADLINE, "the charge settled")
+    assert row["status"]["S"] == "succeeded"
+    eventually(lambda: stack.emails_to(email), DEADLINE, f"the welcome email to {email}")
+    eventually(lambda: queue_settled(stack, "BillingQueueUrl"), DEADLINE, "BillingQueue empty")
+    assert len(stack.intents_for(transaction_id)) == 1
+
+
+def test_a_stranded_signup_is_completed_by_an_attempt_without_the_key(
+    stack: StackUnderTest,
+) -> None:
+    """Whoever comes next completes the account's own jobs, even when answered 409."""
+    if stack.name != "local cloud":
+        pytest.skip("needs the local cloud's fault injection (POST /_local_cloud/faults)")
+    faults = EndpointFaults(stack.endpoint_url)
+    billing_queue = stack.outputs["BillingQueueUrl"].rsplit("/", 1)[-1]
+    faults.add(
+        service="sqs",
+        operation="SendMessage",
+        resource=billing_queue,
+        error="InternalError",
+        status=500,
+        count=10,
+    )
+    email = f"stranded_{uuid.uuid4().hex[:12]}@example.com"
+    try:
+        stack.invoke_expecting_error("SignupFunctionName", signup_event(email, str(uuid.uuid4())))
+    finally:
+        faults.clear()
+
+    answer = stack.invoke("SignupFunctionName", signup_event(email))  # no key
+
+    assert answer["statusCode"] == 409
+    account = stack.client("dynamodb").get_item(
+        TableName=stack.outputs["AccountsTableName"],
+        Key={"email": {"S": email}},
+        ConsistentRead=True,
+    )["Item"]
+    assert {"outbox_first_charge", "outbox_welcome_email"} <= set(account)
+    transaction_id = f"txn_signup_{account['account_id']['S']}"
     row = eventually(lambda: stack.settled_row(transaction_id), DEADLINE, "the charge settled")
     assert row["status"]["S"] == "succeeded"
     eventually(lambda: stack.emails_to(email), DEADLINE, f"the welcome email to {email}")
