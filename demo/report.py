@@ -80,9 +80,10 @@ def at_most_once(
     faults: Sequence[FiredFault] = (),
     answered_dropped: int = 0,
 ) -> GuaranteeReport:
-    """attempted: the addresses signup tried once; deliveries: emails SES accepted per
-    address; faults: what fired on those signups' SendEmail calls (and only on them);
-    answered_dropped: signups that answered `"welcome_email": "dropped"`.
+    """attempted: the addresses signup tried once; deliveries: welcome emails SES accepted
+    per address (the notice telling an account holder that someone tried the address is
+    another email, not counted); faults: what fired on those signups' SendEmail calls (and
+    only on them); answered_dropped: signups that answered `"welcome_email": "dropped"`.
 
     Each signup makes one SendEmail request (no SDK retry). A fault that stopped a
     request before SES executed it must lose that email; one that failed it after SES
@@ -162,7 +163,8 @@ def at_least_once(
     dead_lettered: DLQ messages per address; signup_calls: POST /accounts calls for these
     addresses, retries included; faults: what fired on the consumer's SendEmail calls.
 
-    Every signup call the demo makes answers 2xx, so none fails half-way: a job stored by
+    Every signup call the demo counts answers 201 (created, or the first answer replayed
+    to a retry with the same Idempotency-Key), so none fails half-way: a job stored by
     more than one call is the account's outbox failing, not crash recovery. A fault that
     failed a send after SES accepted the email must be followed by another send (an SDK
     or SQS retry): at least that many duplicates, unless a job was dead-lettered.

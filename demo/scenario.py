@@ -12,6 +12,12 @@ dead-letter queues. What the demo expects comes from what it did (the jobs each 
 answer says it stored, `jobs_enqueued`; the charge messages it sent; the copies it
 redrove) and from what the fault plans report as fired.
 
+Every signup client sends an `Idempotency-Key` (a UUID per signup) and the same key when
+it retries, so a retry is answered with the first answer (201, `Idempotent-Replayed`).
+Someone without the key who tries a taken address gets the same 409 whatever details
+they send, and the account holder a notice email: the demo checks both, and counts
+welcome emails apart from notices.
+
 SES calls carry no resource a fault could match, so the same SES faults are injected
 twice, one window each: first while only at-most-once signups send email (the welcome
 consumer is idle), then while only the at-least-once consumer does. Each window's
@@ -32,6 +38,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -87,6 +94,11 @@ DECLINING_CARD = "pm_card_chargeDeclined"
 # The jobs a signup answer lists in `jobs_enqueued`.
 FIRST_CHARGE = "first_charge"
 WELCOME_EMAIL = "welcome_email"
+# The subject of the email telling an account holder that someone tried their address
+# (delivery_guarantees.signup.SIGNUP_NOTICE_SUBJECT; tests/unit/demo checks they agree).
+# The guarantees count welcome emails only.
+SIGNUP_NOTICE_SUBJECT = "Someone tried to sign up with your email address"
+TAKEN_ANSWER = {"message": "an account with this email address already exists", "field": "email"}
 # How far "weeks later" moves the clocks that can be moved: past the provider's 24-hour
 # idempotency-key window and past billing's 23-hour reconciliation threshold.
 LATER = timedelta(hours=25)
@@ -108,6 +120,8 @@ class Signup:
     welcome_email: str = ""  # what the first call did with the email
     # What the answers say was stored, over every call: job name -> times enqueued.
     jobs: Counter[str] = field(default_factory=Counter)
+    # Sent with the first call and every retry of it: the client's secret for its answer.
+    idempotency_key: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 class Demo:
@@ -145,35 +159,54 @@ class Demo:
 
     # ------------------------------------------------------------------ traffic
 
-    def sign_up(self, signup: Signup) -> list[str]:
+    def post_signup(
+        self, details: dict[str, str], idempotency_key: str | None
+    ) -> tuple[int, dict[str, str], bytes]:
         """POST /accounts on the stack's HTTP API, served locally as API Gateway would.
+
+        Returns the status, the headers (names in lower case) and the body's bytes,
+        whatever the status.
+        """
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        request = urllib.request.Request(  # noqa: S310 - the local HTTP API
+            f"{self.api_url}/accounts",
+            data=json.dumps(details).encode(),
+            headers=headers,
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request) as response:  # noqa: S310
+                status, raw = response.status, response.read()
+                received = list(response.headers.items())
+        except urllib.error.HTTPError as error:
+            status, raw, received = error.code, error.read(), list(error.headers.items())
+        return status, {name.lower(): value for name, value in received}, raw
+
+    def sign_up(self, signup: Signup) -> list[str]:
+        """The signup's client: its first call, or a retry with the same Idempotency-Key.
 
         Returns the jobs this call stored, as its answer lists them (`jobs_enqueued`).
         """
-        body = json.dumps(
+        status, headers, raw = self.post_signup(
             {
                 "email": signup.email,
                 "name": signup.name,
                 "payment_method": signup.payment_method,
                 "welcome_email_delivery": signup.mode,
-            }
-        ).encode()
-        request = urllib.request.Request(  # noqa: S310 - the local HTTP API
-            f"{self.api_url}/accounts",
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
+            },
+            signup.idempotency_key,
         )
-        try:
-            with urllib.request.urlopen(request) as response:  # noqa: S310
-                status, answer = response.status, json.load(response)
-        except urllib.error.HTTPError as error:
+        if status != 201:  # created, or the first answer replayed to a retry
+            raise RuntimeError(f"signup of {signup.email} answered {status}: {raw.decode()}")
+        replayed = headers.get("idempotent-replayed") == "true"
+        if replayed != (signup.calls > 0):
             raise RuntimeError(
-                f"signup of {signup.email} answered {error.code}: {error.read().decode()}"
-            ) from None
-        expected = 201 if signup.calls == 0 else 200  # created, or the same account again
-        if status != expected:
-            raise RuntimeError(f"signup of {signup.email} answered {status}, not {expected}")
+                f"signup call {signup.calls + 1} of {signup.email} answered "
+                f"Idempotent-Replayed {headers.get('idempotent-replayed')!r}"
+            )
+        answer = json.loads(raw)
         if signup.calls == 0:
             signup.account_id = answer["account"]["account_id"]
             signup.transaction_id = answer["first_charge_transaction_id"]
@@ -355,12 +388,15 @@ class Demo:
 
     # ------------------------------------------------------------------ observations
 
-    def ses_deliveries(self) -> Counter[str]:
-        """Emails SES accepted per recipient, from the endpoint's `/_aws/ses` listing."""
+    def ses_deliveries(self, *, notices: bool = False) -> Counter[str]:
+        """Welcome emails (or, `notices`, signup notices) SES accepted per recipient, from
+        the endpoint's `/_aws/ses` listing."""
         with urllib.request.urlopen(f"{self.endpoint_url}/_aws/ses") as response:  # noqa: S310
             messages = json.load(response)["messages"]
         delivered: Counter[str] = Counter()
         for message in messages:
+            if (message.get("Subject") == SIGNUP_NOTICE_SUBJECT) != notices:
+                continue
             for address in message.get("Destination", {}).get("ToAddresses", []):
                 delivered[address] += 1
         return delivered
@@ -490,10 +526,14 @@ class Demo:
         self.at_most_once_under_ses_faults(at_most)
         self.at_least_once_under_ses_faults(at_least)
 
-        self.say("3. three clients retry a signup (same details): nothing is sent or stored again")
+        self.say(
+            "3. three clients retry a signup (same details, same Idempotency-Key): the first "
+            "answer again, nothing sent or stored again"
+        )
         for retry in (at_most[0], at_least[0], at_least[2]):
             stored = self.sign_up(retry)
-            self.say(f"   {retry.email} ({retry.mode}): jobs stored {stored}")
+            self.say(f"   {retry.email} ({retry.mode}): 201 replayed, jobs stored {stored}")
+        self.someone_else_tries([at_most[1], at_least[1]])
 
         fresh = self.charges_under_faults(at_most + at_least)
 
@@ -527,6 +567,43 @@ class Demo:
             settled_copies, retries=[at_least[0], at_most[1], at_least[2]], payer=at_least[3]
         )
         return self._reports(self._expected_charges())
+
+    def someone_else_tries(self, taken: list[Signup]) -> None:
+        """Step 3, continued: no account oracle. Without the key, the same 409 for the
+        right details and the wrong ones; the account holder gets one notice, by email."""
+        self.say(
+            "   someone without the key tries these addresses with the right details, "
+            "another name and another card"
+        )
+        notices_before = self.ses_deliveries(notices=True)
+        for signup in taken:
+            right = {
+                "email": signup.email,
+                "name": signup.name,
+                "payment_method": signup.payment_method,
+            }
+            attempts = [
+                right,
+                right | {"name": "Mallory Example"},
+                right | {"payment_method": "pm_card_amex"},
+            ]
+            answers = [self.post_signup(details, None) for details in attempts]
+            answers.append(self.post_signup(right, str(uuid.uuid4())))  # another key
+            statuses = {status for status, _, _ in answers}
+            bodies = {raw for _, _, raw in answers}
+            if statuses != {409} or len(bodies) != 1 or json.loads(bodies.pop()) != TAKEN_ANSWER:
+                raise RuntimeError(
+                    f"attempts on {signup.email} without its key were answered differently: "
+                    f"{[(status, raw.decode()) for status, _, raw in answers]}"
+                )
+            notices = self.ses_deliveries(notices=True)[signup.email]
+            notices -= notices_before[signup.email]
+            if notices != 1:
+                raise RuntimeError(f"{signup.email}: {notices} signup notices for 4 attempts")
+            self.say(
+                f"   {signup.email}: 4 attempts, the same 409 bytes each time; "
+                "1 notice to the account holder"
+            )
 
     def at_most_once_under_ses_faults(self, people: list[Signup]) -> None:
         """Step 1: the SES faults, one after another, on at-most-once signups.
@@ -746,7 +823,7 @@ class Demo:
         self.say(
             f"   {len(redriven)} copies of settled charges redriven from "
             f"BillingDeadLetterQueue (new message IDs); {len(retries)} signups retried with "
-            f"the same details, {len(stored)} job(s) stored"
+            f"the same details and key, {len(stored)} job(s) stored"
         )
 
         visibility = self.sqs.get_queue_attributes(

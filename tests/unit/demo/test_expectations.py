@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections import Counter
 
+from delivery_guarantees.signup import (
+    EMAIL_TAKEN_MESSAGE,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    SIGNUP_NOTICE_SUBJECT,
+    parse_idempotency_key,
+)
 from demo.scenario import (
     AT_LEAST_ONCE,
     AT_MOST_ONCE,
     DECLINING_CARD,
     FIRST_CHARGE,
+    TAKEN_ANSWER,
     WELCOME_EMAIL,
     Signup,
     expected_charges,
 )
+from demo.scenario import SIGNUP_NOTICE_SUBJECT as DEMO_NOTICE_SUBJECT
 
 
 def signup(email, mode, jobs, *, calls, payment_method="pm_card_visa"):
@@ -68,3 +76,18 @@ def test_direct_charges_carry_their_redrives_and_the_lost_answer_its_reconciliat
     assert not expected["txn_a"].reconciled
     assert expected["txn_lost"].reconciled
     assert expected["txn_lost"].messages_sent == 1
+
+
+def test_each_signup_client_has_its_own_valid_idempotency_key():
+    signups = [Signup(f"{n}@x.io", "A Name", AT_LEAST_ONCE) for n in range(3)]
+    keys = [s.idempotency_key for s in signups]
+    assert len(set(keys)) == 3
+    for key in keys:
+        assert parse_idempotency_key(key) == key
+        assert len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH
+
+
+def test_the_demo_tells_notices_and_the_409_apart_as_the_function_writes_them():
+    # The demo observes from outside; these are the function's own texts.
+    assert DEMO_NOTICE_SUBJECT == SIGNUP_NOTICE_SUBJECT
+    assert TAKEN_ANSWER == {"message": EMAIL_TAKEN_MESSAGE, "field": "email"}

@@ -228,6 +228,22 @@ def test_a_keyed_retry_is_answered_with_the_first_answer_and_replayed_header(
     assert cloud.sent_emails == []  # the key's holder is answered, nobody is notified
 
 
+def test_the_sample_event_with_a_key_is_created_then_replayed(cloud: Cloud) -> None:
+    # events/signup_with_idempotency_key.json, as `sam local invoke -e` sends it twice.
+    event = load_event("signup_with_idempotency_key")
+
+    first, retry = invoke_raw(event), invoke_raw(event)
+
+    assert (first["statusCode"], retry["statusCode"]) == (201, 201)
+    assert (
+        first["headers"].get("Idempotent-Replayed"),
+        retry["headers"].get("Idempotent-Replayed"),
+    ) == (None, "true")
+    assert cloud.account_item()["idempotency_key_sha256"] == {
+        "S": hashlib.sha256(event["headers"]["idempotency-key"].encode()).hexdigest()
+    }
+
+
 def test_twenty_identical_signups_enqueue_one_welcome_job_and_one_charge(cloud: Cloud) -> None:
     event = keyed_event()
 
