@@ -4,16 +4,25 @@ AWS's own shape: pollers fetch, invokers run. Per mapping, one receiver thread m
 ReceiveMessage call: it long-polls, gathers up to BatchSize within the batching window
 (which starts at the first message and ends early when the batch is full, near the 6 MB
 payload limit, or at stop()), and hands the batch to an idle invoker thread. It waits for
-an idle invoker *before* receiving, so no message is taken from the queue that nobody can
-run at once (its visibility timeout would tick while it waited here). Each invoker invokes
-the function synchronously, settles the batch by AWS's rules (batch_response.py) and
-DeleteMessageBatch-es what succeeded. Failed messages are left alone: SQS makes them visible
-again when their visibility timeout ends, with a higher ApproximateReceiveCount, and the
-queue's RedrivePolicy dead-letters them after maxReceiveCount receives. Retries are
-redeliveries; nothing here retries by itself.
+an idle invoker within the mapping's concurrency *before* receiving, so no message is taken
+from the queue that nobody can run at once (its visibility timeout would tick while it
+waited here). Each invoker invokes the function synchronously, settles the batch by AWS's
+rules (batch_response.py) and DeleteMessageBatch-es what succeeded. Failed messages are
+left alone: SQS makes them visible again when their visibility timeout ends, with a higher
+ApproximateReceiveCount, and the queue's RedrivePolicy dead-letters them after
+maxReceiveCount receives. Retries are redeliveries; nothing here retries by itself.
 
-Concurrency: min(5, ScalingConfig.MaximumConcurrency, the function's concurrency limit)
-invokers. 5 is where AWS starts for a standard queue; AWS then scales up, we do not.
+Concurrency: the rule of scaling.py, Lambda's, with time compressed. A mapping starts at
+min(5, its ceiling) concurrent batches; every 2 s (AWS's minute, locally) the receiver
+steps: one batch down after a function error or throttle in the interval (to 1 at least),
+one up while every batch was running and the queue still had visible messages (asked with
+GetQueueAttributes, only then, so at most once per interval), else one back toward 5. The
+ceiling: min(ScalingConfig.MaximumConcurrency, the function's concurrency limit, the local
+cap `max_concurrent_batches` (local-cloud.toml; default max(5, 4 x CPUs)), 1,000), and
+for a FIFO queue the active message groups + 1. More concurrency starts invoker threads; less
+retires spare ones as they come idle and asks the Lambda service to reclaim the function's
+idle workers beyond it. stats() shows the concurrency and the most batches run at once. A
+`concurrency` given to the constructor pins it (no scaling): tests use it.
 
 Why one receiver: moto's ReceiveMessage is not atomic, and two concurrent receives could
 hand out the same message, or two batches of one FIFO message group, which SQS itself never
@@ -29,13 +38,16 @@ the endpoint; if it gets one, it makes the batch's messages visible at once
 (ChangeMessageVisibilityBatch, VisibilityTimeout 0), as if their visibility timeout had
 lapsed while the batch still runs, so another invoker receives and runs twins concurrently.
 
-Not emulated: scaling beyond the initial concurrency, backing off after function errors,
-and the 6 MB limit beyond a conservative estimate (gathering stops one maximum message
-size short of it).
+Not emulated: AWS's pace (300 more batches a minute, up to 1,000: here one batch per 2 s,
+up to the local cap), its scaling down to 2 batches on a quiet queue, its pollers (one
+receiver here, so a fast function is bounded by the receives, not by the concurrency), and
+the 6 MB limit beyond a conservative estimate (gathering stops one maximum message size
+short of it).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -48,6 +60,12 @@ import boto3
 from botocore.config import Config
 
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
+from local_cloud.event_sources.scaling import (
+    ConcurrencyScaler,
+    ScalingLimits,
+    ScalingRule,
+    default_local_cap,
+)
 from local_cloud.event_sources.sqs_event import lambda_event, region_of
 from local_cloud.lambda_runtime.faults import BATCH_ACTIONS, FaultClaims
 from local_cloud.lambda_runtime.service import InvocationResult, Throttled
@@ -55,7 +73,6 @@ from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 
 logger = logging.getLogger(__name__)
 
-AWS_INITIAL_CONCURRENCY = 5
 POLL_WAIT_SECONDS = 1  # long-poll wait: short, so stop() is prompt
 MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
 MAX_EVENT_BYTES = 6 * 1024 * 1024  # the synchronous invocation payload limit
@@ -66,6 +83,7 @@ THROTTLE_BACKOFF_SECONDS = 0.5
 ERROR_BACKOFF_SECONDS = 1.0
 DUMMY_CREDENTIAL = "testing"
 RECENT_BATCHES = 100  # kept for recent_batches()
+_GAUGES = frozenset({"pollers", "concurrency", "peak_concurrency"})  # MappingStats, not counts
 
 SqsClientFactory = Callable[[], Any]
 
@@ -118,6 +136,8 @@ def validate_mapping(spec: SqsEventSourceSpec) -> None:
 @dataclass(frozen=True)
 class MappingStats:
     pollers: int  # invoker threads running (the receiver is not counted)
+    concurrency: int  # batches the mapping may run at once now (scaled; scaling.py)
+    peak_concurrency: int  # the most batches it ran at once
     batches: int  # invocations
     received: int  # messages put into batches
     deleted: int
@@ -153,26 +173,61 @@ class _GatheredBatch:
 
 
 class _Handoff:
-    """Gathered batches, from the one receiver to idle invokers: one batch per idle invoker.
+    """Gathered batches, from the one receiver to idle invokers, within the concurrency.
 
-    An invoker calls take() whenever it is free; the receiver calls wait_for_idle_invoker()
-    before it receives and put() once the batch is gathered, so a batch never waits here
-    for an invoker. Invariant: `_idle` = invokers waiting in take() - batches not yet taken.
+    An invoker calls take() whenever it is free and done() when its batch is settled; the
+    receiver calls wait_for_slot() before it receives and put() once the batch is gathered,
+    so a batch never waits here for an invoker. Invariants: `_idle` = invokers waiting in
+    take() - batches not yet taken; `_running` = batches taken and not done(); a batch is
+    handed over only while `_running` + batches not yet taken < `_limit`, the concurrency.
+    Invoker threads beyond the limit retire when idle, but never the last idle one: the
+    receiver may be gathering a batch for it.
     """
 
-    def __init__(self, stopping: threading.Event) -> None:
+    def __init__(self, stopping: threading.Event, limit: int) -> None:
         self._stopping = stopping
         self._changed = threading.Condition()
+        self._limit = limit
+        self._threads = 0  # invoker threads started and not retired
         self._idle = 0
+        self._running = 0
+        self._saturated = False  # _running reached _limit since the last saturated()
+        self.peak_running = 0
         self._batches: deque[_GatheredBatch] = deque()
         self._closed = False
 
-    def wait_for_idle_invoker(self) -> bool:
-        """True once an invoker is idle; False if stopping."""
+    def _has_slot(self) -> bool:
+        return self._idle > 0 and self._running + len(self._batches) < self._limit
+
+    def wait_for_slot(self, timeout: float | None = None) -> bool:
+        """True once an idle invoker may take a batch; False if stopping or after timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while self._idle == 0 and not self._stopping.is_set():
-                self._changed.wait()
+            while not self._has_slot() and not self._stopping.is_set():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
             return not self._stopping.is_set()
+
+    def set_limit(self, limit: int) -> None:
+        with self._changed:
+            self._limit = limit
+            self._changed.notify_all()
+
+    def claim_new_invokers(self) -> int:
+        """How many invoker threads to start to reach the limit; counted as started."""
+        with self._changed:
+            missing = max(0, self._limit - self._threads)
+            self._threads += missing
+            return missing
+
+    def saturated(self) -> bool:
+        """Whether every slot was taken at some point since the last call."""
+        with self._changed:
+            was = self._saturated or self._running >= self._limit
+            self._saturated = False
+            return was
 
     def put(self, batch: _GatheredBatch) -> None:
         with self._changed:
@@ -181,16 +236,29 @@ class _Handoff:
             self._changed.notify_all()
 
     def take(self) -> _GatheredBatch | None:
-        """The next batch; None once the receiver has closed the hand-off and it is empty."""
+        """The next batch; None once closed and empty, or for a spare invoker to retire."""
         with self._changed:
             self._idle += 1
             self._changed.notify_all()
             while not self._batches and not self._closed:
+                if self._threads > self._limit and self._idle >= 2:
+                    self._idle -= 1
+                    self._threads -= 1
+                    return None
                 self._changed.wait()
             if self._batches:
+                self._running += 1
+                self.peak_running = max(self.peak_running, self._running)
+                self._saturated |= self._running >= self._limit
                 return self._batches.popleft()
             self._idle -= 1
             return None
+
+    def done(self) -> None:
+        """The batch taken last by this invoker is settled: its slot is free."""
+        with self._changed:
+            self._running -= 1
+            self._changed.notify_all()
 
     def wake(self) -> None:
         """Let a receiver waiting for an invoker see that the mapping is stopping."""
@@ -213,10 +281,14 @@ class SqsEventSourcePoller:
         endpoint_url: str,
         region: str,
         concurrency: int | None = None,
+        max_concurrent_batches: int | None = None,
+        scaling_rule: ScalingRule | None = None,
         poll_wait_seconds: int = POLL_WAIT_SECONDS,
         client_factory: SqsClientFactory | None = None,
         faults: FaultClaims | None = None,
     ) -> None:
+        """concurrency pins the number of concurrent batches (no scaling); else the mapping
+        scales (scaling.py) up to max_concurrent_batches at most (default max(5, 4 x CPUs))."""
         validate_mapping(spec)
         self.spec = spec
         self._faults = faults
@@ -225,11 +297,10 @@ class SqsEventSourcePoller:
         self._region = region
         self._poll_wait = poll_wait_seconds
         self._client_factory = client_factory or self._new_client
-        limits = [AWS_INITIAL_CONCURRENCY, lambda_service.concurrency_limit(spec.function_name)]
-        if spec.maximum_concurrency is not None:
-            limits.append(spec.maximum_concurrency)
-        self.concurrency = concurrency if concurrency is not None else min(limits)
-        if self.concurrency < 1:
+        if max_concurrent_batches is not None and max_concurrent_batches < 1:
+            raise ValueError(f"max_concurrent_batches must be at least 1: {max_concurrent_batches}")
+        function_limit = lambda_service.concurrency_limit(spec.function_name)
+        if function_limit < 1:
             # Reserved concurrency 0: AWS keeps polling and every batch is throttled (and so,
             # receive by receive, heads for the DLQ). One invoker does the same here.
             logger.warning(
@@ -237,9 +308,19 @@ class SqsEventSourcePoller:
                 spec.logical_id,
                 spec.function_name,
             )
-            self.concurrency = 1
+        self._scaler = ConcurrencyScaler(
+            ScalingLimits(
+                function_limit=function_limit,
+                maximum_concurrency=spec.maximum_concurrency,
+                local_cap=max_concurrent_batches or default_local_cap(),
+            ),
+            scaling_rule,
+            fifo=spec.is_fifo,
+        )
+        self._pinned = None if concurrency is None else max(1, concurrency)
         self._stopping = threading.Event()
-        self._handoff = _Handoff(self._stopping)
+        self._handoff = _Handoff(self._stopping, self.concurrency)
+        self._earlier_peak = 0  # peak_concurrency of the runs before the last start()
         # Uncontended while only the receiver thread receives; it keeps a process_next_batch()
         # on another thread from receiving concurrently with it (moto's receive is not atomic).
         self._receive_lock = threading.Lock()
@@ -247,10 +328,11 @@ class SqsEventSourcePoller:
         self._receiver: threading.Thread | None = None
         self._invokers: list[threading.Thread] = []
         self._counts = dict.fromkeys(
-            (f.name for f in fields(MappingStats) if f.name != "pollers"), 0
+            (f.name for f in fields(MappingStats) if f.name not in _GAUGES), 0
         )
         self._recent: deque[BatchReport] = deque(maxlen=RECENT_BATCHES)
         self._thread_clients = threading.local()
+        self._invoker_numbers = itertools.count()
 
     def _new_client(self) -> Any:
         # A session per client: boto3 sessions are not thread safe, clients are.
@@ -274,6 +356,11 @@ class SqsEventSourcePoller:
             client = self._thread_clients.client = self._client_factory()
         return client
 
+    @property
+    def concurrency(self) -> int:
+        """The batches the mapping may run at once now."""
+        return self._pinned if self._pinned is not None else self._scaler.current
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
@@ -285,16 +372,9 @@ class SqsEventSourcePoller:
             return
         self._check_visibility_timeout()
         self._stopping.clear()
-        self._handoff = _Handoff(self._stopping)
-        for number in range(self.concurrency):
-            invoker = threading.Thread(
-                target=self._invoke_forever,
-                args=(self._handoff,),
-                name=f"{self.spec.logical_id}-invoker-{number}",
-                daemon=True,
-            )
-            invoker.start()
-            self._invokers.append(invoker)
+        self._earlier_peak = max(self._earlier_peak, self._handoff.peak_running)
+        self._handoff = _Handoff(self._stopping, self.concurrency)
+        self._start_invokers(self._handoff)
         self._receiver = threading.Thread(
             target=self._receive_forever,
             args=(self._handoff,),
@@ -302,6 +382,19 @@ class SqsEventSourcePoller:
             daemon=True,
         )
         self._receiver.start()
+
+    def _start_invokers(self, handoff: _Handoff) -> None:
+        """Invoker threads up to the concurrency (retired ones have left the list)."""
+        self._invokers = [t for t in self._invokers if t.is_alive()]
+        for _ in range(handoff.claim_new_invokers()):
+            invoker = threading.Thread(
+                target=self._invoke_forever,
+                args=(handoff,),
+                name=f"{self.spec.logical_id}-invoker-{next(self._invoker_numbers)}",
+                daemon=True,
+            )
+            invoker.start()
+            self._invokers.append(invoker)
 
     def _check_visibility_timeout(self) -> None:
         # CreateEventSourceMapping refuses a function timeout above the visibility timeout.
@@ -321,27 +414,38 @@ class SqsEventSourcePoller:
         self._stopping.set()
         self._handoff.wake()
         deadline = time.monotonic() + timeout
-        # The receiver first: it closes the hand-off, which lets the invokers return.
-        threads = [t for t in (self._receiver, *self._invokers) if t is not None]
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                logger.warning(
-                    "%s: %s did not stop in %.0f s", self.spec.logical_id, thread.name, timeout
-                )
+        # The receiver first: it closes the hand-off, which lets the invokers return; once it
+        # has returned it starts no more invokers, so their list is read after it.
+        if self._receiver is not None:
+            self._join(self._receiver, deadline, timeout)
+        for invoker in list(self._invokers):
+            self._join(invoker, deadline, timeout)
         if self._receiver is not None and not self._receiver.is_alive():
             self._receiver = None
         self._invokers = [t for t in self._invokers if t.is_alive()]
 
+    def _join(self, thread: threading.Thread, deadline: float, timeout: float) -> None:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            logger.warning(
+                "%s: %s did not stop in %.0f s", self.spec.logical_id, thread.name, timeout
+            )
+
     @property
     def running(self) -> bool:
-        threads = [t for t in (self._receiver, *self._invokers) if t is not None]
+        threads = [t for t in (self._receiver, *list(self._invokers)) if t is not None]
         return any(thread.is_alive() for thread in threads)
 
     def stats(self) -> MappingStats:
-        pollers = sum(invoker.is_alive() for invoker in self._invokers)
+        pollers = sum(invoker.is_alive() for invoker in list(self._invokers))
+        peak = max(self._earlier_peak, self._handoff.peak_running)
         with self._stats_lock:
-            return MappingStats(pollers=pollers, **self._counts)
+            return MappingStats(
+                pollers=pollers,
+                concurrency=self.concurrency,
+                peak_concurrency=peak,
+                **self._counts,
+            )
 
     def recent_batches(self) -> tuple[BatchReport, ...]:
         """The last batches invoked (up to 100), oldest first."""
@@ -357,7 +461,14 @@ class SqsEventSourcePoller:
 
     def _receive_forever(self, handoff: _Handoff) -> None:
         try:
-            while handoff.wait_for_idle_invoker():
+            while not self._stopping.is_set():
+                if self._pinned is None:
+                    self._scale(handoff)
+                    next_step: float | None = self._scaler.seconds_to_next_step()
+                else:
+                    next_step = None
+                if not handoff.wait_for_slot(timeout=next_step):
+                    continue  # a step is due, or stopping
                 try:
                     batch = self._gather(self._client())
                 except Exception:
@@ -366,6 +477,8 @@ class SqsEventSourcePoller:
                     self._stopping.wait(ERROR_BACKOFF_SECONDS)
                     continue
                 if batch is not None:
+                    if self.spec.is_fifo:
+                        self._scaler.batch_started(_groups(batch))
                     handoff.put(batch)
                 elif self.spec.is_fifo:
                     self._stopping.wait(FIFO_IDLE_SECONDS)
@@ -375,15 +488,68 @@ class SqsEventSourcePoller:
     def _invoke_forever(self, handoff: _Handoff) -> None:
         while (batch := handoff.take()) is not None:
             try:
-                report = self._run(self._client(), batch)
+                try:
+                    report = self._run(self._client(), batch)
+                except Exception:
+                    # The batch stays in flight and comes back after its visibility timeout.
+                    self._count(poll_errors=1)
+                    logger.exception("%s: invoking a batch failed", self.spec.logical_id)
+                    self._stopping.wait(ERROR_BACKOFF_SECONDS)
+                    continue
+                function_error = report.result is not None and report.result.error is not None
+                self._scaler.record_outcome(failed=report.throttled or function_error)
+                if report.throttled:
+                    self._stopping.wait(THROTTLE_BACKOFF_SECONDS)
+            finally:
+                if self.spec.is_fifo:
+                    self._scaler.batch_ended(_groups(batch))
+                handoff.done()
+
+    # -- scaling (scaling.py) --------------------------------------------------------------
+
+    def _scale(self, handoff: _Handoff) -> None:
+        """A step of the scaling rule, when one is due: on the receiver's thread."""
+        if not self._scaler.due():
+            return
+        saturated = handoff.saturated()
+        # Asked only when more concurrency could help: every batch was running.
+        waiting = self._waiting_messages() if saturated else 0
+        before = self._scaler.current
+        after = self._scaler.step(saturated=saturated, waiting_messages=waiting)
+        if after == before:
+            return
+        handoff.set_limit(after)
+        logger.info(
+            "%s: %d concurrent batches (was %d; %d messages waiting)",
+            self.spec.logical_id,
+            after,
+            before,
+            waiting,
+        )
+        if after > before:
+            self._start_invokers(handoff)
+            return
+        # Fewer batches: the function's idle environments beyond them go (LambdaService).
+        reclaim = getattr(self._lambda, "reclaim_idle_workers", None)
+        if reclaim is not None:
+            try:
+                reclaim(self.spec.function_name, keep=after)
             except Exception:
-                # The batch stays in flight and comes back after its visibility timeout.
-                self._count(poll_errors=1)
-                logger.exception("%s: invoking a batch failed", self.spec.logical_id)
-                self._stopping.wait(ERROR_BACKOFF_SECONDS)
-                continue
-            if report.throttled:
-                self._stopping.wait(THROTTLE_BACKOFF_SECONDS)
+                logger.exception("%s: reclaiming idle workers failed", self.spec.logical_id)
+
+    def _waiting_messages(self) -> int:
+        """ApproximateNumberOfMessages: the visible messages; 0 if the call fails."""
+        try:
+            response = self._client().get_queue_attributes(
+                QueueUrl=self.spec.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+            return int(response["Attributes"]["ApproximateNumberOfMessages"])
+        except Exception:
+            self._count(poll_errors=1)
+            logger.warning(
+                "%s: GetQueueAttributes failed; not scaling up", self.spec.logical_id, exc_info=True
+            )
+            return 0
 
     # -- one batch -----------------------------------------------------------------------
 
@@ -585,6 +751,11 @@ class SqsEventSourcePoller:
                     failed.get("Message"),
                 )
         return failures
+
+
+def _groups(batch: _GatheredBatch) -> list[str]:
+    """The message groups of a FIFO batch."""
+    return [str(m.get("Attributes", {}).get("MessageGroupId")) for m in batch.messages]
 
 
 def _estimated_size(message: dict[str, Any]) -> int:

@@ -20,8 +20,9 @@ a crash or hang fault of its function from the endpoint and hands it to its work
 invoke frame; once it is over, the claim is settled (fired, or given back).
 InvocationResult.injected_fault says what acted.
 
-Not emulated: idle environments are never reclaimed (Lambda does so after some minutes),
-memory size does not limit memory, and every python runtime runs on this interpreter.
+Idle environments go only when asked (`reclaim_idle_workers`, which an SQS mapping calls
+when it scales down), not after some idle minutes as in Lambda. Not emulated: memory size
+does not limit memory, and every python runtime runs on this interpreter.
 """
 
 from __future__ import annotations
@@ -433,6 +434,19 @@ class LambdaService:
         worker.discard()
         with pool.lock:
             pool.live.discard(worker)
+
+    def reclaim_idle_workers(self, name_or_logical_id: str, *, keep: int) -> int:
+        """Discard the function's least recently used idle workers until at most `keep`
+        environments, busy and idle, are left; never a busy one. Returns how many went."""
+        pool = self._pool(name_or_logical_id)
+        with pool.lock:
+            surplus = max(0, min(len(pool.idle), pool.busy + len(pool.idle) - keep))
+            reclaimed = pool.idle[:surplus]  # the bottom of the stack: the longest idle
+            del pool.idle[:surplus]
+            pool.live.difference_update(reclaimed)
+        for worker in reclaimed:
+            worker.discard()
+        return len(reclaimed)
 
     def stats(self) -> dict[str, FunctionStats]:
         """Counters per function, keyed by logical ID."""
