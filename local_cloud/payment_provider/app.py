@@ -9,6 +9,13 @@ API (what the official `stripe` SDK calls; form-encoded bodies, JSON answers):
                                     language subset is in search_query.py. Answers at once,
                                     where Stripe's index lags writes by up to a minute.
 
+Its doors (local_cloud/http_guard.py), on every route: a request whose Host is not a
+loopback name or whose Origin is another site's (a browser page) is refused with 403;
+a body over 1 MiB with 413 (checked from Content-Length before reading; a chunked body is
+read one byte past the limit at most); a body cut short or malformed with 400. Each in
+Stripe's error shape; nothing runs, nothing is counted. Stripe documents no request size
+limit; its parameters are small (metadata: 50 keys, values of 500 characters).
+
 Test hooks (no API key; the server binds to loopback):
   POST   /_simulator/reset          forget intents, idempotency keys, faults and counters,
                                     and set the clock back to real time (see clock.py)
@@ -38,6 +45,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from local_cloud.http_guard import HOOK_BODY_LIMIT, check_request
 from local_cloud.payment_provider.clock import (
     ClockAdvanceError,
     SimulatorClock,
@@ -81,6 +89,7 @@ from local_cloud.payment_provider.payment_intents import (
 logger = logging.getLogger("local_cloud.payment_provider")
 
 DEFAULT_STRIPE_VERSION = "2026-10-28.endive"  # what stripe 16.1.0 sends
+MAX_BODY_BYTES = HOOK_BODY_LIMIT  # 1 MiB, API and hooks alike
 _TEST_SECRET_KEY = re.compile(r"^sk_test_[A-Za-z0-9_]+$")
 
 _API_ROUTES = Map(
@@ -171,6 +180,10 @@ class PaymentProviderApp:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        refusal = check_request(environ, MAX_BODY_BYTES)
+        if refusal is not None:
+            error = invalid_request(f"Request refused: {refusal.message}.", status=refusal.status)
+            return _json(refusal.status, error.body())(environ, start_response)
         request = Request(environ)
         if request.path.startswith("/_simulator/"):
             response = self._simulator_hook(request)
