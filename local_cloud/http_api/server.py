@@ -2,7 +2,14 @@
 Gateway proxy event, invokes its function through the Lambda service, and the result
 becomes the response. One thread per request; the function's concurrency limit applies.
 A body over the HTTP API's 10 MB payload limit is refused with 413 as API Gateway does,
-without reading it, and so is one whose event would be over Lambda's 6 MB."""
+without reading it, and so is one whose event would be over Lambda's 6 MB.
+
+What API Gateway's front door would stop, or what only a local server meets, stops here
+before any function runs (local_cloud/http_guard.py): a request cut off before the end
+of its head or body, or with a malformed Content-Length or chunked body, is a 400; a
+browser request from a page of another site (an Origin that is not loopback) or one
+addressed to a name that is not loopback (DNS rebinding) is a 403. Pages served from
+localhost or 127.0.0.1, on any port, may call it."""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request, Response
 
 from local_cloud.http_api.events import (
@@ -25,6 +33,7 @@ from local_cloud.http_api.events import (
     now,
 )
 from local_cloud.http_api.routing import Router
+from local_cloud.http_guard import check_request
 from local_cloud.lambda_runtime import LambdaServiceError, RequestTooLarge, Throttled
 from local_cloud.model import HttpApiSpec
 from local_cloud.serving import PortUnavailable, ServedApp, serve_in_background
@@ -68,12 +77,12 @@ class HttpApiApp:
         self._access_log = access_log
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        # A chunked body has no Content-Length to check: it is read no further than one
-        # byte past the limit, enough to know. (werkzeug stops at max_content_length
-        # without an error, so a limit of exactly MAX_BODY_BYTES would truncate the body.)
-        request.max_content_length = MAX_BODY_BYTES + 1
         started = time.perf_counter()
+        # The whole body is read here, or the request refused: a declared length over
+        # the limit is a 413 without reading; a chunked body is read no further than one
+        # byte past the limit, enough to know; an incomplete or malformed one is a 400.
+        refusal = check_request(environ, MAX_BODY_BYTES)
+        request = Request(environ)
         request_id = str(uuid.uuid4())
         match = self.router.match(request.method, request.path)
         target, api = (
@@ -81,12 +90,10 @@ class HttpApiApp:
             if match is None
             else (match.route.function_logical_id, match.api_logical_id)
         )
-        if (request.content_length or 0) > MAX_BODY_BYTES:
-            answer = _too_large()  # from the declared length: the body is never read
+        if refusal is not None:
+            answer = _refused(refusal.status)
         elif match is None:
             answer = message_response(404, "Not Found")
-        elif len(request.get_data()) > MAX_BODY_BYTES:  # cached: build_event gets these bytes
-            answer = _too_large()
         else:
             context = RequestContext(request_id, now(), self._account_id)
             event = build_event(request, match, context)
@@ -131,6 +138,13 @@ class HttpApiApp:
 
 def _too_large() -> HttpResponse:
     return message_response(413, "Request Entity Too Large")
+
+
+def _refused(status: int) -> HttpResponse:
+    """API Gateway's {"message"} for a refusal (the reason goes to the log, not the client)."""
+    if status == 413:
+        return _too_large()
+    return message_response(status, HTTP_STATUS_CODES[status])
 
 
 HttpApiServer = ServedApp[HttpApiApp]
