@@ -3,7 +3,13 @@
 A separate process (not moto's in-process threaded server) keeps moto's work off the
 GIL of the pollers and workers, and lets us stop it by PID. If AWS_ENDPOINT_URL names an
 endpoint that is already answering (a LocalStack, or a `make local` in another
-terminal), that one is used and nothing is started.
+terminal), that one is used and nothing is started; but only one on this machine's
+loopback interface, unless allow_remote says otherwise (`up --allow-remote-endpoint`):
+with real credentials exported, a remote URL there would have the stack deployed into
+a real account.
+
+The listening socket is bound here, in this process (port 0: the OS picks), and handed
+to the endpoint process, which serves it: no port is picked, closed and bound again.
 
 Faults for the AWS calls it serves and for the Lambda runtime (local_cloud/endpoint_faults.py)
 are given at start (`faults_file`, `fault_seed`) or at run time through `EndpointFaults(url)`.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import ipaddress
 import json
 import os
 import socket
@@ -28,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from local_cloud.endpoint_faults import (
     CLAIM_PATH,
@@ -37,6 +45,8 @@ from local_cloud.endpoint_faults import (
     LambdaAction,
     load_fault_file,
 )
+from local_cloud.http_guard import is_loopback_name
+from local_cloud.serving import PortUnavailable, bind_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566  # LocalStack's port, so awslocal and localstack_client work unchanged
@@ -57,10 +67,35 @@ def is_answering(endpoint_url: str, timeout: float = 1.0) -> bool:
     return True
 
 
-def free_port(host: str = DEFAULT_HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def is_local_url(url: str) -> bool:
+    """True if url's host is on the loopback interface: a loopback address, localhost or
+    a name under it, or a name resolving to loopback addresses only (such as LocalStack's
+    localhost.localstack.cloud)."""
+    host = urlsplit(url).hostname
+    if not host:
+        return False
+    if is_loopback_name(host):
+        return True
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return False  # an address, and not a loopback one
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return False
+    return bool(addresses) and all(is_loopback_name(str(address)) for address in addresses)
+
+
+def check_local(url: str, *, allow_remote: bool = False) -> None:
+    """Raise EndpointError naming url unless it is local (or allow_remote)."""
+    if allow_remote or is_local_url(url):
+        return
+    raise EndpointError(
+        f"AWS_ENDPOINT_URL={url} is not on this machine's loopback interface: the local "
+        "cloud deploys only to a local endpoint (with real credentials exported this "
+        "could be a real AWS account); unset AWS_ENDPOINT_URL to start a local endpoint, "
+        "or pass --allow-remote-endpoint if deploying there is what you mean"
+    )
 
 
 @dataclass
@@ -117,12 +152,14 @@ def start_endpoint(
     startup_timeout: float = 30.0,
     faults_file: Path | None = None,
     fault_seed: int | None = None,
+    allow_remote: bool = False,
 ) -> Endpoint:
     """Use the endpoint named by AWS_ENDPOINT_URL if it answers, else start moto.
 
     port=None (or 0) picks a free port, which tests use to run side by side.
     faults_file (a JSON list of faults) and fault_seed configure fault injection from
-    the first request on; they need an endpoint this call starts.
+    the first request on; they need an endpoint this call starts. An AWS_ENDPOINT_URL
+    that is not on loopback is refused (EndpointError) unless allow_remote.
     """
     if faults_file is not None:
         try:  # here, where the error can be reported; the server's stderr is not kept
@@ -130,6 +167,8 @@ def start_endpoint(
         except FaultSpecError as error:
             raise EndpointError(f"invalid endpoint faults: {error}") from None
     configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+    if reuse_from_env and configured:
+        check_local(configured, allow_remote=allow_remote)  # before connecting to it
     if reuse_from_env and configured and is_answering(configured):
         if faults_file is not None or fault_seed is not None:
             raise EndpointError(
@@ -139,13 +178,28 @@ def start_endpoint(
             )
         return Endpoint(url=configured)
 
-    port = port or free_port(host)
-    url = f"http://{host}:{port}"
-    if is_answering(url):
+    if port and is_answering(f"http://{host}:{port}"):
         raise EndpointError(
-            f"{url} is already in use by another process; stop it, or set "
-            f"AWS_ENDPOINT_URL={url} to use it as the endpoint"
+            f"http://{host}:{port} is already in use by another process; stop it, or set "
+            f"AWS_ENDPOINT_URL=http://{host}:{port} to use it as the endpoint"
         )
+    try:
+        listener = bind_loopback(host, port)  # port None or 0: the OS picks one
+    except PortUnavailable as error:
+        raise EndpointError(f"cannot start the endpoint: {error}") from error
+    with listener:
+        return _start_process(listener, startup_timeout, faults_file, fault_seed)
+
+
+def _start_process(
+    listener: socket.socket,
+    startup_timeout: float,
+    faults_file: Path | None,
+    fault_seed: int | None,
+) -> Endpoint:
+    """Start the endpoint process serving `listener`, which is closed here once handed on."""
+    host, port = listener.getsockname()[:2]
+    url = f"http://{host}:{port}"
     fault_args = [] if faults_file is None else ["--faults", str(faults_file.resolve())]
     if fault_seed is not None:
         fault_args += ["--fault-seed", str(fault_seed)]
@@ -163,10 +217,13 @@ def start_endpoint(
                 host,
                 "-p",
                 str(port),
+                "--fd",
+                str(listener.fileno()),
                 "--parent-pid",
                 str(os.getpid()),
                 *fault_args,
             ],
+            pass_fds=(listener.fileno(),),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID
@@ -174,6 +231,8 @@ def start_endpoint(
     except BaseException:
         flag.unlink(missing_ok=True)
         raise
+    finally:
+        listener.close()  # the endpoint process has its own: if it dies, connections fail
     endpoint = Endpoint(url=url, process=process, lambda_fault_flag=flag)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:

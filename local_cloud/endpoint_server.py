@@ -43,13 +43,22 @@ live in the same plan; the runtime claims them with POST /_local_cloud/faults/cl
 reports each with POST /_local_cloud/faults/settle. `--lambda-fault-flag FILE` names the
 one-byte file the plan keeps up to date so the runtime asks only while one is pending.
 
-    python -m local_cloud.endpoint_server -H 127.0.0.1 -p 4566 [--faults FILE] [--fault-seed N]
-        [--lambda-fault-flag FILE] [--monitoring-interval SECONDS]
+Its doors (local_cloud/http_guard.py): it listens on 127.0.0.1 only; every request whose
+Host is not a loopback name, or that carries an Origin other than a loopback one (a
+browser page of another site), is refused with 403, AWS routes included (SDKs send no
+Origin); every body is read whole before anything runs (a cut-off or malformed one is a
+400); the extension routes (/_local_cloud/*, /_aws/ses, /moto-api/*) take at most 1 MiB.
+`--fd N` serves a listening socket the parent bound (local_cloud/endpoint.py), so the
+port is bound once.
+
+    python -m local_cloud.endpoint_server -H 127.0.0.1 -p 4566 [--fd N] [--faults FILE]
+        [--fault-seed N] [--lambda-fault-flag FILE] [--monitoring-interval SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -66,7 +75,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from local_cloud.endpoint_faults import (
     EndpointFaultPlan,
@@ -74,10 +83,14 @@ from local_cloud.endpoint_faults import (
     WithFaults,
     load_fault_file,
 )
+from local_cloud.http_guard import HOOK_BODY_LIMIT, CompleteHeadRequestHandler, HttpGuard
 from local_cloud.monitoring.alarm_service import DEFAULT_INTERVAL_SECONDS, MonitoringLoop
+from local_cloud.serving import PortUnavailable, bind_loopback
 from local_cloud.sqs_move_tasks import WithMessageMoveTasks
 
 SES_MESSAGES_PATH = "/_aws/ses"
+# Routes of this endpoint's own (and moto's control API), as opposed to AWS APIs.
+EXTENSION_PREFIXES = ("/_local_cloud", "/_aws", "/moto-api")
 
 
 def _retention_check_without_queue_attributes(self: Any, queue_name: str, message: Any) -> bool:
@@ -193,6 +206,27 @@ class WithSentEmails:
         return [body]
 
 
+def extension_body_limit(path: str) -> int | None:
+    """1 MiB on the extension routes; AWS routes keep no limit of ours (each service has
+    its own, moto checks them: SQS's 1 MiB message, for one)."""
+    for prefix in EXTENSION_PREFIXES:
+        if path == prefix or path.startswith(f"{prefix}/"):
+            return HOOK_BODY_LIMIT
+    return None
+
+
+def endpoint_app(moto_app: Callable[..., Iterable[bytes]], plan: EndpointFaultPlan) -> HttpGuard:
+    """moto with our additions, behind the guard (the outermost layer: nothing runs for a
+    refused request)."""
+    return HttpGuard(
+        WithFaults(WithMessageMoveTasks(WithSentEmails(moto_app)), plan), extension_body_limit
+    )
+
+
+class EndpointRequestHandler(CompleteHeadRequestHandler, MotoRequestHandler):
+    """moto's handler (S3 metadata headers with underscores), refusing cut-off heads."""
+
+
 def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
     """Stop when the process that started us is gone, even if it was killed (SIGKILL,
     a CI timeout) before it could stop us: no endpoint is ever left behind."""
@@ -209,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
+    parser.add_argument(
+        "--fd", type=int, help="serve this listening socket (bound by the parent to -H, -p)"
+    )
     parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
     parser.add_argument("--faults", type=Path, help="JSON list of faults active from the start")
     parser.add_argument(
@@ -243,22 +280,38 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.fd is None:
+        try:
+            listener = bind_loopback(args.host, args.port)
+        except PortUnavailable as error:
+            parser.error(str(error))
+        fd = listener.fileno()
+    else:
+        listener, fd = None, args.fd
     speed_up_moto()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(
+        args.host,
+        args.port,
+        endpoint_app(DomainDispatcherApplication(create_backend_app), plan),
+        threaded=True,
+        request_handler=EndpointRequestHandler,
+        fd=fd,
+    )
+    if listener is None:
+        os.close(fd)  # the server holds its own duplicate
+    else:
+        listener.close()
+    bound = server.socket.getsockname()[0]
+    if not ipaddress.ip_address(bound).is_loopback:
+        parser.error(f"--fd: the socket is bound to {bound}, not to a loopback address")
     started = time.strftime("%H:%M:%S")
-    print(f"[{started}] AWS endpoint (moto) on http://{args.host}:{args.port}", flush=True)
+    print(f"[{started}] AWS endpoint (moto) on http://{args.host}:{server.port}", flush=True)
     listing = plan.listing()
     print(f"  faults: {len(listing['pending'])} pending, seed {listing['seed']}", flush=True)
     if args.monitoring_interval:
         MonitoringLoop(args.monitoring_interval).start()
         print(f"  alarms: evaluated every {args.monitoring_interval:g} s", flush=True)
-    run_simple(
-        args.host,
-        args.port,
-        WithFaults(WithMessageMoveTasks(WithSentEmails(moto_app)), plan),
-        threaded=True,
-        request_handler=MotoRequestHandler,
-    )
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -86,7 +86,24 @@ def test_the_endpoint_process_gets_them_as_arguments(
         def poll(self) -> int:
             return 1
 
+    class Listener:  # the socket bound for the endpoint process (no sockets in unit tests)
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", 4599)
+
+        def fileno(self) -> int:
+            return 99
+
+        def close(self) -> None:
+            pass
+
+        def __enter__(self) -> Listener:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
     monkeypatch.setattr(endpoint, "is_answering", lambda *_a, **_k: False)
+    monkeypatch.setattr(endpoint, "bind_loopback", lambda *_a: Listener())
     monkeypatch.setattr(endpoint.subprocess, "Popen", ExitedProcess)
     with pytest.raises(EndpointError, match="exited with code 1"):
         start_endpoint(port=4599, reuse_from_env=False, faults_file=faults_file, fault_seed=9)
