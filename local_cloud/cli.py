@@ -202,6 +202,7 @@ def command_up(args: argparse.Namespace) -> int:
         endpoint_faults=args.faults,
         endpoint_fault_seed=args.fault_seed,
         provider_faults=args.provider_faults,
+        allow_remote_endpoint=args.allow_remote_endpoint,
         log_sink=log_files,
     )
     depths: QueueDepths | None = None
@@ -450,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="seed of the faults' probability draws, to replay a run (default: random)",
+    )
+    up.add_argument(
+        "--allow-remote-endpoint",
+        action="store_true",
+        help="deploy onto the endpoint AWS_ENDPOINT_URL names even if it is not on this "
+        "machine's loopback interface (refused without this flag)",
     )
     up.set_defaults(handler=command_up)
 

@@ -131,6 +131,9 @@ class LocalCloud:
     claim them from the endpoint (`fault_claims`). provider_faults (a JSON list of the
     simulated provider's faults, see local_cloud/payment_provider/faults.py) are pending
     at the simulator before the stack deploys; at run time, POST /_simulator/faults.
+    An endpoint reused from AWS_ENDPOINT_URL must be on loopback unless
+    allow_remote_endpoint (`up --allow-remote-endpoint`): with real credentials exported,
+    a remote one could be a real account.
     """
 
     def __init__(
@@ -146,8 +149,10 @@ class LocalCloud:
         endpoint_faults: Path | None = None,
         endpoint_fault_seed: int | None = None,
         provider_faults: Path | None = None,
+        allow_remote_endpoint: bool = False,
     ) -> None:
         self.settings = settings
+        self._allow_remote_endpoint = allow_remote_endpoint
         self._endpoint_port = endpoint_port
         self._payment_provider_port = payment_provider_port
         self._start_pollers = start_pollers
@@ -209,6 +214,7 @@ class LocalCloud:
             reuse_from_env=self._endpoint_port is not None,
             faults_file=self._endpoint_faults,
             fault_seed=self._endpoint_fault_seed,
+            allow_remote=self._allow_remote_endpoint,
         )
         overrides = dict(settings.parameter_overrides)
         if settings.payment_provider:
@@ -305,11 +311,25 @@ class LocalCloud:
         )
 
     def _seed(self, endpoint_url: str) -> None:
-        """What must exist before deployment: secrets and verified sender identities."""
+        """What must exist before deployment: secrets and verified sender identities.
+
+        An SSM parameter is created, never overwritten: one that exists with the same
+        value is left as it is; one with another value (someone's, on a reused endpoint)
+        stops the start with a SettingsError naming it, and is left as it is.
+        """
         session = aws_session(self.settings.region)
         ssm = session.client("ssm", endpoint_url=endpoint_url)
         for name, value in self.settings.ssm_parameters.items():
-            ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+            try:
+                ssm.put_parameter(Name=name, Value=value, Type="SecureString")
+            except ssm.exceptions.ParameterAlreadyExists:
+                existing = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+                if existing["Value"] != value:
+                    raise SettingsError(
+                        f"SSM parameter {name} already exists at {endpoint_url} with another "
+                        "value; the local cloud never overwrites a parameter: delete it "
+                        "there, or set ssm_parameters in the settings to its value"
+                    ) from None
         ses = session.client("ses", endpoint_url=endpoint_url)
         for identity in self.settings.ses_verified_identities:
             if "@" in identity:
