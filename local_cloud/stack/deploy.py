@@ -37,6 +37,7 @@ from local_cloud.stack.resources import DeployedResource, StackResources, queue_
 from local_cloud.stack.specs import (
     ALARM,
     EVENT_SOURCE_MAPPING,
+    QUEUE_POLICY,
     alarm_request,
     check_sqs_event_source,
     http_api_specs,
@@ -182,6 +183,18 @@ def deploy_stack(options: DeployOptions) -> Deployment:
             handled_locally.append(
                 f"{logical_id} ({resource_type}): created with PutMetricAlarm as "
                 f"{request['AlarmName']}"
+            )
+        elif resource_type == QUEUE_POLICY:
+            properties = resolver.resolve(cloudformation["Resources"][logical_id]["Properties"])
+            policy = json.dumps(properties["PolicyDocument"])
+            for queue_url in properties["Queues"]:
+                clients("sqs").set_queue_attributes(
+                    QueueUrl=str(queue_url), Attributes={"Policy": policy}
+                )
+            handled_locally.append(
+                f"{logical_id} ({resource_type}): set with SetQueueAttributes (Policy) on "
+                f"{', '.join(map(queue_name, properties['Queues']))}; stored, not enforced: the "
+                "endpoint evaluates no access policy"
             )
         else:
             unsupported.append(f"{logical_id} ({resource_type})")

@@ -10,9 +10,12 @@ from local_cloud.model import HttpApiSpec, HttpRouteSpec, SqsEventSourceSpec
 from local_cloud.stack.errors import DeploymentError
 
 # Resource types whose absence from DescribeStackResources is expected: the local cloud
-# handles them itself (pollers run the mappings; alarms are put with PutMetricAlarm).
+# handles them itself (pollers run the mappings; alarms are put with PutMetricAlarm; queue
+# policies are set with SetQueueAttributes, stored but, like every access policy on the
+# endpoint, not enforced).
 EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
 ALARM = "AWS::CloudWatch::Alarm"
+QUEUE_POLICY = "AWS::SQS::QueuePolicy"
 HTTP_API = "AWS::ApiGatewayV2::Api"
 HTTP_API_STAGE = "AWS::ApiGatewayV2::Stage"
 _ANY_METHOD = "x-amazon-apigateway-any-method"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,3 +155,68 @@ def policy_statements(cfn: Template) -> Iterator[PolicyStatement]:
         for where, document, is_resource_policy in documents:
             for statement in as_list(document.get("Statement", [])):
                 yield PolicyStatement(where, statement, is_resource_policy)
+
+
+def is_allow(statement: dict[str, Any]) -> bool:
+    return statement.get("Effect") == "Allow"
+
+
+def role_statements(cfn: Template, role_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(policy name, statement) of every inline policy of one AWS::IAM::Role."""
+    role = cfn.get("Resources", {}).get(role_id, {})
+    for policy in role.get("Properties", {}).get("Policies", []):
+        for statement in as_list(policy.get("PolicyDocument", {}).get("Statement", [])):
+            yield policy.get("PolicyName", "?"), statement
+
+
+def queue_policy_statements(cfn: Template) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """{queue logical ID: [(AWS::SQS::QueuePolicy logical ID, statement)]} for every queue
+    an AWS::SQS::QueuePolicy of the template names in its Queues."""
+    statements: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for policy_id, properties in resources_of_type(cfn, "AWS::SQS::QueuePolicy").items():
+        document = properties.get("PolicyDocument", {})
+        for queue in as_list(properties.get("Queues", [])):
+            queue_id = referenced_resource(queue)
+            if queue_id is None:
+                continue
+            for statement in as_list(document.get("Statement", [])):
+                statements.setdefault(queue_id, []).append((policy_id, statement))
+    return statements
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+def references(value: Any) -> set[str]:
+    """Every logical ID or parameter `value` names through Ref, Fn::GetAtt or Fn::Sub
+    (pseudo parameters such as AWS::Region left out), however deeply nested."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    elif isinstance(value, dict):
+        target = referenced_resource(value)
+        if target is not None:
+            found.add(target)
+        elif "Fn::Sub" in value and len(value) == 1:
+            template: Any = value["Fn::Sub"]
+            variables: dict[str, Any] = {}
+            if isinstance(template, list):
+                template, variables = template[0], dict(template[1]) if len(template) > 1 else {}
+            for name in _SUB_VARIABLE.findall(str(template)):
+                if name.split(".", 1)[0] not in variables:
+                    found.add(name.split(".", 1)[0])
+            found |= references(list(variables.values()))
+        else:
+            for item in value.values():
+                found |= references(item)
+    return {name for name in found if not name.startswith("AWS::")}
+
+
+def if_branches(value: Any) -> list[Any]:
+    """The values an `Fn::If` can take (each branch, recursively), or [value] for others."""
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        condition_and_branches = value["Fn::If"]
+        if isinstance(condition_and_branches, list) and len(condition_and_branches) == 3:
+            return if_branches(condition_and_branches[1]) + if_branches(condition_and_branches[2])
+    return [value]

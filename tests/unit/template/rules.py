@@ -14,17 +14,20 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
-
 from delivery_guarantees.billing import DEFAULT_TIME_BUDGET, TimeBudget
 from delivery_guarantees.welcome_email import SEND_WORST_CASE_SECONDS
 from tests.unit.template.cfn_template import (
     Templates,
     as_list,
     dead_letter_queue_ids,
+    if_branches,
+    is_allow,
     policy_statements,
+    queue_policy_statements,
     referenced_resource,
+    references,
     resources_of_type,
+    role_statements,
     sqs_event_sources,
 )
 
@@ -98,14 +101,6 @@ EXPECTED_TABLES = {
     "ChargesTable": ("transaction_id", True),
     "IdempotencyTable": ("id", False),
 }
-
-# What SAM attaches to every role it generates, and to the roles of SQS consumers.
-_AWS_MANAGED = "arn:aws:iam::aws:policy/"
-BASE_MANAGED_POLICIES = {
-    f"{_AWS_MANAGED}service-role/AWSLambdaBasicExecutionRole",  # its own log streams
-    f"{_AWS_MANAGED}AWSXrayWriteOnlyAccess",  # Tracing: Active
-}
-SQS_CONSUMER_MANAGED_POLICY = f"{_AWS_MANAGED}service-role/AWSLambdaSQSQueueExecutionRole"
 
 _SECRET_VALUE = re.compile(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]+|\bwhsec_[0-9A-Za-z]+")
 _SSM_PARAMETER_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
@@ -421,13 +416,6 @@ def data_resources_are_retained(t: Templates) -> list[str]:
 # ---------------------------------------------------------------------------- permissions
 
 
-def _policy_templates() -> dict[str, Any]:
-    templates: dict[str, Any] = PolicyTemplatesProcessor.get_default_policy_templates_json()[
-        "Templates"
-    ]
-    return templates
-
-
 def _unscoped_resources(resource: Any) -> list[Any]:
     """Resources that are "*" or a literal ARN pattern with a wildcard."""
     return [
@@ -437,81 +425,344 @@ def _unscoped_resources(resource: Any) -> list[Any]:
     ]
 
 
-def function_policies_are_scoped_to_single_resources(t: Templates) -> list[str]:
-    """Policies are SAM policy templates on one resource each, or exact inline statements."""
-    templates = _policy_templates()
-    resources = t.sam.get("Resources", {})
+def _function_roles(t: Templates) -> dict[str, str]:
+    """{function logical ID: its role's logical ID} for each function whose Role is a role
+    of this template (the others are reported by each_function_has_a_role_of_its_own)."""
+    roles = resources_of_type(t.cfn, "AWS::IAM::Role")
+    found = {}
+    for function_id, properties in resources_of_type(t.cfn, "AWS::Lambda::Function").items():
+        role_id = referenced_resource(properties.get("Role"))
+        if role_id in roles:
+            found[function_id] = role_id
+    return found
+
+
+def each_function_has_a_role_of_its_own(t: Templates) -> list[str]:
+    """Each function runs with an AWS::IAM::Role of this template, written out and its own.
+
+    Not SAM's `Policies`: the role SAM generates always carries managed policies on every
+    resource (AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess and, for an SQS consumer,
+    AWSLambdaSQSQueueExecutionRole). `Policies` beside a `Role` are silently dropped by SAM.
+    """
     functions = resources_of_type(t.sam, "AWS::Serverless::Function")
     problems = [] if functions else _nothing_to_check("function")
-    if "Policies" in t.sam.get("Globals", {}).get("Function", {}):
-        problems.append("Globals.Function.Policies grants the same rights to every function")
+    for key in ("Policies", "Role"):
+        if key in t.sam.get("Globals", {}).get("Function", {}):
+            problems.append(f"Globals.Function.{key} gives every function the same rights")
     for function_id, properties in functions.items():
-        if "Role" in properties:
-            problems.append(f"{function_id} brings its own Role: SAM policy templates do not apply")
-        for policy in as_list(properties.get("Policies", [])):
-            if not isinstance(policy, dict):
-                problems.append(f"{function_id} attaches managed policy {policy!r}")
-            elif set(policy) == {"Statement"}:
-                for statement in as_list(policy["Statement"]):
-                    sid = statement.get("Sid", "?")
-                    actions = as_list(statement.get("Action", []))
-                    if "NotAction" in statement or "NotResource" in statement:
-                        problems.append(f"{function_id} statement {sid} uses NotAction/NotResource")
-                    if not actions or any("*" in str(a) for a in actions):
-                        problems.append(f"{function_id} statement {sid} must list exact actions")
-                    if not statement.get("Resource") or _unscoped_resources(statement["Resource"]):
-                        problems.append(f"{function_id} statement {sid} must name its resources")
-            elif len(policy) == 1 and next(iter(policy)) in templates:
-                name, arguments = next(iter(policy.items()))
-                definition = templates[name]["Definition"]
-                if any(s.get("Resource") == "*" for s in as_list(definition["Statement"])):
-                    problems.append(f"{function_id} {name} grants actions on every resource (*)")
-                for argument, value in (arguments or {}).items():
-                    if referenced_resource(value) not in resources:
-                        problems.append(
-                            f"{function_id} {name} {argument} must name one resource of this"
-                            f" template, got {value!r}"
-                        )
-                if not arguments:
-                    problems.append(f"{function_id} {name} is not scoped to a resource")
-            else:
-                problems.append(f"{function_id} has an unknown policy {policy!r}")
+        if "Role" not in properties:
+            problems.append(
+                f"{function_id} has no Role: SAM would generate one with managed policies"
+            )
+        if "Policies" in properties:
+            problems.append(
+                f"{function_id} Policies are ignored by SAM beside a Role; put them in the role"
+            )
+    roles = resources_of_type(t.cfn, "AWS::IAM::Role")
+    users: dict[str, list[str]] = {}
+    for function_id, properties in resources_of_type(t.cfn, "AWS::Lambda::Function").items():
+        role_id = referenced_resource(properties.get("Role"))
+        if role_id not in roles:
+            problems.append(f"{function_id} does not use a role of this template")
+            continue
+        users.setdefault(role_id, []).append(function_id)
+        trust = as_list(roles[role_id].get("AssumeRolePolicyDocument", {}).get("Statement", []))
+        trusted = [
+            (
+                s.get("Effect"),
+                as_list(s.get("Principal", {}).get("Service")),
+                as_list(s.get("Action")),
+            )
+            for s in trust
+            if isinstance(s.get("Principal"), dict) and set(s["Principal"]) == {"Service"}
+        ]
+        if len(trust) != 1 or trusted != [("Allow", ["lambda.amazonaws.com"], ["sts:AssumeRole"])]:
+            problems.append(
+                f"{role_id} ({function_id}) must trust lambda.amazonaws.com (sts:AssumeRole)"
+                f" and nothing else, got {trust!r}"
+            )
+    problems += [
+        f"{role_id} is shared by {', '.join(sorted(function_ids))}: each function its own role"
+        for role_id, function_ids in users.items()
+        if len(function_ids) > 1
+    ]
+    return problems
+
+
+# Identity-policy actions allowed on Resource "*", each because AWS defines no resource type
+# for it (Service Authorization Reference), so that no narrower Resource exists.
+RESOURCE_WILDCARD_ACTIONS = {
+    "xray:PutTraceSegments": "X-Ray has no resource types; Tracing: Active uploads segments",
+    "xray:PutTelemetryRecords": "X-Ray has no resource types; the tracing daemon's telemetry",
+}
+
+
+def identity_policies_are_least_privilege(t: Templates) -> list[str]:
+    """Every identity policy the stack deploys: no managed policy on a role, exact actions,
+    and a Resource "*" only where every action is in RESOURCE_WILDCARD_ACTIONS."""
+    roles = resources_of_type(t.cfn, "AWS::IAM::Role")
+    statements = [s for s in policy_statements(t.cfn) if not s.is_resource_policy]
+    problems = [] if roles and statements else _nothing_to_check("role or identity policy")
+    for role_id, properties in roles.items():
+        managed = properties.get("ManagedPolicyArns")
+        if managed:
+            problems.append(
+                f"{role_id} attaches managed policies {[str(a) for a in as_list(managed)]}:"
+                " grant the function's own resources in inline policies instead"
+            )
+    for s in statements:
+        sid = s.statement.get("Sid", "?")
+        if not is_allow(s.statement):
+            continue
+        if "NotAction" in s.statement or "NotResource" in s.statement:
+            problems.append(f"{s.where} {sid}: NotAction/NotResource grants everything else")
+        actions = [str(a) for a in as_list(s.statement.get("Action", []))]
+        wildcards = [a for a in actions if "*" in a]
+        if not actions or wildcards:
+            problems.append(f"{s.where} {sid}: wildcard or missing action(s) {wildcards}")
+        resource = s.statement.get("Resource")
+        if resource is None:
+            problems.append(f"{s.where} {sid}: no Resource")
+            continue
+        unscoped = _unscoped_resources(resource)
+        not_allowed = sorted(set(actions) - set(RESOURCE_WILDCARD_ACTIONS))
+        if unscoped and (unscoped != ["*"] or not_allowed):
+            problems.append(
+                f"{s.where} {sid}: Resource {unscoped} for {not_allowed or actions}; only"
+                f" {sorted(RESOURCE_WILDCARD_ACTIONS)} may have '*' (no resource type exists)"
+            )
     return problems
 
 
 def no_wildcard_actions_anywhere(t: Templates) -> list[str]:
-    """No `*` or `service:*` action, and no Resource `*` in an identity policy."""
+    """No `*` or `service:*` action allowed by any policy, identity or resource.
+
+    A Deny may use one (a queue refusing every action over plain HTTP): it takes away.
+    """
     statements = list(policy_statements(t.cfn))
     problems = [] if statements else _nothing_to_check("policy statement")
     for s in statements:
+        if not is_allow(s.statement):
+            continue
         if "NotAction" in s.statement:
             problems.append(f"{s.where}: NotAction grants everything else")
         wildcards = [a for a in as_list(s.statement.get("Action", [])) if _wildcard_action(a)]
         if wildcards:
             problems.append(f"{s.where}: wildcard action(s) {wildcards}")
-        if not s.is_resource_policy and "*" in as_list(s.statement.get("Resource")):
-            problems.append(f"{s.where}: Resource '*' in an identity policy")
     return problems
 
 
-def function_roles_attach_only_the_managed_policies_sam_adds(t: Templates) -> list[str]:
+# What Lambda's SQS event source mapping calls with the function's role (Lambda developer
+# guide, "Execution role permissions" for Amazon SQS): the poller's, on the polled queue.
+SQS_POLLER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# Actions that take messages away from a queue's consumer: only on the queue it polls.
+_SQS_CONSUMING_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:PurgeQueue",
+    "sqs:StartMessageMoveTask",
+}
+
+
+def function_roles_reach_only_their_own_resources(t: Templates) -> list[str]:
+    """A function's role names only what the function is configured with: its log group,
+    the queues it polls, and the resources and parameters of its environment; it consumes
+    (receive, delete, ...) only from the queues it polls, and every polled queue gets the
+    poller's three actions."""
     functions = resources_of_type(t.cfn, "AWS::Lambda::Function")
-    roles = resources_of_type(t.cfn, "AWS::IAM::Role")
-    consumers = {s.function_id for s in sqs_event_sources(t.cfn)}
-    problems = [] if functions else _nothing_to_check("function")
-    for function_id, properties in functions.items():
-        role_id = referenced_resource(properties.get("Role"))
-        if role_id not in roles:
-            problems.append(f"{function_id} does not use a role of this template")
-            continue
-        allowed = BASE_MANAGED_POLICIES | (
-            {SQS_CONSUMER_MANAGED_POLICY} if function_id in consumers else set()
-        )
-        extra = set(map(str, roles[role_id].get("ManagedPolicyArns", []))) - allowed
+    function_roles = _function_roles(t)
+    problems = [] if function_roles else _nothing_to_check("function with a role")
+    for function_id, role_id in sorted(function_roles.items()):
+        properties = functions[function_id]
+        polled = {s.queue_id for s in sqs_event_sources(t.cfn) if s.function_id == function_id}
+        own = set(polled)
+        own |= references(properties.get("LoggingConfig", {}).get("LogGroup"))
+        own |= references(properties.get("Environment", {}).get("Variables", {}))
+        granted: dict[str, set[str]] = {}
+        for policy_name, statement in role_statements(t.cfn, role_id):
+            if not is_allow(statement):
+                continue
+            sid = statement.get("Sid", "?")
+            actions = {str(a) for a in as_list(statement.get("Action", []))}
+            named = references(statement.get("Resource"))
+            problems += [
+                f"{role_id} {policy_name} {sid} reaches {name}, which {function_id} is not"
+                " configured with (log group, polled queue or environment)"
+                for name in sorted(named - own)
+            ]
+            consuming = sorted(actions & _SQS_CONSUMING_ACTIONS)
+            problems += [
+                f"{role_id} {policy_name} {sid} lets {function_id} {consuming} on {name},"
+                " a queue it does not poll"
+                for name in sorted(named - polled)
+                if consuming and name in resources_of_type(t.cfn, "AWS::SQS::Queue")
+            ]
+            for name in named:
+                granted.setdefault(name, set()).update(actions)
+        for queue_id in sorted(polled):
+            missing = SQS_POLLER_ACTIONS - granted.get(queue_id, set())
+            if missing:
+                problems.append(
+                    f"{role_id} lacks {sorted(missing)} on {queue_id}: {function_id}'s event"
+                    " source mapping cannot poll it"
+                )
+    return problems
+
+
+SENDER_PARAMETER = "SenderEmailAddress"
+# What the code calls (delivery_guarantees/adapters/email_sender.py: SES v1 SendEmail).
+SES_ACTIONS_CALLED = {"ses:SendEmail"}
+
+
+def ses_statements_require_the_sender_address(t: Templates) -> list[str]:
+    """Every SES grant is SendEmail only, with ses:FromAddress = SenderEmailAddress."""
+    ses = [
+        s
+        for s in policy_statements(t.cfn)
+        if not s.is_resource_policy
+        and is_allow(s.statement)
+        and any(str(a).lower().startswith("ses:") for a in as_list(s.statement.get("Action")))
+    ]
+    problems = [] if ses else _nothing_to_check("SES statement")
+    for s in ses:
+        sid = s.statement.get("Sid", "?")
+        extra = sorted({str(a) for a in as_list(s.statement["Action"])} - SES_ACTIONS_CALLED)
         if extra:
+            problems.append(f"{s.where} {sid}: {extra} not called by the code; SendEmail only")
+        condition = s.statement.get("Condition", {}).get("StringEquals", {})
+        if condition.get("ses:FromAddress") != {"Ref": SENDER_PARAMETER}:
             problems.append(
-                f"{function_id} role attaches unexpected managed policies {sorted(extra)}"
+                f"{s.where} {sid}: needs Condition StringEquals ses:FromAddress:"
+                f" !Ref {SENDER_PARAMETER}, got {s.statement.get('Condition')!r}"
             )
+    return problems
+
+
+def _denies_every_action(statement: dict[str, Any]) -> bool:
+    return any(a in ("*", "sqs:*") for a in as_list(statement.get("Action")))
+
+
+def _is_everyone(principal: Any) -> bool:
+    return principal == "*" or principal == {"AWS": "*"}
+
+
+def _only_without_tls(statement: dict[str, Any]) -> bool:
+    """The statement's Condition is exactly aws:SecureTransport false."""
+    condition = statement.get("Condition", {})
+    return (
+        set(condition) == {"Bool"}
+        and str(condition["Bool"].get("aws:SecureTransport")).lower() == "false"
+        and set(condition["Bool"]) == {"aws:SecureTransport"}
+    )
+
+
+def queues_deny_requests_without_tls(t: Templates) -> list[str]:
+    """Every queue's policy denies all of sqs to everyone when aws:SecureTransport is false."""
+    queues = resources_of_type(t.cfn, "AWS::SQS::Queue")
+    statements = queue_policy_statements(t.cfn)
+    problems = [] if queues else _nothing_to_check("queue")
+    for queue_id in sorted(queues):
+        if not any(
+            s.get("Effect") == "Deny"
+            and _is_everyone(s.get("Principal"))
+            and _denies_every_action(s)
+            and _only_without_tls(s)
+            and queue_id in (references(s.get("Resource")) or {queue_id})
+            for _, s in statements.get(queue_id, [])
+        ):
+            problems.append(
+                f"{queue_id} has no queue policy statement denying sqs:* to everyone when"
+                " aws:SecureTransport is false"
+            )
+    return problems
+
+
+BILLING_QUEUE = "BillingQueue"
+SIGNUP_FUNCTION = "SignupFunction"
+BILLING_QUEUE_SENDERS_PARAMETER = "BillingQueueSenderArns"
+_NEGATED_OPERATORS = {"ArnNotLike", "ArnNotEquals", "StringNotLike", "StringNotEquals"}
+
+
+def billing_queue_takes_charges_only_from_signup(t: Templates) -> list[str]:
+    """BillingQueue's policy denies sqs:SendMessage to every principal but SignupFunction's
+    role and the BillingQueueSenderArns parameter (aws:PrincipalArn, negated operators).
+
+    In the queue's own account an identity policy's Allow suffices to send, so only an
+    explicit Deny keeps other principals from ordering charges.
+    """
+    statements = queue_policy_statements(t.cfn).get(BILLING_QUEUE, [])
+    signup_role = _function_roles(t).get(SIGNUP_FUNCTION)
+    if not statements or signup_role is None:
+        return _nothing_to_check(f"{BILLING_QUEUE} policy and {SIGNUP_FUNCTION} role")
+    parameter = t.cfn.get("Parameters", {}).get(BILLING_QUEUE_SENDERS_PARAMETER, {})
+    problems = []
+    if parameter.get("Type") != "CommaDelimitedList" or parameter.get("Default") != "":
+        problems.append(
+            f"parameter {BILLING_QUEUE_SENDERS_PARAMETER} must be a CommaDelimitedList"
+            " defaulting to empty"
+        )
+    allowed = {signup_role, BILLING_QUEUE_SENDERS_PARAMETER}
+    for policy_id, s in statements:
+        actions = {str(a) for a in as_list(s.get("Action"))}
+        if (
+            s.get("Effect") != "Deny"
+            or not _is_everyone(s.get("Principal"))
+            or "sqs:SendMessage" not in actions
+        ):
+            continue
+        condition = s.get("Condition", {})
+        exempt: set[str] = set()
+        shape_ok = bool(condition) and set(condition) <= _NEGATED_OPERATORS
+        for operator in condition.values():
+            shape_ok = shape_ok and set(operator) == {"aws:PrincipalArn"}
+            for branch in if_branches(operator.get("aws:PrincipalArn")):
+                exempt |= references(branch)
+        if not shape_ok:
+            problems.append(
+                f"{policy_id} {s.get('Sid', '?')}: the SendMessage deny must be conditioned on"
+                f" aws:PrincipalArn alone, with {sorted(_NEGATED_OPERATORS)}"
+            )
+        if signup_role not in exempt:
+            problems.append(f"{policy_id} {s.get('Sid', '?')} denies {signup_role} too")
+        problems += [
+            f"{policy_id} {s.get('Sid', '?')} also lets {name} send to {BILLING_QUEUE}"
+            for name in sorted(exempt - allowed)
+        ]
+        return problems
+    return [
+        *problems,
+        f"{BILLING_QUEUE} has no Deny of sqs:SendMessage to every principal but {signup_role}:"
+        " any principal of the account allowed sqs:SendMessage can order a charge",
+    ]
+
+
+def queue_policies_leave_consumers_and_redrive_alone(t: Templates) -> list[str]:
+    """No queue policy denies the poller's actions on a polled queue, nor SendMessage on a
+    dead-letter queue, except to requests without TLS: Lambda polls with the function's
+    role, and the consumers copy poison messages to their DLQ."""
+    statements = queue_policy_statements(t.cfn)
+    sources = sqs_event_sources(t.cfn)
+    problems = [] if statements and sources else _nothing_to_check("queue policy or consumer")
+    polled = {s.queue_id for s in sources}
+    dlqs = dead_letter_queue_ids(t.cfn)
+    for queue_id, queue_statements in sorted(statements.items()):
+        for policy_id, s in queue_statements:
+            if s.get("Effect") != "Deny" or _only_without_tls(s):
+                continue
+            actions = {str(a) for a in as_list(s.get("Action"))}
+            if "*" in actions or "sqs:*" in actions:
+                actions |= SQS_POLLER_ACTIONS | {"sqs:SendMessage"}
+            if queue_id in polled and actions & SQS_POLLER_ACTIONS:
+                problems.append(
+                    f"{policy_id} {s.get('Sid', '?')} denies {sorted(actions & SQS_POLLER_ACTIONS)}"
+                    f" on {queue_id}, which an event source mapping polls"
+                )
+            if queue_id in dlqs and "sqs:SendMessage" in actions:
+                problems.append(
+                    f"{policy_id} {s.get('Sid', '?')} denies sqs:SendMessage on the DLQ"
+                    f" {queue_id}, where the consumers copy poison messages"
+                )
     return problems
 
 
@@ -713,9 +964,14 @@ RULES: dict[str, Rule] = {
         queues_are_encrypted,
         sqs_consumers_have_no_function_dead_letter_queue,
         tables_are_keyed_encrypted_and_backed_up,
-        function_policies_are_scoped_to_single_resources,
+        each_function_has_a_role_of_its_own,
+        identity_policies_are_least_privilege,
         no_wildcard_actions_anywhere,
-        function_roles_attach_only_the_managed_policies_sam_adds,
+        function_roles_reach_only_their_own_resources,
+        ses_statements_require_the_sender_address,
+        queues_deny_requests_without_tls,
+        billing_queue_takes_charges_only_from_signup,
+        queue_policies_leave_consumers_and_redrive_alone,
         alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use,
         dead_letter_queues_alarm_when_not_empty,
         functions_alarm_on_errors,

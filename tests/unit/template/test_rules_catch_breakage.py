@@ -105,19 +105,132 @@ def _dlq_deleted_with_stack(sam: Template) -> None:
     sam["Resources"]["BillingDeadLetterQueue"]["DeletionPolicy"] = "Delete"
 
 
+def _role_statement(sam: Template, role_id: str, sid: str) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        statement
+        for policy in _properties(sam, role_id)["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == sid
+    ]
+    (statement,) = statements
+    return statement
+
+
+def _queue_policy_statement(sam: Template, policy_id: str, sid: str) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        s for s in _properties(sam, policy_id)["PolicyDocument"]["Statement"] if s["Sid"] == sid
+    ]
+    (statement,) = statements
+    return statement
+
+
 def _managed_full_access(sam: Template) -> None:
-    _properties(sam, "SignupFunction")["Policies"].append("AmazonSQSFullAccess")
+    _properties(sam, "SignupFunctionRole")["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/AmazonSQSFullAccess"
+    ]
 
 
-def _unscoped_policy_template(sam: Template) -> None:
-    _properties(sam, "BillingFunction")["Policies"].append(
+def _sqs_execution_role_back(sam: Template) -> None:
+    # The finding of issue #9: SAM's SQS event adds this (receive and delete on every queue).
+    _properties(sam, "WelcomeEmailFunctionRole")["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+    ]
+
+
+def _back_to_sam_generated_role(sam: Template) -> None:
+    # "SAM can make the role": it then attaches AWSLambdaBasicExecutionRole and X-Ray's
+    # managed policy, each on every resource (the generated role keeps the logical ID).
+    del _properties(sam, "SignupFunction")["Role"]
+    del sam["Resources"]["SignupFunctionRole"]
+
+
+def _policies_beside_role(sam: Template) -> None:
+    _properties(sam, "BillingFunction")["Policies"] = [
         {"SSMParameterReadPolicy": {"ParameterName": "delivery-guarantees/*"}}
-    )
+    ]
+
+
+def _shared_role(sam: Template) -> None:
+    _properties(sam, "WelcomeEmailFunction")["Role"] = {
+        "Fn::GetAtt": ["BillingFunctionRole", "Arn"]
+    }
+
+
+def _receive_from_every_queue(sam: Template) -> None:
+    _role_statement(sam, "BillingFunctionRole", "ConsumeBillingQueue")["Resource"] = "*"
 
 
 def _service_wildcard_statement(sam: Template) -> None:
-    _properties(sam, "WelcomeEmailFunction")["Policies"].append(
-        {"Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}]}
+    _properties(sam, "WelcomeEmailFunctionRole")["Policies"][1]["PolicyDocument"][
+        "Statement"
+    ].append({"Effect": "Allow", "Action": "ses:*", "Resource": "*"})
+
+
+def _welcome_email_can_empty_billing_dlq(sam: Template) -> None:
+    statement = _role_statement(sam, "WelcomeEmailFunctionRole", "ConsumeWelcomeEmailQueue")
+    statement["Resource"] = [
+        statement["Resource"],
+        {"Fn::GetAtt": ["BillingDeadLetterQueue", "Arn"]},
+    ]
+
+
+def _consumer_cannot_delete(sam: Template) -> None:
+    _role_statement(sam, "BillingFunctionRole", "ConsumeBillingQueue")["Action"].remove(
+        "sqs:DeleteMessage"
+    )
+
+
+def _ses_without_sender_condition(sam: Template) -> None:
+    del _role_statement(sam, "WelcomeEmailFunctionRole", "SendFromSenderIdentity")["Condition"]
+
+
+def _send_raw_email_back(sam: Template) -> None:
+    statement = _role_statement(sam, "SignupFunctionRole", "SendFromSenderIdentity")
+    statement["Action"] = ["ses:SendEmail", "ses:SendRawEmail"]
+
+
+def _dlq_without_tls_policy(sam: Template) -> None:
+    del sam["Resources"]["WelcomeEmailDeadLetterQueuePolicy"]
+
+
+def _tls_deny_on_one_action(sam: Template) -> None:
+    _queue_policy_statement(sam, "BillingQueuePolicy", "DenyInsecureTransport")["Action"] = (
+        "sqs:SendMessage"
+    )
+
+
+def _billing_queue_open_to_the_account(sam: Template) -> None:
+    statements = _properties(sam, "BillingQueuePolicy")["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s["Sid"] != "OnlySignupOrdersCharges"]
+
+
+def _welcome_email_may_order_charges(sam: Template) -> None:
+    condition = _queue_policy_statement(sam, "BillingQueuePolicy", "OnlySignupOrdersCharges")[
+        "Condition"
+    ]
+    condition["ArnNotLike"]["aws:PrincipalArn"] = [
+        condition["ArnNotLike"]["aws:PrincipalArn"],
+        {"Fn::GetAtt": ["WelcomeEmailFunctionRole", "Arn"]},
+    ]
+
+
+def _sender_deny_blocks_the_poller(sam: Template) -> None:
+    # "Deny everything to everyone else": BillingFunctionRole's receive and delete too.
+    _queue_policy_statement(sam, "BillingQueuePolicy", "OnlySignupOrdersCharges")["Action"] = (
+        "sqs:*"
+    )
+
+
+def _dlq_refuses_poison_copies(sam: Template) -> None:
+    statements = _properties(sam, "BillingDeadLetterQueuePolicy")["PolicyDocument"]["Statement"]
+    statements.append(
+        {
+            "Sid": "NoSends",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["BillingDeadLetterQueue", "Arn"]},
+        }
     )
 
 
@@ -207,18 +320,56 @@ BREAKAGES: list[tuple[rules.Rule, Mutation, str]] = [
     (rules.data_resources_are_retained, _idempotency_table_deleted_with_stack, "IdempotencyTable"),
     (rules.data_resources_are_retained, _charges_replaced_empty, "UpdateReplacePolicy"),
     (rules.data_resources_are_retained, _dlq_deleted_with_stack, "BillingDeadLetterQueue"),
-    (rules.function_policies_are_scoped_to_single_resources, _managed_full_access, "FullAccess"),
+    (rules.each_function_has_a_role_of_its_own, _policies_beside_role, "ignored by SAM"),
+    (rules.each_function_has_a_role_of_its_own, _back_to_sam_generated_role, "has no Role"),
+    (rules.each_function_has_a_role_of_its_own, _shared_role, "shared by"),
+    (rules.identity_policies_are_least_privilege, _managed_full_access, "AmazonSQSFullAccess"),
     (
-        rules.function_policies_are_scoped_to_single_resources,
-        _unscoped_policy_template,
-        "SSMParameterReadPolicy",
+        rules.identity_policies_are_least_privilege,
+        _sqs_execution_role_back,
+        "AWSLambdaSQSQueueExecutionRole",
     ),
-    (rules.function_policies_are_scoped_to_single_resources, _service_wildcard_statement, "exact"),
+    (
+        rules.identity_policies_are_least_privilege,
+        _back_to_sam_generated_role,
+        "AWSLambdaBasicExecutionRole",
+    ),
+    (rules.identity_policies_are_least_privilege, _receive_from_every_queue, "sqs:ReceiveMessage"),
+    (rules.identity_policies_are_least_privilege, _service_wildcard_statement, "ses:*"),
     (rules.no_wildcard_actions_anywhere, _service_wildcard_statement, "ses:*"),
     (
-        rules.function_roles_attach_only_the_managed_policies_sam_adds,
-        _managed_full_access,
-        "AmazonSQSFullAccess",
+        rules.function_roles_reach_only_their_own_resources,
+        _welcome_email_can_empty_billing_dlq,
+        "BillingDeadLetterQueue",
+    ),
+    (rules.function_roles_reach_only_their_own_resources, _consumer_cannot_delete, "DeleteMessage"),
+    (
+        rules.ses_statements_require_the_sender_address,
+        _ses_without_sender_condition,
+        "ses:FromAddress",
+    ),
+    (rules.ses_statements_require_the_sender_address, _send_raw_email_back, "SendRawEmail"),
+    (rules.queues_deny_requests_without_tls, _dlq_without_tls_policy, "WelcomeEmailDeadLetter"),
+    (rules.queues_deny_requests_without_tls, _tls_deny_on_one_action, "BillingQueue"),
+    (
+        rules.billing_queue_takes_charges_only_from_signup,
+        _billing_queue_open_to_the_account,
+        "can order a charge",
+    ),
+    (
+        rules.billing_queue_takes_charges_only_from_signup,
+        _welcome_email_may_order_charges,
+        "WelcomeEmailFunctionRole",
+    ),
+    (
+        rules.queue_policies_leave_consumers_and_redrive_alone,
+        _sender_deny_blocks_the_poller,
+        "sqs:ReceiveMessage",
+    ),
+    (
+        rules.queue_policies_leave_consumers_and_redrive_alone,
+        _dlq_refuses_poison_copies,
+        "BillingDeadLetterQueue",
     ),
     (rules.alarm_topic_is_encrypted_with_a_key_cloudwatch_can_use, _aws_managed_sns_key, "alias"),
     (rules.dead_letter_queues_alarm_when_not_empty, _no_dlq_alarm, "BillingDeadLetterQueue"),

@@ -64,16 +64,48 @@ def test_tables_and_dead_letter_queues_outlive_the_stack(templates: Templates) -
     assert rules.data_resources_are_retained(templates) == []
 
 
-def test_function_policies_are_scoped_to_single_resources(templates: Templates) -> None:
-    assert rules.function_policies_are_scoped_to_single_resources(templates) == []
+def test_each_function_has_a_role_of_its_own(templates: Templates) -> None:
+    assert rules.each_function_has_a_role_of_its_own(templates) == []
+
+
+def test_identity_policies_have_no_managed_policy_and_no_unjustified_wildcard(
+    templates: Templates,
+) -> None:
+    assert rules.identity_policies_are_least_privilege(templates) == []
 
 
 def test_no_wildcard_actions_anywhere(templates: Templates) -> None:
     assert rules.no_wildcard_actions_anywhere(templates) == []
 
 
-def test_function_roles_attach_only_the_managed_policies_sam_adds(templates: Templates) -> None:
-    assert rules.function_roles_attach_only_the_managed_policies_sam_adds(templates) == []
+def test_function_roles_reach_only_their_own_resources(templates: Templates) -> None:
+    assert rules.function_roles_reach_only_their_own_resources(templates) == []
+
+
+def test_ses_is_send_email_from_the_sender_address_only(templates: Templates) -> None:
+    assert rules.ses_statements_require_the_sender_address(templates) == []
+
+
+def test_every_queue_denies_requests_without_tls(templates: Templates) -> None:
+    assert rules.queues_deny_requests_without_tls(templates) == []
+
+
+def test_billing_queue_takes_charges_only_from_signup_and_listed_operators(
+    templates: Templates,
+) -> None:
+    assert rules.billing_queue_takes_charges_only_from_signup(templates) == []
+
+
+def test_queue_policies_leave_consumers_and_poison_copies_alone(templates: Templates) -> None:
+    assert rules.queue_policies_leave_consumers_and_redrive_alone(templates) == []
+
+
+def test_resource_wildcards_are_justified_one_line_each() -> None:
+    assert rules.RESOURCE_WILDCARD_ACTIONS
+    for action, reason in rules.RESOURCE_WILDCARD_ACTIONS.items():
+        assert "*" not in action
+        assert reason, action
+        assert "\n" not in reason, action
 
 
 def test_alarm_topic_uses_a_key_cloudwatch_can_publish_with(templates: Templates) -> None:
