@@ -49,6 +49,8 @@ class Settings:
     # The template parameter that receives the simulated provider's URL, if it declares it.
     payment_provider_parameter: str = "PaymentProviderApiBase"
     state_dir: Path = Path(".local-cloud")
+    # The most batches one SQS mapping runs at once; None: max(5, 4 x CPUs) (scaling.py)
+    max_concurrent_batches: int | None = None
 
     def with_overrides(
         self,
@@ -97,6 +99,10 @@ def load_settings(path: Path) -> Settings:
             values[name] = tuple(str(item) for item in _expect(path, name, value, list))
         elif name == "payment_provider":
             values[name] = _expect(path, name, value, bool)
+        elif name == "max_concurrent_batches":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SettingsError(f"{path}: {name} must be a whole number >= 1, got {value!r}")
+            values[name] = value
         else:
             values[name] = _expect(path, name, value, str)
     return Settings(**values)
@@ -271,6 +277,7 @@ class LocalCloud:
                     endpoint_url=self.endpoint.url,
                     region=settings.region,
                     faults=self.fault_claims,
+                    max_concurrent_batches=settings.max_concurrent_batches,
                 )
                 self.pollers.append(poller)
                 poller.start()
