@@ -107,7 +107,7 @@ def create_account() -> Response[dict[str, Any]]:
     )
 
     metrics.add_metric(
-        name="AccountsCreated" if result.created else "SignupReplays",
+        name="AccountsCreated" if result.created else "SignupRetries",
         unit=MetricUnit.Count,
         value=1,
     )
