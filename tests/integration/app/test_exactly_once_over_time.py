@@ -167,11 +167,12 @@ def test_a_copy_with_another_payment_method_is_refused_and_charges_nothing(
     assert len(stack.intents_for(transaction_id)) == 1
 
 
-def signup_event(email: str) -> dict[str, Any]:
+def signup_event(email: str, idempotency_key: str) -> dict[str, Any]:
     event = copy.deepcopy(load_event("signup_at_least_once"))
     event["body"] = json.dumps(
         {"email": email, "name": "Late Retrier", "payment_method": "pm_card_visa"}
     )
+    event["headers"] = {**event.get("headers", {}), "idempotency-key": idempotency_key}
     return event
 
 
@@ -179,16 +180,18 @@ def test_a_signup_retried_after_every_expiry_stores_nothing_and_charges_nothing(
     stack: StackUnderTest,
 ) -> None:
     email = f"{unique('late')}@example.com"
-    first = json.loads(stack.invoke("SignupFunctionName", signup_event(email))["body"])
+    key = unique("key")
+    first = json.loads(stack.invoke("SignupFunctionName", signup_event(email, key))["body"])
     transaction_id = first["first_charge_transaction_id"]
     settled(stack, transaction_id)
     billing_queue_idle(stack)
 
     stack.expire_idempotency_records()
     stack.provider().advance_clock(25 * 60 * 60)
-    retry = stack.invoke("SignupFunctionName", signup_event(email))
+    retry = stack.invoke("SignupFunctionName", signup_event(email, key))
 
-    assert retry["statusCode"] == 200
+    assert retry["statusCode"] == 201  # the first answer, replayed to the key's holder
+    assert retry["headers"]["Idempotent-Replayed"] == "true"
     assert json.loads(retry["body"])["jobs_enqueued"] == []
     billing_queue_idle(stack)
     assert len(stack.intents_for(transaction_id)) == 1

@@ -31,9 +31,14 @@ def cloud() -> Iterator[LocalCloud]:
         yield running
 
 
-def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, Any, Any]:
+def post(
+    url: str,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, Any]:
     request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
-        url, data=body, method="POST", headers={"Content-Type": content_type}
+        url, data=body, method="POST", headers={"Content-Type": content_type, **(headers or {})}
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -60,17 +65,26 @@ def test_the_api_is_served_and_reported_as_handled_locally(cloud: LocalCloud) ->
     assert all(line.endswith(f"served locally at {cloud.http_api.url}") for line in served)
 
 
-def test_a_signup_is_created_then_found_on_retry(cloud: LocalCloud) -> None:
+def test_a_signup_is_created_then_replayed_to_its_key_and_refused_without_it(
+    cloud: LocalCloud,
+) -> None:
+    """Headers reach the function through the local API: the retry's Idempotency-Key
+    replays the first answer; the same body without the key gets the one 409."""
     assert cloud.http_api is not None
     email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
-    status, headers, created = post(f"{cloud.http_api.url}/accounts", signup(email))
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    status, headers, created = post(f"{cloud.http_api.url}/accounts", signup(email), headers=key)
     assert status == 201, created
     assert headers["Content-Type"] == "application/json"
     assert headers["apigw-requestid"]
     assert created["account"]["email"] == email
-    status, _, again = post(f"{cloud.http_api.url}/accounts", signup(email))
-    assert status == 200, again
+    status, headers, again = post(f"{cloud.http_api.url}/accounts", signup(email), headers=key)
+    assert status == 201, again
+    assert headers["Idempotent-Replayed"] == "true"
     assert again["account"]["account_id"] == created["account"]["account_id"]
+    status, _, refused = post(f"{cloud.http_api.url}/accounts", signup(email))
+    assert (status, refused["field"]) == (409, "email")
+    assert "account" not in refused
     assert again["first_charge_transaction_id"] == created["first_charge_transaction_id"]
 
 
