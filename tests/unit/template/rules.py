@@ -60,7 +60,14 @@ EXPECTED_OUTPUTS = {
 }
 
 # docs/design.md, "Environment variables": variable -> the resource or parameter it names.
-_POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+_POWERTOOLS = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    # Off: no payload (signup's answer holds personal data) or error message goes to X-Ray.
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE",
+    "POWERTOOLS_TRACER_CAPTURE_ERROR",
+}
 EXPECTED_ENVIRONMENT: dict[str, dict[str, str | None]] = {
     "SignupFunction": {
         "ACCOUNTS_TABLE_NAME": "AccountsTable",

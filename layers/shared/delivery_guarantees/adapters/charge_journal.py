@@ -64,6 +64,8 @@ SettledBy = Literal["charge", "reconciliation"]
 # The fields that define a charge: a second request with the same transaction ID must
 # match every one of them, or it is a different charge reusing the ID.
 CHARGE_FIELDS = ("account_id", "amount", "currency", "payment_method")
+# Never written into an error, a log line or a trace: only named when it differs.
+PERSONAL_CHARGE_FIELDS = frozenset({"payment_method"})
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,20 @@ class JournalEntry:
         )
 
     def differences(self, request: ChargeRequest) -> list[str]:
-        """What `request` changes in the charge this row records: "field: stored -> given"."""
-        return [
-            f"{name}: {getattr(self.request, name)!r} recorded, {getattr(request, name)!r} given"
-            for name in CHARGE_FIELDS
-            if getattr(self.request, name) != getattr(request, name)
-        ]
+        """What `request` changes in the charge this row records, field by field: with both
+        values ("amount: 1999 recorded, 2999 given"), except for a field whose values are
+        personal data (the payment method), which is only named: these go to the log and
+        into the DLQ copy's ErrorMessage."""
+        found = []
+        for name in CHARGE_FIELDS:
+            recorded, given = getattr(self.request, name), getattr(request, name)
+            if recorded == given:
+                continue
+            if name in PERSONAL_CHARGE_FIELDS:
+                found.append(f"{name} differs")
+            else:
+                found.append(f"{name}: {recorded!r} recorded, {given!r} given")
+        return found
 
 
 @dataclass(frozen=True)
