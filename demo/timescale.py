@@ -1,7 +1,7 @@
 """A copy of a SAM template with every timeout divided by a factor, for the demo.
 
-SQS retries are redeliveries after the visibility timeout (3 minutes here, 6x the
-consumers' 30 s timeout). The demo has to show retries within two minutes, so it deploys
+SQS retries are redeliveries after the visibility timeout (4 minutes here, 6x the
+consumers' 40 s timeout). The demo has to show retries within two minutes, so it deploys
 the same code with function timeouts, batching windows and visibility timeouts scaled
 down together, keeping AWS's rule (visibility >= 6 x function timeout + batching window)
 true for every SQS event source. Nothing else changes; the demo prints what it scaled.

@@ -76,7 +76,7 @@ START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 # The clock jumps a schedule may take, shortest first (Hypothesis shrinks towards the
 # first). Each lies on one side of a bound a guarantee once depended on, or on it: an
-# invocation's timeout (30 s), a visibility timeout (about 3 min), the journal's reconcile
+# invocation's timeout (40 s), a visibility timeout (about 4 min), the journal's reconcile
 # threshold (23 h), the provider's idempotency-key window (24 h: a key 24 h old is
 # forgotten), the idempotency record (19 days); jumps add up (23 h + 1 h).
 DURATIONS: dict[str, timedelta] = {
@@ -92,8 +92,8 @@ DURATIONS: dict[str, timedelta] = {
 }
 
 MAX_RECEIVE_COUNT = 5  # BillingQueue's and WelcomeEmailQueue's RedrivePolicy
-BILLING_VISIBILITY_TIMEOUT = 182  # template.yaml: BillingQueue VisibilityTimeout
-WELCOME_VISIBILITY_TIMEOUT = 185  # template.yaml: WelcomeEmailQueue VisibilityTimeout
+BILLING_VISIBILITY_TIMEOUT = 242  # template.yaml: BillingQueue VisibilityTimeout
+WELCOME_VISIBILITY_TIMEOUT = 245  # template.yaml: WelcomeEmailQueue VisibilityTimeout
 BILLING_BATCH_SIZE = 5  # template.yaml: the BillingFunction event source's BatchSize
 WELCOME_BATCH_SIZE = 10  # template.yaml: the WelcomeEmailFunction event source's BatchSize
 # Settling redrives each DLQ until nothing is left or a round settles nothing new: what is

@@ -159,10 +159,7 @@ def test_a_copy_with_another_payment_method_is_refused_and_charges_nothing(
     )
     reason = copy_["MessageAttributes"]
     assert reason["ErrorType"]["StringValue"] == "ConflictingCharge"
-    assert (
-        "payment_method differs"
-        in reason["ErrorMessage"]["StringValue"]
-    )
+    assert "payment_method differs" in reason["ErrorMessage"]["StringValue"]
     assert json.loads(copy_["Body"]) == other_card
     assert len(stack.intents_for(transaction_id)) == 1
 

@@ -47,8 +47,8 @@ def faults(stack: StackUnderTest) -> Iterator[EndpointFaults]:
 def lapse_in_progress_idempotency_records(stack: StackUnderTest) -> int:
     """What the wait for a redelivery does to a killed invocation's INPROGRESS record.
 
-    Powertools gives it the invocation's remaining time (BillingFunction: 30 s); SQS
-    redelivers after BillingQueue's 182 s visibility timeout. Tests invoke the redelivery
+    Powertools gives it the invocation's remaining time (BillingFunction: 40 s); SQS
+    redelivers after BillingQueue's 242 s visibility timeout. Tests invoke the redelivery
     at once, so they move that expiry into the past instead of waiting.
     """
     dynamodb = stack.client("dynamodb")

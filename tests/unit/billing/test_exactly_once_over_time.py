@@ -345,7 +345,7 @@ def test_a_killed_invocation_blocks_its_charge_only_until_its_timeout(
     with pytest.raises(FunctionKilled):
         deliver(body, "m-killed", context)
 
-    clock.shift(timedelta(minutes=3))  # the visibility timeout, well past the 30 s timeout
+    clock.shift(timedelta(minutes=4))  # the visibility timeout, well past the 40 s timeout
     assert deliver(body, "m-killed", context) == []
 
     assert journal_entry(journal, "txn_killed_quickly").status == "succeeded"

@@ -19,13 +19,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from botocore.retries.standard import ExponentialBackoff, RetryContext
 
+from delivery_guarantees.adapters.aws_retries import standard_mode_max_backoff_seconds
 from delivery_guarantees.adapters.email_sender import (
     SES_CLIENT_CONFIG,
     SES_CONNECT_TIMEOUT_SECONDS,
     SES_MAX_ATTEMPTS,
     SES_READ_TIMEOUT_SECONDS,
     send_worst_case_seconds,
-    standard_mode_max_backoff_seconds,
 )
 from delivery_guarantees.welcome_email import SEND_WORST_CASE_SECONDS, EmailDeferred
 from functions.welcome_email import app

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from delivery_guarantees.adapters.aws_retries import call_worst_case_seconds
 from delivery_guarantees.models import ChargeOutcome, ChargeRequest
 
 if TYPE_CHECKING:
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 DYNAMODB_CONNECT_TIMEOUT_SECONDS = 1.0
 DYNAMODB_READ_TIMEOUT_SECONDS = 1.5
 DYNAMODB_MAX_ATTEMPTS = 2
-# botocore's standard mode sleeps up to 2**(attempt - 1) s (random jitter) before a retry.
-DYNAMODB_CALL_WORST_CASE_SECONDS = DYNAMODB_MAX_ATTEMPTS * (
-    DYNAMODB_CONNECT_TIMEOUT_SECONDS + DYNAMODB_READ_TIMEOUT_SECONDS
-) + sum(2.0**i for i in range(DYNAMODB_MAX_ATTEMPTS - 1))
 
 
 def dynamodb_client_config() -> Config:
@@ -54,6 +51,10 @@ def dynamodb_client_config() -> Config:
         read_timeout=DYNAMODB_READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS},
     )
+
+
+# 2 x (1 s + 1.5 s) + one back-off of at most 1 s + 5 s (x-amz-retry-after) = 11 s.
+DYNAMODB_CALL_WORST_CASE_SECONDS = call_worst_case_seconds(dynamodb_client_config())
 
 
 JournalStatus = Literal["pending", "succeeded", "declined"]

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
+from delivery_guarantees.adapters.aws_retries import call_worst_case_seconds
+
 # SES answers SendEmail in well under a second: explicit timeouts so a stuck connection
 # fails its record (or its signup) instead of running into the function's timeout. The
 # callers pass their own retry policy (at-most-once allows no retry at all); the default
@@ -15,17 +17,6 @@ from botocore.config import Config
 SES_CONNECT_TIMEOUT_SECONDS = 2.0
 SES_READ_TIMEOUT_SECONDS = 5.0
 SES_MAX_ATTEMPTS = 3
-
-# botocore's standard retry mode (botocore/retries/standard.py, ExponentialBackoff, as
-# pinned in layers/shared/requirements.txt) sleeps before retry i (1-based)
-#   t_i = rand(0, 1) * min(base_scale * 2 ** (i - 1), 20 s)
-# with base_scale 1 s after a throttling error (50 ms after any other), and, when the
-# error response carries an x-amz-retry-after header, max(t_i, min(header, t_i + 5 s)).
-# The worst case below takes each at its maximum; tests/unit/welcome_email checks these
-# numbers against the installed botocore.
-STANDARD_MODE_BACKOFF_BASE_SECONDS = 1.0
-STANDARD_MODE_MAX_BACKOFF_SECONDS = 20.0
-STANDARD_MODE_RETRY_AFTER_EXTRA_SECONDS = 5.0
 
 
 def ses_client_config(total_max_attempts: int = SES_MAX_ATTEMPTS) -> Config:
@@ -40,14 +31,6 @@ def ses_client_config(total_max_attempts: int = SES_MAX_ATTEMPTS) -> Config:
 SES_CLIENT_CONFIG = ses_client_config()
 
 
-def standard_mode_max_backoff_seconds(retry: int) -> float:
-    """The longest botocore's standard mode sleeps before its `retry`-th retry (1-based)."""
-    backoff = min(
-        STANDARD_MODE_BACKOFF_BASE_SECONDS * 2 ** (retry - 1), STANDARD_MODE_MAX_BACKOFF_SECONDS
-    )
-    return backoff + STANDARD_MODE_RETRY_AFTER_EXTRA_SECONDS
-
-
 def send_worst_case_seconds(config: Config = SES_CLIENT_CONFIG) -> float:
     """The longest one `SesEmailSender.send` can take with the client built from `config`.
 
@@ -56,17 +39,7 @@ def send_worst_case_seconds(config: Config = SES_CLIENT_CONFIG) -> float:
     with, so the figure follows any change of timeouts or attempts. With the defaults:
     3 x (2 s + 5 s) + (1 s + 5 s) + (2 s + 5 s) = 34 s.
     """
-    retries = config.retries or {}
-    if retries.get("mode") != "standard" or "total_max_attempts" not in retries:
-        raise ValueError(
-            "the worst case of a send is known only for botocore's standard retry mode with "
-            f"an explicit total_max_attempts, got retries={retries!r}"
-        )
-    attempts = int(retries["total_max_attempts"])
-    connect = float(config.connect_timeout)
-    read = float(config.read_timeout)
-    backoffs = sum(standard_mode_max_backoff_seconds(retry) for retry in range(1, attempts))
-    return attempts * (connect + read) + backoffs
+    return call_worst_case_seconds(config)
 
 
 class EmailSender(Protocol):
