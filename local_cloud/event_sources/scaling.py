@@ -4,10 +4,10 @@ What AWS documents (Lambda developer guide):
 
 * "Configuring scaling behavior for SQS event source mappings": for a standard queue,
   once messages are available Lambda processes five batches at a time; while messages
-  are still available it adds up to 300 more concurrent batches per minute (60 per
-  minute before November 2023), up to 1,000 batches per mapping (the knowledge-center
-  article "Why isn't my Lambda function with an Amazon SQS event source optimally
-  scaling?" says 1,250 concurrent invocations); ScalingConfig.MaximumConcurrency (2-1000)
+  are still available it adds up to 300 more concurrent batches per minute (formerly 60 a
+  minute), up to 1,000 batches per mapping (the knowledge-center article "Why isn't my
+  Lambda function with an Amazon SQS event source optimally scaling?" says 1,250
+  concurrent invocations); ScalingConfig.MaximumConcurrency (2-1000)
   and the function's reserved concurrency (else the account's) bound it; when traffic is
   low it scales back to five batches (and may go down to two, which we do not do).
   A FIFO mapping scales to the number of active message groups.

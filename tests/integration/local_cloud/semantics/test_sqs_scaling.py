@@ -47,21 +47,27 @@ def _scaling_mapping(cloud: Any, **options: Any) -> tuple[SqsEventSourcePoller, 
 def test_a_deep_queue_scales_the_mapping_beyond_five_batches_and_back(cloud: Any) -> None:
     # 8: this machine's default cap with 2 CPUs (4 per CPU), set so that any machine has it
     poller, queue, function, service = _scaling_mapping(cloud, max_concurrent_batches=8)
-    ceiling = min(8, service.concurrency_limit(function.function_name))  # that is 10
+    ceiling = min(8, service.concurrency_limit(function.function_name))  # the function's: 10
     assert poller.concurrency == 5
 
     poller.start()
     cloud.wait_until(lambda: poller.stats().peak_concurrency > 5, timeout=DEADLINE)
-    cloud.wait_until(lambda: cloud.counts(queue) == (0, 0), timeout=DEADLINE)
+    cloud.wait_until(
+        lambda: poller.stats().deleted >= MESSAGES and cloud.counts(queue) == (0, 0),
+        timeout=DEADLINE,
+    )
 
     stats = poller.stats()
-    assert stats.deleted >= MESSAGES
     assert 5 < stats.peak_concurrency <= ceiling
     assert 5 < service.stats()[function.logical_id].max_concurrent <= ceiling
-    # The queue is idle: back to five batches, and the workers beyond them are reclaimed.
-    cloud.wait_until(lambda: poller.stats().concurrency == 5, timeout=DEADLINE)
-    workers = service.stats()[function.logical_id]
-    assert workers.warm_workers + workers.busy_workers <= 5
+
+    # The queue is idle: back to five batches, and the workers beyond them are reclaimed
+    # (just after the step, on the receiver's thread: so both are waited for).
+    def back_to_five() -> bool:
+        workers = service.stats()[function.logical_id]
+        return poller.stats().concurrency == 5 and workers.warm_workers + workers.busy_workers <= 5
+
+    cloud.wait_until(back_to_five, timeout=DEADLINE)
 
 
 def test_maximum_concurrency_below_the_cap_is_never_exceeded(cloud: Any) -> None:
