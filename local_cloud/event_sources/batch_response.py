@@ -1,6 +1,6 @@
 """What Lambda deletes after an SQS batch: the invocation's outcome, read by AWS's rules.
 
-Pure functions, no I/O (see ../../../shared/guides/semantics.md and AWS's "Reporting batch
+Pure functions, no I/O (see docs/semantics.md and AWS's "Reporting batch
 item failures"):
 
 - the function failed (raised, timed out, crashed, was throttled): the whole batch stays;
