@@ -17,3 +17,8 @@ class BuildError(StackError):
 
 class DeploymentError(StackError):
     """The endpoint refused the stack, or it breaks a rule AWS enforces at deploy time."""
+
+
+class ParameterError(TemplateError):
+    """A parameter value (an override or the template's Default) breaks its declaration:
+    CloudFormation refuses the CreateStack with this message before creating anything."""

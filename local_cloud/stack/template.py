@@ -8,21 +8,42 @@ CloudFormation `sam deploy` would submit, minus what only the AWS-hosted transfo
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 from samtranslator.model.exceptions import InvalidDocumentException
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
-from samtranslator.yaml_helper import yaml_parse
+from samtranslator.yaml_helper import intrinsics_multi_constructor
 
 from local_cloud.stack.errors import TemplateError
+from local_cloud.stack.parameters import parameter_values
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 _LIST_PARAMETER_TYPES = ("CommaDelimitedList", "List<")
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class TemplateLoader(yaml.SafeLoader):
+    """YAML as CloudFormation reads a template: short-form intrinsics (!Ref, !Sub, ...) become
+    their long form, and a date or timestamp stays the text as written (`Version: 2012-10-17`
+    is the string "2012-10-17": CloudFormation has no date type). Strings, numbers, booleans
+    and nulls resolve as in any YAML 1.1 safe load. A subclass, so yaml.SafeLoader is
+    untouched for everyone else."""
+
+
+# A date or timestamp, implicit or tagged `!!timestamp`, is constructed as the string it was
+# written as. (add_constructor copies the table first: yaml.safe_load still reads dates.)
+TemplateLoader.add_constructor(_TIMESTAMP_TAG, yaml.SafeLoader.construct_yaml_str)
+TemplateLoader.add_multi_constructor("!", intrinsics_multi_constructor)
+
+
+def parse_template(text: str) -> Any:
+    """A template's YAML or JSON text as CloudFormation reads it (see TemplateLoader)."""
+    return yaml.load(text, Loader=TemplateLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -30,7 +51,7 @@ def load_template(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise TemplateError(f"template {path} does not exist")
     try:
-        template = yaml_parse(path.read_text())
+        template = parse_template(path.read_text())
     except Exception as error:  # yaml's errors carry the line and column
         raise TemplateError(f"template {path} is not valid YAML/JSON: {error}") from error
     if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
@@ -68,40 +89,9 @@ def parse_parameter_overrides(items: Iterable[str]) -> dict[str, str]:
 def effective_parameters(
     template: Mapping[str, Any], overrides: Mapping[str, str]
 ) -> dict[str, str]:
-    """Defaults with overrides applied, checked as CloudFormation checks them at CreateStack."""
-    declared: Mapping[str, Any] = template.get("Parameters") or {}
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        known = ", ".join(sorted(declared)) or "none"
-        raise TemplateError(
-            f"parameter override(s) {', '.join(unknown)} not declared by the template "
-            f"(its parameters: {known})"
-        )
-    values: dict[str, str] = {}
-    missing = []
-    for name, definition in declared.items():
-        if name in overrides:
-            value = overrides[name]
-        elif "Default" in definition:
-            default = definition["Default"]
-            value = ",".join(map(str, default)) if isinstance(default, list) else str(default)
-        else:
-            missing.append(name)
-            continue
-        allowed = definition.get("AllowedValues")
-        if allowed is not None and value not in [str(option) for option in allowed]:
-            raise TemplateError(
-                f"parameter {name}={value!r} is not one of its AllowedValues {allowed}"
-            )
-        pattern = definition.get("AllowedPattern")
-        if pattern is not None and re.fullmatch(pattern, value) is None:
-            raise TemplateError(
-                f"parameter {name}={value!r} does not match AllowedPattern {pattern}"
-            )
-        values[name] = value
-    if missing:
-        raise TemplateError(f"parameter(s) {', '.join(missing)} have no Default and no override")
-    return values
+    """Defaults with overrides applied, checked as CloudFormation checks them at CreateStack
+    (local_cloud/stack/parameters.py); a ParameterError names the first rule broken."""
+    return parameter_values(template.get("Parameters") or {}, overrides)
 
 
 def typed_parameters(template: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from local_cloud.stack.errors import TemplateError
 from local_cloud.stack.template import (
     effective_parameters,
     load_template,
     parse_parameter_overrides,
+    parse_template,
     translate,
     typed_parameters,
 )
@@ -54,7 +58,7 @@ def test_unknown_missing_and_disallowed_values_are_refused() -> None:
         effective_parameters(PARAMETERS, {})
     with pytest.raises(TemplateError, match="AllowedValues"):
         effective_parameters(PARAMETERS, {"Email": "a@b", "Stage": "qa"})
-    with pytest.raises(TemplateError, match="AllowedPattern"):
+    with pytest.raises(TemplateError, match="must match pattern"):
         effective_parameters(PARAMETERS, {"Email": "not-an-address"})
 
 
@@ -103,3 +107,59 @@ def test_other_transforms_are_refused() -> None:
     sam = {"Transform": ["AWS::LanguageExtensions"], "Resources": {}}
     with pytest.raises(TemplateError, match="AWS::LanguageExtensions"):
         translate(sam, {}, "us-east-1")
+
+
+POLICY = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: 2012-10-17
+        Statement:
+          - Effect: Allow
+            Principal: {Service: lambda.amazonaws.com}
+            Action: sts:AssumeRole
+      Tags:
+        - {Key: Created, Value: 2001-12-14t21:59:43.10-05:00}
+        - {Key: Spaced, Value: 2001-12-14 21:59:43.10 -5}
+        - {Key: Tagged, Value: !!timestamp 2002-12-14}
+        - {Key: Quoted, Value: "2012-10-17"}
+"""
+
+
+def test_dates_and_timestamps_stay_the_text_as_written(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(POLICY)
+    loaded = load_template(template)
+    properties = loaded["Resources"]["Role"]["Properties"]
+    assert properties["AssumeRolePolicyDocument"]["Version"] == "2012-10-17"
+    assert [tag["Value"] for tag in properties["Tags"]] == [
+        "2001-12-14t21:59:43.10-05:00",
+        "2001-12-14 21:59:43.10 -5",
+        "2002-12-14",
+        "2012-10-17",
+    ]
+    json.dumps(loaded)  # what CreateStack is sent: this raised TypeError for a date
+
+
+def test_other_scalars_and_short_form_intrinsics_load_as_before() -> None:
+    loaded = parse_template(
+        "A: !Ref Stage\n"
+        "B: !GetAtt Queue.Arn\n"
+        "C: !Sub '${AWS::StackName}-x'\n"
+        "D: !If [IsProd, !Ref AWS::NoValue, [1, 1.5, true, null, '007']]\n"
+        "E: {Condition: IsProd}\n"
+    )
+    assert loaded == {
+        "A": {"Ref": "Stage"},
+        "B": {"Fn::GetAtt": ["Queue", "Arn"]},
+        "C": {"Fn::Sub": "${AWS::StackName}-x"},
+        "D": {"Fn::If": ["IsProd", {"Ref": "AWS::NoValue"}, [1, 1.5, True, None, "007"]]},
+        "E": {"Condition": "IsProd"},
+    }
+
+
+def test_yaml_safe_load_keeps_reading_dates_for_everyone_else() -> None:
+    parse_template("Version: 2012-10-17")
+    assert yaml.safe_load("Version: 2012-10-17") == {"Version": datetime.date(2012, 10, 17)}
