@@ -48,11 +48,13 @@ lock: $(PIP_TOOLS_VENV)/.installed ## Re-resolve the lock files: the layer's (ag
 	$(PIP_COMPILE) -c constraints.txt -o layers/shared/requirements.txt layers/shared/requirements.in
 	$(PIP_COMPILE) -o tools/sam-cli.txt tools/sam-cli.in
 	$(PIP_COMPILE) -o tools/pip-tools.txt tools/pip-tools.in
+	$(PIP_COMPILE) -o tools/checkov.txt tools/checkov.in
 
 # checkov has a venv of its own too: its dependencies would clash with the project's.
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed: tools/checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+		-r tools/checkov.txt
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
