@@ -33,6 +33,10 @@ executes it, then the answer is lost). `count` (default 1) is how many requests 
 SDK retries included; `probability` (0-1] draws per matching request from a generator
 seeded by `--fault-seed` and the fault's id, so a run replays.
 
+The calls each function makes (signed with its own key, `local-cloud-<LogicalId>`) are
+counted in front of the faults, faulted ones included: GET /_local_cloud/calls lists them,
+DELETE forgets them (local_cloud/call_log.py).
+
 Monitoring (local_cloud/monitoring/alarm_service.py): every `--monitoring-interval`
 seconds (default 10; 0 turns it off) the endpoint puts each queue's AWS/SQS metrics into
 CloudWatch and evaluates every metric alarm, publishing a change of state to the alarm's
@@ -77,6 +81,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from local_cloud.call_log import WithCallLog
 from local_cloud.endpoint_faults import (
     EndpointFaultPlan,
     FaultSpecError,
@@ -219,7 +224,8 @@ def endpoint_app(moto_app: Callable[..., Iterable[bytes]], plan: EndpointFaultPl
     """moto with our additions, behind the guard (the outermost layer: nothing runs for a
     refused request)."""
     return HttpGuard(
-        WithFaults(WithMessageMoveTasks(WithSentEmails(moto_app)), plan), extension_body_limit
+        WithCallLog(WithFaults(WithMessageMoveTasks(WithSentEmails(moto_app)), plan)),
+        extension_body_limit,
     )
 
 

@@ -59,6 +59,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
+from local_cloud.call_log import function_access_key
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
 from local_cloud.event_sources.scaling import (
     ConcurrencyScaler,
@@ -341,7 +342,10 @@ class SqsEventSourcePoller:
             "sqs",
             endpoint_url=self._endpoint_url,
             region_name=self._region,
-            aws_access_key_id=DUMMY_CREDENTIAL,
+            # The function's key: on AWS a mapping acts with the function's execution role.
+            aws_access_key_id=function_access_key(
+                self._lambda.function(self.spec.function_name).logical_id
+            ),
             aws_secret_access_key=DUMMY_CREDENTIAL,
             aws_session_token=DUMMY_CREDENTIAL,
             config=Config(

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_cloud.call_log import function_access_key
 from local_cloud.lambda_runtime.bootstrap import FRAME_HEADER, encode_frame
 from local_cloud.model import FunctionSpec
 
@@ -106,7 +107,8 @@ def worker_environment(
             "LANG": "en_US.UTF-8",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+            # Its own key ID: the endpoint tells its calls apart (local_cloud/call_log.py).
+            "AWS_ACCESS_KEY_ID": function_access_key(spec.logical_id),
             "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
             "AWS_SESSION_TOKEN": DUMMY_CREDENTIAL,
         }

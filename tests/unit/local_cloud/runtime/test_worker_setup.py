@@ -66,4 +66,4 @@ def test_lambdas_reserved_variables_win_over_the_templates() -> None:
     )
 
     assert env["AWS_REGION"] == "us-east-1"
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["AWS_ACCESS_KEY_ID"] == "local-cloud-BillingFunction"  # its own: call_log.py
