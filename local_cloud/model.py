@@ -42,6 +42,8 @@ class SqsEventSourceSpec:
     report_batch_item_failures: bool = False
     maximum_concurrency: int | None = None
     enabled: bool = True
+    # FilterCriteria's Pattern strings, in order; () sends every message (filtering.py)
+    filter_patterns: tuple[str, ...] = ()
 
     @property
     def is_fifo(self) -> bool:

@@ -38,6 +38,12 @@ the endpoint; if it gets one, it makes the batch's messages visible at once
 (ChangeMessageVisibilityBatch, VisibilityTimeout 0), as if their visibility timeout had
 lapsed while the batch still runs, so another invoker receives and runs twins concurrently.
 
+Event filtering (filtering.py): with FilterCriteria, every message received is matched
+against the filters before it joins a batch; those matching none are deleted at once
+(DeleteMessageBatch) and never invoked, and count in stats().filtered. A batch holds only
+matching messages, so filtered ones neither fill it nor end its window; if none match, no
+invocation happens.
+
 Not emulated: AWS's pace (300 more batches a minute, up to 1,000: here one batch per 2 s,
 up to the local cap), its scaling down to 2 batches on a quiet queue, its pollers (one
 receiver here, so a fast function is bounded by the receives, not by the concurrency), and
@@ -61,13 +67,19 @@ from botocore.config import Config
 
 from local_cloud.call_log import function_access_key
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
+from local_cloud.event_sources.filtering import (
+    FilterPattern,
+    InvalidFilterCriteria,
+    compile_filters,
+    matches,
+)
 from local_cloud.event_sources.scaling import (
     ConcurrencyScaler,
     ScalingLimits,
     ScalingRule,
     default_local_cap,
 )
-from local_cloud.event_sources.sqs_event import lambda_event, region_of
+from local_cloud.event_sources.sqs_event import lambda_event, lambda_record, region_of
 from local_cloud.lambda_runtime.faults import BATCH_ACTIONS, FaultClaims
 from local_cloud.lambda_runtime.service import InvocationResult, Throttled
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
@@ -132,6 +144,10 @@ def validate_mapping(spec: SqsEventSourceSpec) -> None:
             f"{spec.logical_id}: ScalingConfig.MaximumConcurrency {concurrency} "
             "must be between 2 and 1000"
         )
+    try:
+        compile_filters(spec.filter_patterns)
+    except InvalidFilterCriteria as error:
+        raise InvalidEventSourceMapping(f"{spec.logical_id}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,7 @@ class MappingStats:
     throttles: int
     delete_failures: int  # DeleteMessageBatch entries that failed
     poll_errors: int  # receive/invoke/delete calls that raised
+    filtered: int  # messages that matched no filter (FilterCriteria): deleted, not invoked
 
 
 @dataclass(frozen=True)
@@ -292,6 +309,7 @@ class SqsEventSourcePoller:
         scales (scaling.py) up to max_concurrent_batches at most (default max(5, 4 x CPUs))."""
         validate_mapping(spec)
         self.spec = spec
+        self._filters: tuple[FilterPattern, ...] = compile_filters(spec.filter_patterns)
         self._faults = faults
         self._lambda = lambda_service
         self._endpoint_url = endpoint_url
@@ -628,7 +646,9 @@ class SqsEventSourcePoller:
     def _gather(self, client: Any) -> _GatheredBatch | None:
         """Up to BatchSize messages, within the batching window once the first arrived."""
         wait = 0 if self.spec.is_fifo else self._poll_wait
-        messages = self._receive(client, min(MAX_RECEIVE, self.spec.batch_size), wait)
+        messages = self._matching(
+            client, self._receive(client, min(MAX_RECEIVE, self.spec.batch_size), wait)
+        )
         if not messages:
             return None
         first_received_at = time.monotonic()
@@ -644,7 +664,9 @@ class SqsEventSourcePoller:
                 break
             count = min(MAX_RECEIVE, self.spec.batch_size - len(by_id))
             # Whole seconds only (SQS's WaitTimeSeconds), never past the deadline.
-            more = self._receive(client, count, min(self._poll_wait, int(remaining)))
+            more = self._matching(
+                client, self._receive(client, count, min(self._poll_wait, int(remaining)))
+            )
             if not more:
                 self._stopping.wait(min(0.05, remaining))  # stop() cuts the window short
             for message in more:
@@ -665,6 +687,32 @@ class SqsEventSourcePoller:
             )
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
+
+    def _matching(self, client: Any, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages that match a filter; the others are deleted (Lambda's rule for SQS)."""
+        if not self._filters or not messages:
+            return messages
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        for message in messages:
+            record = lambda_record(message, queue_arn=self.spec.queue_arn)
+            (kept if matches(record, self._filters) else dropped).append(message)
+        if dropped:
+            failures = self._delete(
+                client,
+                [
+                    BatchMessage(message_id=m["MessageId"], receipt_handle=m["ReceiptHandle"])
+                    for m in dropped
+                ],
+            )
+            self._count(filtered=len(dropped) - failures, delete_failures=failures)
+            logger.debug(
+                "%s: %d of %d messages matched no filter: deleted without an invocation",
+                self.spec.logical_id,
+                len(dropped),
+                len(messages),
+            )
+        return kept
 
     def _release_for_fault(self, client: Any, batch: Sequence[BatchMessage]) -> list[BatchMessage]:
         """An injected release_visibility fault: the batch visible again while it runs."""

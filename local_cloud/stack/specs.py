@@ -6,6 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from local_cloud.event_sources.filtering import (
+    InvalidFilterCriteria,
+    compile_filters,
+    filter_patterns,
+)
 from local_cloud.model import HttpApiSpec, HttpRouteSpec, SqsEventSourceSpec
 from local_cloud.stack.errors import DeploymentError
 
@@ -32,6 +37,13 @@ def sqs_event_source_spec(
     """The spec of one mapping from its resolved properties (AWS's defaults filled in)."""
     scaling = properties.get("ScalingConfig") or {}
     maximum_concurrency = scaling.get("MaximumConcurrency")
+    try:
+        patterns = filter_patterns(properties.get("FilterCriteria"))
+    except InvalidFilterCriteria as error:
+        raise DeploymentError(
+            f"{logical_id} (AWS::Lambda::EventSourceMapping): InvalidParameterValueException: "
+            f"{error}"
+        ) from None
     return SqsEventSourceSpec(
         logical_id=logical_id,
         function_name=function_name,
@@ -43,6 +55,7 @@ def sqs_event_source_spec(
         in (properties.get("FunctionResponseTypes") or []),
         maximum_concurrency=int(maximum_concurrency) if maximum_concurrency is not None else None,
         enabled=_as_bool(properties.get("Enabled", True)),
+        filter_patterns=patterns,
     )
 
 
@@ -74,6 +87,10 @@ def check_sqs_event_source(
     concurrency = spec.maximum_concurrency
     if concurrency is not None and not 2 <= concurrency <= 1000:
         problems.append(f"ScalingConfig.MaximumConcurrency {concurrency} is outside 2-1000")
+    try:
+        compile_filters(spec.filter_patterns)
+    except InvalidFilterCriteria as error:
+        problems.append(str(error))
     if problems:
         raise DeploymentError(
             f"{spec.logical_id} (AWS::Lambda::EventSourceMapping): InvalidParameterValueException: "
