@@ -207,7 +207,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         sources = _sqs_event_sources(mappings, expected, resolver, functions, clients)
     except DeploymentError:
         # The mapping is part of the stack: AWS rolls the whole stack back.
-        _delete_stack(clients, options.stack_name)
+        _roll_back(clients, options.stack_name)
         raise
     http_apis, http_warnings = http_api_specs(
         cloudformation["Resources"], expected, _function_for_uri(resolver, functions)
@@ -367,12 +367,29 @@ def _stack_exists(clients: _Clients, stack_name: str) -> bool:
 
 
 def _delete_stack(clients: _Clients, stack_name: str) -> None:
-    clients("cloudformation").delete_stack(StackName=stack_name)
+    try:
+        clients("cloudformation").delete_stack(StackName=stack_name)
+    except ClientError as error:
+        # moto deletes what it can, then answers the last resource's error (an EC2
+        # DependencyViolation, say) with the stack already gone: only a stack that is still
+        # there is a failure to delete it.
+        if _stack_exists(clients, stack_name):
+            raise DeploymentError(f"DeleteStack {stack_name} failed: {error}") from error
+        logger.info("stack %s deleted; DeleteStack answered: %s", stack_name, error)
     deadline = time.monotonic() + _STACK_TIMEOUT_SECONDS
     while _stack_exists(clients, stack_name):
         if time.monotonic() > deadline:
             raise DeploymentError(f"stack {stack_name} was not deleted within the timeout")
         time.sleep(0.2)
+
+
+def _roll_back(clients: _Clients, stack_name: str) -> None:
+    """Delete what a failed deploy created, as AWS rolls back a failed CreateStack. Quietly:
+    the caller raises the first cause, which a failure here must not replace."""
+    try:
+        _delete_stack(clients, stack_name)
+    except (ClientError, DeploymentError) as error:
+        logger.info("rolling back stack %s after the failure: %s", stack_name, error)
 
 
 def _create_stack(
@@ -395,6 +412,8 @@ def _create_stack(
             Capabilities=_CAPABILITIES,
         )["StackId"]
     except ClientError as error:
+        if _stack_exists(clients, stack_name):  # moto keeps what it created before the error
+            _roll_back(clients, stack_name)
         raise DeploymentError(f"CreateStack {stack_name} failed: {error}") from error
     deadline = time.monotonic() + _STACK_TIMEOUT_SECONDS
     while True:
@@ -403,22 +422,30 @@ def _create_stack(
         if status == "CREATE_COMPLETE":
             return str(stack_id)
         if status.endswith(("FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS")):
-            raise DeploymentError(
-                f"stack {stack_name} ended {status}: {_failure_reasons(clients, stack_id)}"
-            )
+            reasons = _failure_reasons(clients, stack_id)
+            _roll_back(clients, stack_id)
+            raise DeploymentError(f"stack {stack_name} ended {status}: {reasons}")
         if time.monotonic() > deadline:
             raise DeploymentError(f"stack {stack_name} still {status} after the timeout")
         time.sleep(0.2)
 
 
 def _failure_reasons(clients: _Clients, stack_id: str) -> str:
+    """The first failed resource's reason: the cause. DescribeStackEvents lists the newest
+    first, so the failures of the rollback (a DELETE_FAILED DependencyViolation, say) come
+    before it and would mask it; they are only counted."""
     events = clients("cloudformation").describe_stack_events(StackName=stack_id)["StackEvents"]
-    reasons = [
+    failures = [
         f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
-        for event in events
-        if "FAILED" in event.get("ResourceStatus", "") and event.get("ResourceStatusReason")
+        for event in reversed(events)
+        if "FAILED" in event.get("ResourceStatus", "")
+        and event.get("ResourceStatusReason")
+        and event.get("LogicalResourceId") != event.get("StackName")  # the stack's own event
     ]
-    return "; ".join(reasons) or "no reason given by the endpoint"
+    if not failures:
+        return "no reason given by the endpoint"
+    later = f" (and {len(failures) - 1} later failure(s))" if len(failures) > 1 else ""
+    return failures[0] + later
 
 
 def _describe_resources(clients: _Clients, stack_name: str) -> dict[str, DeployedResource]:

@@ -14,8 +14,9 @@ from urllib.parse import unquote
 import boto3
 import pytest
 
-from local_cloud.endpoint import Endpoint, start_endpoint
-from local_cloud.stack import DeployOptions, deploy_stack
+from local_cloud.endpoint import Endpoint, EndpointFaults, start_endpoint
+from local_cloud.stack import DeploymentError, DeployOptions, deploy_stack
+from local_cloud.stack.deploy import _failure_reasons
 from local_cloud.stack.errors import ParameterError
 
 REPO = Path(__file__).resolve().parents[4]
@@ -138,3 +139,56 @@ def test_an_unquoted_policy_version_deploys_as_the_string(
         "PolicyDocument"
     ]
     assert "2012-10-17" in unquote(str(document)), document
+
+
+def test_a_failed_deploy_rolls_back_quietly_and_reports_the_first_cause(
+    endpoint: Endpoint, template: Path
+) -> None:
+    # Passes the parameter checks, then fails at the mapping, as Lambda refuses it; the
+    # rollback's DeleteStack then answers an EC2-style DependencyViolation after deleting.
+    template.write_text(TEMPLATE.replace("Timeout: 5", "Timeout: 60"))
+    faults = EndpointFaults(endpoint.url)
+    faults.add(
+        service="cloudformation",
+        operation="DeleteStack",
+        error="DependencyViolation",
+        message="The vpc has dependencies and cannot be deleted.",
+        phase="after",
+    )
+    with pytest.raises(DeploymentError) as raised:
+        deploy_stack(options(template, endpoint))
+    message = str(raised.value)
+    assert "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds" in (
+        message
+    )
+    assert "DependencyViolation" not in message
+    assert faults.list()["fired_total"] == 1  # the rollback did meet the error
+    assert client("cloudformation", endpoint.url).describe_stacks()["Stacks"] == []
+
+
+class _Events:
+    """DescribeStackEvents of a stack whose rollback failed too: newest first, as AWS lists."""
+
+    def describe_stack_events(self, StackName: str) -> dict[str, Any]:
+        def event(logical_id: str, status: str, reason: str = "") -> dict[str, str]:
+            return {
+                "StackName": "s",
+                "LogicalResourceId": logical_id,
+                "ResourceStatus": status,
+                "ResourceStatusReason": reason,
+            }
+
+        return {
+            "StackEvents": [
+                event("s", "ROLLBACK_FAILED", "The following resource(s) failed to delete"),
+                event("Network", "DELETE_FAILED", "DependencyViolation: has dependencies"),
+                event("Queue", "CREATE_COMPLETE"),
+                event("Bucket", "CREATE_FAILED", "Bucket name already exists"),
+                event("Network", "CREATE_COMPLETE"),
+            ]
+        }
+
+
+def test_the_first_failed_resource_is_the_reason_given() -> None:
+    reasons = _failure_reasons(lambda service: _Events(), "s")  # type: ignore[arg-type]
+    assert reasons == "Bucket: Bucket name already exists (and 1 later failure(s))"
