@@ -14,7 +14,7 @@ from dataclasses import asdict
 from functools import cache
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -36,9 +36,11 @@ from delivery_guarantees.billing import (
 )
 from delivery_guarantees.config import BillingSettings, DeadLetterSettings
 from delivery_guarantees.poison import PoisonMessageRouter, safe_error_message
+from delivery_guarantees.tracing import function_tracer
 
 logger = Logger()
-tracer = Tracer()
+# Powertools' Tracer; with tracing off, no X-Ray SDK (~110 ms outside Lambda, ~10 ms in it).
+tracer = function_tracer()
 metrics = Metrics()
 # Given a logger, the processor logs every failed record with its error and traceback;
 # Powertools' Logger offers the logging.Logger methods it calls. A batch whose every

@@ -19,7 +19,7 @@ from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -42,9 +42,11 @@ from delivery_guarantees.signup import (
     parse_signup_request,
     sign_up,
 )
+from delivery_guarantees.tracing import function_tracer
 
 logger = Logger()
-tracer = Tracer()
+# Powertools' Tracer; with tracing off, no X-Ray SDK (~110 ms outside Lambda, ~10 ms in it).
+tracer = function_tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
 # The domain logs through the standard library; give those records the same JSON format.

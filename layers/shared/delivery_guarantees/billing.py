@@ -42,7 +42,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyVa
 from aws_lambda_powertools.utilities.idempotency.serialization.base import (
     BaseIdempotencySerializer,
 )
-from pydantic import ValidationError
 
 from delivery_guarantees.adapters.charge_journal import (
     CHARGE_FIELDS,
@@ -58,12 +57,7 @@ from delivery_guarantees.adapters.payment_provider import (
     StripePaymentProvider,
     call_worst_case_seconds,
 )
-from delivery_guarantees.models import (
-    ChargeOutcome,
-    ChargeRequest,
-    describe_problems,
-    validation_problems,
-)
+from delivery_guarantees.records import ChargeOutcome
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -71,6 +65,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from delivery_guarantees.config import BillingSettings
+    from delivery_guarantees.models import ChargeRequest
 
 DAY_SECONDS = 24 * 60 * 60
 # Stripe keeps an idempotency key (and replays its first answer) for at least 24 hours.
@@ -204,6 +199,11 @@ class _DeadlineGuardedProvider:
 
 def parse_charge_request(body: str, *, max_amount: int = PROVIDER_MAX_AMOUNT) -> ChargeRequest:
     """Parse a BillingQueue message body; the error names the offending fields."""
+    # On first use, not at import: pydantic and the message models cost ~90 ms of cold start.
+    from pydantic import ValidationError
+
+    from delivery_guarantees.models import ChargeRequest, describe_problems, validation_problems
+
     try:
         charge = ChargeRequest.from_json(body)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""Message models at the edges (pydantic) and plain dataclasses inside.
+"""Message models at the edges (pydantic); the plain dataclasses inside are re-exported.
 
 A message that does not fit its model raises pydantic's `ValidationError`, whose text
 names the offending field; the record then fails and is retried or dead-lettered, and
@@ -8,6 +8,9 @@ Two field types guard what customers type, because it travels further than this 
 `PersonName` ends up in emails we send, `PaymentMethodToken` in charges and logs. Each is
 one annotated type shared by every model that carries the value, so the rules cannot
 drift apart between the signup request and the queue messages it produces.
+
+The plain dataclasses live in delivery_guarantees.records, without pydantic, so that the
+modules a handler imports at a cold start can use them without loading this one.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -33,6 +34,13 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from delivery_guarantees.currencies import ISO_4217_CODES
+from delivery_guarantees.records import (  # noqa: F401 - re-exported
+    Account,
+    ChargeOutcome,
+    ChargeStatus,
+    EnqueuedJob,
+    SignupJob,
+)
 
 # Stripe allows idempotency keys up to 255 characters; the transaction ID is forwarded as one.
 TransactionId = Annotated[
@@ -246,6 +254,8 @@ class _Message(BaseModel):
     # Strict: "1999" is not an amount and true is not a string. Unknown fields are
     # rejected so a misspelled field is an error, not a silently ignored value. Inputs
     # stay out of error texts, which are logged: a rejected value may be a card number.
+    # Not defer_build: in pydantic 2.13 a deferred build is not thread safe, and records
+    # may be parsed on several threads at once; the import lock makes this module's safe.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
 
     @classmethod
@@ -320,43 +330,3 @@ class SignupRequest(_Message):
     name: PersonName
     payment_method: PaymentMethodToken
     welcome_email_delivery: Literal["at-least-once", "at-most-once"] | None = None
-
-
-ChargeStatus = Literal["succeeded", "declined"]
-
-
-@dataclass(frozen=True)
-class ChargeOutcome:
-    """The final outcome of a charge, as stored in ChargesTable and replayed on duplicates."""
-
-    transaction_id: str
-    account_id: str
-    amount: int
-    currency: str
-    status: ChargeStatus
-    payment_intent_id: str | None
-    decline_code: str | None = None
-
-
-@dataclass(frozen=True)
-class Account:
-    account_id: str
-    email: str
-    name: str
-    payment_method: str
-    created_at: str
-
-
-class SignupJob(StrEnum):
-    """The jobs a signup stores for its account, each recorded on the account once enqueued."""
-
-    FIRST_CHARGE = "first_charge"  # the ChargeRequest on BillingQueue
-    WELCOME_EMAIL = "welcome_email"  # the WelcomeEmailJob on WelcomeEmailQueue (at-least-once)
-
-
-@dataclass(frozen=True)
-class EnqueuedJob:
-    """The account's record that a job is on its queue: when, and as which SQS message."""
-
-    enqueued_at: str
-    message_id: str

@@ -36,25 +36,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from delivery_guarantees.adapters.accounts_store import AccountsStore, StoredAccount
 from delivery_guarantees.adapters.email_sender import EmailSender
 from delivery_guarantees.adapters.job_queue import JobQueue
 from delivery_guarantees.config import SignupSettings, WelcomeEmailDelivery
-from delivery_guarantees.models import (
-    Account,
-    ChargeRequest,
-    EnqueuedJob,
-    SignupJob,
-    SignupRequest,
-    WelcomeEmailJob,
-    describe_problems,
-    validation_problems,
-)
+from delivery_guarantees.records import Account, EnqueuedJob, SignupJob
 from delivery_guarantees.welcome_email import send_welcome_email_at_most_once
+
+if TYPE_CHECKING:
+    from delivery_guarantees.models import SignupRequest
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +149,11 @@ def parse_signup_request(body: str | None) -> SignupRequest:
     """Parse a POST /accounts body; raise `InvalidSignupRequest` naming the offending field."""
     if not body:
         raise InvalidSignupRequest("body", "request body is empty: expected a JSON object")
+    # On first use, not at import: pydantic and the message models cost ~90 ms of cold start.
+    from pydantic import ValidationError
+
+    from delivery_guarantees.models import SignupRequest, describe_problems, validation_problems
+
     try:
         return SignupRequest.from_json(body)
     except ValidationError as error:
@@ -252,6 +249,8 @@ def sign_up(
     key_digest = idempotency_key_digest(idempotency_key) if idempotency_key is not None else None
     stored = accounts.create_if_absent(candidate, requested_delivery, key_digest)
     account = stored.account
+    # Not at import (pydantic: ~90 ms of cold start); parse_signup_request has loaded it.
+    from delivery_guarantees.models import ChargeRequest, WelcomeEmailJob
 
     # The outbox comes first, whatever the answer will be: a first attempt that crashed
     # half-way is completed by any later attempt, keyed or not. From the row's details:

@@ -15,12 +15,12 @@ import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, ClassVar
 
 from delivery_guarantees.adapters.email_sender import EmailSender, send_worst_case_seconds
-from delivery_guarantees.models import WelcomeEmailJob, describe_problems, validation_problems
+
+if TYPE_CHECKING:
+    from delivery_guarantees.models import WelcomeEmailJob
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,11 @@ class WelcomeEmail:
 
 def parse_welcome_email_job(body: str) -> WelcomeEmailJob:
     """Parse an SQS message body; raise `InvalidWelcomeEmailJob` naming the offending field."""
+    # On first use, not at import: pydantic and the message models cost ~90 ms of cold start.
+    from pydantic import ValidationError
+
+    from delivery_guarantees.models import WelcomeEmailJob, describe_problems, validation_problems
+
     try:
         return WelcomeEmailJob.from_json(body)
     except ValidationError as error:

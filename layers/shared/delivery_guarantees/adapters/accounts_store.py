@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from delivery_guarantees.adapters.charge_journal import dynamodb_client_config
 from delivery_guarantees.config import WelcomeEmailDelivery
-from delivery_guarantees.models import Account, EnqueuedJob, SignupJob
+from delivery_guarantees.records import Account, EnqueuedJob, SignupJob
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from delivery_guarantees.adapters.aws_retries import call_worst_case_seconds
-from delivery_guarantees.models import ChargeOutcome, ChargeRequest
+from delivery_guarantees.records import ChargeOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from delivery_guarantees.models import ChargeRequest
 
 # DynamoDB answers a single-item call in milliseconds: a call that has not connected in
 # 1 s or answered in 1.5 s is stuck, and one more attempt (standard mode, after a back-off
@@ -267,6 +269,9 @@ def _from_item(item: dict[str, Any]) -> JournalEntry:
         return item[name]["S"] if name in item else None
 
     settled_at = optional("settled_at")
+    # On first use, not at import: pydantic and the message models cost ~90 ms of cold start.
+    from delivery_guarantees.models import ChargeRequest
+
     # model_construct: the row was validated when it was written; an old row or a
     # tightened rule must not make a recorded charge unreadable.
     request = ChargeRequest.model_construct(

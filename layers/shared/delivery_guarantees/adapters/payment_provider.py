@@ -17,12 +17,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from delivery_guarantees.config import ConfigurationError
-from delivery_guarantees.models import ChargeOutcome, ChargeRequest
+from delivery_guarantees.records import ChargeOutcome
 
 if TYPE_CHECKING:
     import stripe
     from aws_lambda_powertools.utilities.parameters import SSMProvider
     from mypy_boto3_ssm import SSMClient
+
+    from delivery_guarantees.models import ChargeRequest
 
 
 class PaymentProvider(Protocol):
