@@ -24,6 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from local_cloud.monitoring import queue_metrics
@@ -159,6 +160,7 @@ def _iso(moment: datetime) -> str:
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
+@cache  # botocore's endpoints.json is read from disk: once per region, not per notification
 def region_description(region: str) -> str:
     """ "US East (N. Virginia)" for us-east-1, as the notification's Region field says."""
     from botocore.loaders import Loader
