@@ -27,22 +27,16 @@ from local_cloud.cloud import (
     DEFAULT_SETTINGS_FILE,
     LocalCloud,
     Settings,
-    SettingsError,
     load_settings,
 )
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint, EndpointError, is_answering
+from local_cloud.endpoint import DEFAULT_PORT, Endpoint, is_answering
 from local_cloud.endpoint_faults import FAULTS_PATH
+from local_cloud.errors import CommandError, LocalCloudError
 from local_cloud.http_api.server import DEFAULT_PORT as HTTP_API_PORT
 from local_cloud.logs import LogFiles, follow, print_lines, resolve_log_file
 from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
-from local_cloud.stack import StackError
 from local_cloud.stack.deploy import aws_session
 from local_cloud.stack.template import parse_parameter_overrides
-
-
-class CommandError(Exception):
-    """A mistake by the caller; printed without a traceback, exit status 2."""
-
 
 # ---------------------------------------------------------------- state of a running `up`
 
@@ -490,6 +484,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (CommandError, SettingsError, StackError, EndpointError) as error:
+    except LocalCloudError as error:  # the one type meant for the user (errors.py)
         print(f"error: {error}", file=sys.stderr)
         return 2

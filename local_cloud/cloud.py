@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
+from local_cloud.errors import SettingsError
 from local_cloud.model import DeployedStack
 from local_cloud.stack import Deployment, DeployOptions, deploy_stack
 from local_cloud.stack.deploy import aws_session
@@ -29,10 +30,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS_FILE = Path("local-cloud.toml")
 PAYMENT_PROVIDER_PORT = 12111
-
-
-class SettingsError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

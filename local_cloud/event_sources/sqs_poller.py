@@ -66,10 +66,10 @@ import boto3
 from botocore.config import Config
 
 from local_cloud.call_log import function_access_key
+from local_cloud.event_sources import mapping_rules
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
 from local_cloud.event_sources.filtering import (
     FilterPattern,
-    InvalidFilterCriteria,
     compile_filters,
     matches,
 )
@@ -79,7 +79,7 @@ from local_cloud.event_sources.scaling import (
     ScalingRule,
     default_local_cap,
 )
-from local_cloud.event_sources.sqs_event import lambda_event, lambda_record, region_of
+from local_cloud.event_sources.sqs_event import lambda_event, lambda_record
 from local_cloud.lambda_runtime.faults import BATCH_ACTIONS, FaultClaims
 from local_cloud.lambda_runtime.service import InvocationResult, Throttled
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
@@ -109,45 +109,6 @@ class FunctionInvoker(Protocol):
     def function(self, name_or_logical_id: str) -> FunctionSpec: ...
 
     def concurrency_limit(self, name_or_logical_id: str) -> int: ...
-
-
-class InvalidEventSourceMapping(ValueError):
-    """The mapping would be rejected by CreateEventSourceMapping."""
-
-
-def validate_mapping(spec: SqsEventSourceSpec) -> None:
-    """AWS's limits on an SQS mapping; the message names the offending property."""
-    region_of(spec.queue_arn)  # raises on a malformed ARN
-    limit = 10 if spec.is_fifo else 10_000
-    if not 1 <= spec.batch_size <= limit:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: BatchSize {spec.batch_size} must be between 1 and {limit} "
-            f"for a {'FIFO' if spec.is_fifo else 'standard'} queue"
-        )
-    window = spec.maximum_batching_window_seconds
-    if not 0 <= window <= 300:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: MaximumBatchingWindowInSeconds {window} must be between 0 and 300"
-        )
-    if spec.is_fifo and window:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: MaximumBatchingWindowInSeconds is not supported for FIFO queues"
-        )
-    if spec.batch_size > 10 and window < 1:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: BatchSize {spec.batch_size} > 10 needs "
-            "MaximumBatchingWindowInSeconds >= 1"
-        )
-    concurrency = spec.maximum_concurrency
-    if concurrency is not None and not 2 <= concurrency <= 1000:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: ScalingConfig.MaximumConcurrency {concurrency} "
-            "must be between 2 and 1000"
-        )
-    try:
-        compile_filters(spec.filter_patterns)
-    except InvalidFilterCriteria as error:
-        raise InvalidEventSourceMapping(f"{spec.logical_id}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -307,7 +268,7 @@ class SqsEventSourcePoller:
     ) -> None:
         """concurrency pins the number of concurrent batches (no scaling); else the mapping
         scales (scaling.py) up to max_concurrent_batches at most (default max(5, 4 x CPUs))."""
-        validate_mapping(spec)
+        mapping_rules.check(spec)
         self.spec = spec
         self._filters: tuple[FilterPattern, ...] = compile_filters(spec.filter_patterns)
         self._faults = faults
@@ -419,17 +380,16 @@ class SqsEventSourcePoller:
             self._invokers.append(invoker)
 
     def _check_visibility_timeout(self) -> None:
-        # CreateEventSourceMapping refuses a function timeout above the visibility timeout.
+        # CreateEventSourceMapping refuses a function timeout above the visibility timeout;
+        # the queue's value is read here, once, as the mapping starts.
         response = self._client().get_queue_attributes(
             QueueUrl=self.spec.queue_url, AttributeNames=["VisibilityTimeout"]
         )
-        visibility = int(response["Attributes"]["VisibilityTimeout"])
-        timeout = self._lambda.function(self.spec.function_name).timeout_seconds
-        if timeout > visibility:
-            raise InvalidEventSourceMapping(
-                f"{self.spec.logical_id}: queue visibility timeout {visibility} s is less than "
-                f"the function timeout {timeout} s of {self.spec.function_name}"
-            )
+        mapping_rules.check(
+            self.spec,
+            function_timeout_seconds=self._lambda.function(self.spec.function_name).timeout_seconds,
+            visibility_timeout_seconds=int(response["Attributes"]["VisibilityTimeout"]),
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop receiving; every batch already received is invoked and settled first."""

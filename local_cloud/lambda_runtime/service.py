@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_cloud import errors
 from local_cloud.lambda_runtime.faults import INVOCATION_ACTIONS, ClaimedFault, FaultClaims
 from local_cloud.lambda_runtime.worker import Outcome, Worker
 from local_cloud.model import FunctionSpec
@@ -79,7 +80,7 @@ class RequestTooLarge(LambdaServiceError):
     error_code = "RequestTooLargeException"
 
 
-class UnsupportedRuntime(LambdaServiceError):
+class UnsupportedRuntime(LambdaServiceError, errors.UnsupportedRuntime):
     error_code = "InvalidRuntimeException"
 
 

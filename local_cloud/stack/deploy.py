@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from local_cloud.event_sources import mapping_rules
 from local_cloud.model import DeployedStack, FunctionSpec, HttpApiSpec, SqsEventSourceSpec
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError
@@ -39,7 +40,6 @@ from local_cloud.stack.specs import (
     EVENT_SOURCE_MAPPING,
     QUEUE_POLICY,
     alarm_request,
-    check_sqs_event_source,
     http_api_specs,
     not_created,
     sqs_event_source_spec,
@@ -605,7 +605,7 @@ def _sqs_event_sources(
         spec = sqs_event_source_spec(
             logical_id, properties, function_name=function.function_name, queue_url=queue_url
         )
-        check_sqs_event_source(
+        mapping_rules.check(
             spec,
             function_timeout_seconds=function.timeout_seconds,
             visibility_timeout_seconds=int(
