@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from local_cloud.aws_session import aws_session
 from local_cloud.cloud import (
     DEFAULT_SETTINGS_FILE,
     LocalCloud,
@@ -35,7 +36,6 @@ from local_cloud.errors import CommandError, LocalCloudError
 from local_cloud.http_api.server import DEFAULT_PORT as HTTP_API_PORT
 from local_cloud.logs import LogFiles, follow, print_lines, resolve_log_file
 from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
-from local_cloud.stack.deploy import aws_session
 from local_cloud.stack.template import parse_parameter_overrides
 
 # ---------------------------------------------------------------- state of a running `up`

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from local_cloud.aws_session import aws_session
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
 from local_cloud.errors import SettingsError
 from local_cloud.model import DeployedStack
 from local_cloud.stack import Deployment, DeployOptions, deploy_stack
-from local_cloud.stack.deploy import aws_session
 
 logger = logging.getLogger(__name__)
 

@@ -65,7 +65,7 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
-from local_cloud.call_log import function_access_key
+from local_cloud.aws_session import function_credentials
 from local_cloud.event_sources import mapping_rules
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
 from local_cloud.event_sources.filtering import (
@@ -94,7 +94,6 @@ RECORD_OVERHEAD_BYTES = 1024  # keys, attributes, receipt handle of one record, 
 FIFO_IDLE_SECONDS = 0.2
 THROTTLE_BACKOFF_SECONDS = 0.5
 ERROR_BACKOFF_SECONDS = 1.0
-DUMMY_CREDENTIAL = "testing"
 RECENT_BATCHES = 100  # kept for recent_batches()
 _GAUGES = frozenset({"pollers", "concurrency", "peak_concurrency"})  # MappingStats, not counts
 
@@ -322,11 +321,7 @@ class SqsEventSourcePoller:
             endpoint_url=self._endpoint_url,
             region_name=self._region,
             # The function's key: on AWS a mapping acts with the function's execution role.
-            aws_access_key_id=function_access_key(
-                self._lambda.function(self.spec.function_name).logical_id
-            ),
-            aws_secret_access_key=DUMMY_CREDENTIAL,
-            aws_session_token=DUMMY_CREDENTIAL,
+            **function_credentials(self._lambda.function(self.spec.function_name).logical_id),
             config=Config(
                 read_timeout=self._poll_wait + 10,
                 retries={"mode": "standard", "max_attempts": 3},

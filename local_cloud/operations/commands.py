@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local_cloud.aws_session import aws_session
 from local_cloud.errors import CommandError
 from local_cloud.operations.dlq import (
     DeadLetterListing,
@@ -62,7 +63,6 @@ def _target_arguments(sub: argparse.ArgumentParser) -> None:
 def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str, str]:
     """(SQS client, the stack's Outputs, where, stack name) for the command's stack."""
     from local_cloud.cli import read_state, settings_from_args, stack_from_state
-    from local_cloud.stack.deploy import aws_session
 
     settings = settings_from_args(args)
     configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -25,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from local_cloud.aws_session import aws_session
 from local_cloud.event_sources import mapping_rules
 from local_cloud.model import DeployedStack, FunctionSpec, HttpApiSpec, SqsEventSourceSpec
 from local_cloud.stack.build import Builder, DependencyCache
@@ -85,17 +84,6 @@ class Deployment:
     # HTTP APIs moto does not create; LocalCloud serves them (they stay in unsupported_resources
     # until something does)
     http_apis: tuple[HttpApiSpec, ...] = ()
-
-
-def aws_session(region: str) -> boto3.Session:
-    """A session for the local endpoint: the caller's credentials if set, else LocalStack's
-    `test`/`test` (moto accepts any), so no real credentials are ever required."""
-    return boto3.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
-        region_name=region,
-    )
 
 
 class _Clients:

@@ -390,7 +390,7 @@ def test_dlq_uses_the_running_ups_outputs_and_endpoint(
             asked.append((service, endpoint_url))
             return self._session.client(service, **kwargs)
 
-    monkeypatch.setattr("local_cloud.stack.deploy.aws_session", InProcessSession)
+    monkeypatch.setattr("local_cloud.operations.commands.aws_session", InProcessSession)
     monkeypatch.setattr(cli, "is_answering", lambda url: url == endpoint)
     message_id = poison(sqs, dlq, "{}")
 
