@@ -65,8 +65,10 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
+# Not `from local_cloud.event_sources import ...`: that runs the package's __init__, which
+# imports this module (tests/unit/test_import_graph.py).
+import local_cloud.event_sources.mapping_rules as mapping_rules
 from local_cloud.aws_session import function_credentials
-from local_cloud.event_sources import mapping_rules
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
 from local_cloud.event_sources.filtering import (
     FilterPattern,

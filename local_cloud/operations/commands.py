@@ -29,6 +29,7 @@ from local_cloud.operations.dlq import (
     redrive,
     stack_outputs,
 )
+from local_cloud.running_stack import read_state, settings_from_args, stack_from_state
 
 BODY_PREVIEW = 160
 
@@ -62,7 +63,6 @@ def _target_arguments(sub: argparse.ArgumentParser) -> None:
 
 def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str, str]:
     """(SQS client, the stack's Outputs, where, stack name) for the command's stack."""
-    from local_cloud.cli import read_state, settings_from_args, stack_from_state
 
     settings = settings_from_args(args)
     configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
