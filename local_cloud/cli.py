@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from local_cloud.aws_session import aws_session
 from local_cloud.cloud import (
     DEFAULT_SETTINGS_FILE,
@@ -69,10 +71,8 @@ def message_bodies(args: argparse.Namespace) -> list[dict[str, Any]]:
     """What to send: one body from --body, or each record's body of an SQS event file
     (with its FIFO group and deduplication IDs), or a whole JSON file as one body."""
     if args.body is not None:
-        try:
-            json.loads(args.body)
-        except json.JSONDecodeError as error:
-            raise CommandError(f"--body is not valid JSON: {error}") from error
+        # Any text, as SQS takes it (JSON or not); SQS itself refuses what it does not take
+        # (empty, over 256 KiB, characters outside its set), and send reports its reason.
         return [{"body": args.body}]
     event = read_json_file(args.event, "event")
     records = event.get("Records") if isinstance(event, dict) else None
@@ -305,7 +305,12 @@ def command_send(args: argparse.Namespace) -> int:
             request["MessageGroupId"] = message.get("group_id") or "default"
             if message.get("deduplication_id"):
                 request["MessageDeduplicationId"] = message["deduplication_id"]
-        response = sqs.send_message(**request)
+        try:
+            response = sqs.send_message(**request)
+        except ClientError as error:
+            raise CommandError(
+                f"message {index + 1}/{len(messages)} not sent to {args.queue}: {error}"
+            ) from None
         print(f"sent message {index + 1}/{len(messages)}: MessageId {response['MessageId']}")
     return 0
 
@@ -384,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("queue", help="queue logical ID, or the key of an Output holding its URL")
     body = send.add_mutually_exclusive_group(required=True)
     body.add_argument("--event", "-e", type=Path, help="JSON file: an SQS event or one body")
-    body.add_argument("--body", help="the message body, JSON")
+    body.add_argument("--body", help="the message body: any text, JSON or not")
     send.set_defaults(handler=command_send)
 
     logs = commands.add_parser("logs", help="print a function's log (--tail: follow it)")
