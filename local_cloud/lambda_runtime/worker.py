@@ -27,6 +27,21 @@ from local_cloud.model import FunctionSpec
 
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.py")
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase of an on-demand environment
+# Every function runs on the interpreter running the local cloud, whatever its runtime says.
+LOCAL_PYTHON_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def runtime_note(runtime: str) -> str | None:
+    """What a deploy should say about a function's runtime here, or None: a runtime that is
+    not Python cannot run; another Python version runs on this interpreter."""
+    if not runtime.startswith("python"):
+        return f"runtime {runtime} cannot be run by the local cloud"
+    if runtime != LOCAL_PYTHON_RUNTIME:
+        return (
+            f"runtime {runtime} runs on this machine's {LOCAL_PYTHON_RUNTIME} (the only "
+            "interpreter the local cloud has); differences between the versions are not emulated"
+        )
+    return None
 
 
 class WorkerGone(Exception):

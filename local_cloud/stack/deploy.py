@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from local_cloud.aws_session import aws_session
 from local_cloud.event_sources import mapping_rules
+from local_cloud.lambda_runtime.worker import runtime_note
 from local_cloud.model import DeployedStack, FunctionSpec, HttpApiSpec, SqsEventSourceSpec
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError
@@ -487,8 +488,9 @@ def _function_specs(
             else:
                 layer_dirs.append(layer_dir)
         runtime = str(configuration.get("Runtime") or resolver.resolve(properties.get("Runtime")))
-        if not runtime.startswith("python"):
-            warnings.append(f"{logical_id}: runtime {runtime} cannot be run by the local cloud")
+        note = runtime_note(runtime)
+        if note is not None:
+            warnings.append(f"{logical_id}: {note}")
         reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions"))
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
