@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from local_cloud.aws_session import aws_session
 from local_cloud.cloud import (
     DEFAULT_SETTINGS_FILE,
+    PAYMENT_PROVIDER_PORT,
     LocalCloud,
 )
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint
@@ -107,9 +108,19 @@ def command_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: _raise_keyboard_interrupt())
     # .local-cloud/logs/<function>.log; with --no-view, also printed as they come
     log_files = LogFiles(settings.state_dir, then=_print_log_line if args.no_view else None)
+    if args.payment_provider_port is not None and not settings.payment_provider:
+        raise CommandError(
+            "--payment-provider-port: these settings start no payment provider simulator "
+            f"for {settings.template} (payment_provider = true in the settings file does)"
+        )
     cloud = LocalCloud(
         settings,
         endpoint_port=args.endpoint_port or None,
+        payment_provider_port=(
+            PAYMENT_PROVIDER_PORT
+            if args.payment_provider_port is None
+            else args.payment_provider_port or None
+        ),
         serve_http_apis=not args.no_http_api,
         http_api_port=args.http_api_port or None,
         endpoint_faults=args.faults,
@@ -342,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_PORT,
         help=f"port of the endpoint (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    up.add_argument(
+        "--payment-provider-port",
+        type=int,
+        default=None,
+        help=f"port of the payment provider simulator, where the settings start one (default "
+        f"{PAYMENT_PROVIDER_PORT}; 0 picks a free one); its URL goes to the template parameter "
+        "the settings name (payment_provider_parameter)",
     )
     up.add_argument(
         "--http-api-port",
