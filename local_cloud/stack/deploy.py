@@ -30,16 +30,14 @@ from local_cloud.aws_session import aws_session
 from local_cloud.event_sources import mapping_rules
 from local_cloud.lambda_runtime.worker import runtime_note
 from local_cloud.model import DeployedStack, FunctionSpec, HttpApiSpec, SqsEventSourceSpec
+from local_cloud.stack import api_created
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.package import S3ArtifactStore, zip_tree
 from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
 from local_cloud.stack.specs import (
-    ALARM,
     EVENT_SOURCE_MAPPING,
-    QUEUE_POLICY,
-    alarm_request,
     http_api_specs,
     not_created,
     sqs_event_source_spec,
@@ -153,40 +151,21 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         if resource_type == EVENT_SOURCE_MAPPING
     ]
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
-    unsupported = []
+    unsupported: list[str] = []
     for logical_id, resource_type in missing:
-        if resource_type == ALARM:
-            request = alarm_request(
-                logical_id,
-                resolver.resolve(cloudformation["Resources"][logical_id].get("Properties", {})),
-                options.stack_name,
-            )
-            clients("cloudwatch").put_metric_alarm(**request)
-            # A new alarm starts in INSUFFICIENT_DATA on AWS (moto starts it in OK), so
-            # its first evaluation is a change of state, with the OK actions that brings.
-            clients("cloudwatch").set_alarm_state(
-                AlarmName=request["AlarmName"],
-                StateValue="INSUFFICIENT_DATA",
-                StateReason="Unchecked: Initial alarm creation",
-            )
-            handled_locally.append(
-                f"{logical_id} ({resource_type}): created with PutMetricAlarm as "
-                f"{request['AlarmName']}"
-            )
-        elif resource_type == QUEUE_POLICY:
-            properties = resolver.resolve(cloudformation["Resources"][logical_id]["Properties"])
-            policy = json.dumps(properties["PolicyDocument"])
-            for queue_url in properties["Queues"]:
-                clients("sqs").set_queue_attributes(
-                    QueueUrl=str(queue_url), Attributes={"Policy": policy}
-                )
-            handled_locally.append(
-                f"{logical_id} ({resource_type}): set with SetQueueAttributes (Policy) on "
-                f"{', '.join(map(queue_name, properties['Queues']))}; stored, not enforced: the "
-                "endpoint evaluates no access policy"
-            )
-        else:
+        if not api_created.creates(resource_type):
             unsupported.append(f"{logical_id} ({resource_type})")
+            continue
+        created = api_created.create(
+            logical_id,
+            resource_type,
+            resolver.resolve(cloudformation["Resources"][logical_id].get("Properties", {})),
+            clients,
+            options.stack_name,
+        )
+        handled_locally.append(str(created.note))
+        # Refs to it resolve from now on (the resolver reads this mapping).
+        described[logical_id] = DeployedResource(logical_id, resource_type, created.physical_id)
 
     functions = _function_specs(
         cloudformation, expected, described, resolver, code_dirs, build, clients, warnings,
