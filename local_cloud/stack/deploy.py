@@ -182,6 +182,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
     )
     warnings.extend(http_warnings)
     outputs = _outputs(clients, options.stack_name)
+    outputs.update(_outputs_moto_dropped(cloudformation, outputs, resolver, warnings))
     seconds["resolve"] = time.perf_counter() - started
 
     stack = DeployedStack(
@@ -426,6 +427,28 @@ def _describe_resources(clients: _Clients, stack_name: str) -> dict[str, Deploye
         for item in described["StackResources"]
         if item.get("LogicalResourceId")
     }
+
+
+def _outputs_moto_dropped(
+    template: Mapping[str, Any],
+    outputs: Mapping[str, str],
+    resolver: IntrinsicResolver,
+    warnings: list[str],
+) -> dict[str, str]:
+    """Outputs moto leaves out because they refer to a resource its CloudFormation skipped
+    (a secret, a subscription: created afterwards by api_created.py), resolved as
+    CloudFormation would; one that still cannot be resolved is a warning, not a guess."""
+    found: dict[str, str] = {}
+    for key, output in (template.get("Outputs") or {}).items():
+        if key in outputs or not _condition_holds(resolver, output):
+            continue
+        try:
+            value = resolver.resolve(output.get("Value"))
+        except IntrinsicError as error:
+            warnings.append(f"Output {key}: not available locally: {error}")
+            continue
+        found[key] = value if isinstance(value, str) else json.dumps(value)
+    return found
 
 
 def _condition_holds(resolver: IntrinsicResolver, resource: Mapping[str, Any]) -> bool:

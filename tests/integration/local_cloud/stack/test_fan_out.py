@@ -95,6 +95,10 @@ Outputs:
     Value: !Ref Orders
   TableName:
     Value: !Ref Seen
+  SecretArn:
+    Value: !Ref ApiCredentials
+  SubscriptionArn:
+    Value: !Ref BigOrdersSubscription
 """
 
 
@@ -121,6 +125,16 @@ def test_what_moto_skips_is_created_and_said_so(cloud: LocalCloud) -> None:
         "ApiCredentials (AWS::SecretsManager::Secret): created with CreateSecret",
     ):
         assert line in handled
+
+
+def test_outputs_that_refer_to_them_resolve_as_cloudformation_would(cloud: LocalCloud) -> None:
+    # moto drops these Outputs (their resources are not its); the deployer resolves them.
+    secret = client(cloud, "secretsmanager").describe_secret(
+        SecretId=cloud.stack.outputs["SecretArn"]
+    )
+    assert secret["ARN"] == cloud.stack.outputs["SecretArn"]
+    assert secret["Name"].startswith("ApiCredentials-")
+    assert cloud.stack.outputs["SubscriptionArn"].startswith(cloud.stack.outputs["TopicArn"] + ":")
 
 
 def test_a_published_message_reaches_the_consumer_raw_and_filtered(cloud: LocalCloud) -> None:
