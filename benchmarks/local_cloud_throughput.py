@@ -35,9 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from local_cloud.aws_session import aws_session
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.event_sources import SqsEventSourcePoller
-from local_cloud.stack.deploy import aws_session
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -74,6 +74,7 @@ from demo.report import (
     to_json,
 )
 from demo.timescale import scale_timeouts
+from local_cloud.aws_session import aws_session
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.endpoint import EndpointFaults
 from local_cloud.operations.dlq import (
@@ -84,7 +85,6 @@ from local_cloud.operations.dlq import (
 )
 from local_cloud.operations.dlq import redrive as redrive_dlq
 from local_cloud.payment_provider.control import PaymentProviderControl
-from local_cloud.stack.deploy import aws_session
 from local_cloud.stack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,19 +20,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from local_cloud.aws_session import aws_session
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
+from local_cloud.errors import PaymentSimulatorError, SettingsError
 from local_cloud.model import DeployedStack
 from local_cloud.stack import Deployment, DeployOptions, deploy_stack
-from local_cloud.stack.deploy import aws_session
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS_FILE = Path("local-cloud.toml")
 PAYMENT_PROVIDER_PORT = 12111
-
-
-class SettingsError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -60,15 +57,26 @@ class Settings:
         parameter_overrides: Mapping[str, str] | None = None,
     ) -> Settings:
         other_template = template is not None and template.resolve() != self.template.resolve()
-        # The settings file's overrides are for its own template; another template gets
-        # only the overrides given with it.
-        base = {} if other_template else dict(self.parameter_overrides)
+        # What the settings file sets up for its own template (parameter values, SSM
+        # parameters, SES identities, the payment simulator) does not carry over to another
+        # template: that one gets only what is given with it. The machine's settings
+        # (region, state_dir, max_concurrent_batches) and the stack name still apply.
+        own = self if not other_template else replace(self, **_TEMPLATE_BOUND_DEFAULTS)
         return replace(
-            self,
+            own,
             template=template or self.template,
             stack=stack or self.stack,
-            parameter_overrides={**base, **(parameter_overrides or {})},
+            parameter_overrides={**own.parameter_overrides, **(parameter_overrides or {})},
         )
+
+
+# The settings that belong to the settings file's template, at their defaults.
+_TEMPLATE_BOUND_DEFAULTS: dict[str, Any] = {
+    "parameter_overrides": {},
+    "ssm_parameters": {},
+    "ses_verified_identities": (),
+    "payment_provider": False,
+}
 
 
 def load_settings(path: Path) -> Settings:
@@ -226,7 +234,13 @@ class LocalCloud:
         if settings.payment_provider:
             from local_cloud.payment_provider import start_payment_provider
 
-            self.payment_provider = start_payment_provider(port=self._payment_provider_port)
+            try:
+                self.payment_provider = start_payment_provider(port=self._payment_provider_port)
+            except PaymentSimulatorError as error:
+                raise PaymentSimulatorError(
+                    f"cannot start the payment provider simulator: {error}; its port is "
+                    "--payment-provider-port"
+                ) from error
             overrides[settings.payment_provider_parameter] = self.payment_provider.url
             for fault in provider_fault_plan:
                 self.payment_provider.app.faults.add(fault)

@@ -45,15 +45,12 @@ from local_cloud.endpoint_faults import (
     LambdaAction,
     load_fault_file,
 )
+from local_cloud.errors import EndpointError, FaultControlError, PortUnavailable
 from local_cloud.http_guard import is_loopback_name
-from local_cloud.serving import PortUnavailable, bind_loopback
+from local_cloud.serving import bind_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566  # LocalStack's port, so awslocal and localstack_client work unchanged
-
-
-class EndpointError(RuntimeError):
-    pass
 
 
 def is_answering(endpoint_url: str, timeout: float = 1.0) -> bool:
@@ -180,13 +177,16 @@ def start_endpoint(
 
     if port and is_answering(f"http://{host}:{port}"):
         raise EndpointError(
-            f"http://{host}:{port} is already in use by another process; stop it, or set "
+            f"http://{host}:{port} is already in use by another process; stop it, pick "
+            f"another port with --endpoint-port (0 picks a free one), or set "
             f"AWS_ENDPOINT_URL=http://{host}:{port} to use it as the endpoint"
         )
     try:
         listener = bind_loopback(host, port)  # port None or 0: the OS picks one
     except PortUnavailable as error:
-        raise EndpointError(f"cannot start the endpoint: {error}") from error
+        raise EndpointError(
+            f"cannot start the endpoint: {error}; the endpoint's port is --endpoint-port"
+        ) from error
     with listener:
         return _start_process(listener, startup_timeout, faults_file, fault_seed)
 
@@ -246,7 +246,7 @@ def _start_process(
     raise EndpointError(f"moto server did not answer on {url} within {startup_timeout:.0f} s")
 
 
-class EndpointFaultsError(RuntimeError):
+class EndpointFaultsError(FaultControlError):
     """The endpoint refused a fault request; the message is the endpoint's own."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

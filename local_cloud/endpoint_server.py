@@ -88,9 +88,10 @@ from local_cloud.endpoint_faults import (
     WithFaults,
     load_fault_file,
 )
+from local_cloud.errors import PortUnavailable
 from local_cloud.http_guard import HOOK_BODY_LIMIT, CompleteHeadRequestHandler, HttpGuard
 from local_cloud.monitoring.alarm_service import DEFAULT_INTERVAL_SECONDS, MonitoringLoop
-from local_cloud.serving import PortUnavailable, bind_loopback
+from local_cloud.serving import bind_loopback
 from local_cloud.sqs_move_tasks import WithMessageMoveTasks
 
 SES_MESSAGES_PATH = "/_aws/ses"

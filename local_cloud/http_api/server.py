@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request, Response
 
+from local_cloud.errors import HttpApiError, PortUnavailable
 from local_cloud.http_api.events import (
     HttpResponse,
     MalformedResponse,
@@ -36,7 +37,7 @@ from local_cloud.http_api.routing import Router
 from local_cloud.http_guard import check_request
 from local_cloud.lambda_runtime import LambdaServiceError, RequestTooLarge, Throttled
 from local_cloud.model import HttpApiSpec
-from local_cloud.serving import PortUnavailable, ServedApp, serve_in_background
+from local_cloud.serving import ServedApp, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000  # sam local start-api's
@@ -54,10 +55,6 @@ class FunctionInvoker(Protocol):
     """LambdaService.invoke: a synchronous invocation returning an InvocationResult."""
 
     def invoke(self, function_name_or_logical_id: str, event: Any) -> Any: ...
-
-
-class HttpApiError(RuntimeError):
-    pass
 
 
 class HttpApiApp:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -25,21 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from local_cloud.aws_session import aws_session
+from local_cloud.event_sources import mapping_rules
+from local_cloud.lambda_runtime.worker import runtime_note
 from local_cloud.model import DeployedStack, FunctionSpec, HttpApiSpec, SqsEventSourceSpec
+from local_cloud.stack import api_created
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.package import S3ArtifactStore, zip_tree
 from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
 from local_cloud.stack.specs import (
-    ALARM,
     EVENT_SOURCE_MAPPING,
-    QUEUE_POLICY,
-    alarm_request,
-    check_sqs_event_source,
     http_api_specs,
     not_created,
     sqs_event_source_spec,
@@ -85,17 +83,6 @@ class Deployment:
     # HTTP APIs moto does not create; LocalCloud serves them (they stay in unsupported_resources
     # until something does)
     http_apis: tuple[HttpApiSpec, ...] = ()
-
-
-def aws_session(region: str) -> boto3.Session:
-    """A session for the local endpoint: the caller's credentials if set, else LocalStack's
-    `test`/`test` (moto accepts any), so no real credentials are ever required."""
-    return boto3.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
-        region_name=region,
-    )
 
 
 class _Clients:
@@ -164,40 +151,21 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         if resource_type == EVENT_SOURCE_MAPPING
     ]
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
-    unsupported = []
+    unsupported: list[str] = []
     for logical_id, resource_type in missing:
-        if resource_type == ALARM:
-            request = alarm_request(
-                logical_id,
-                resolver.resolve(cloudformation["Resources"][logical_id].get("Properties", {})),
-                options.stack_name,
-            )
-            clients("cloudwatch").put_metric_alarm(**request)
-            # A new alarm starts in INSUFFICIENT_DATA on AWS (moto starts it in OK), so
-            # its first evaluation is a change of state, with the OK actions that brings.
-            clients("cloudwatch").set_alarm_state(
-                AlarmName=request["AlarmName"],
-                StateValue="INSUFFICIENT_DATA",
-                StateReason="Unchecked: Initial alarm creation",
-            )
-            handled_locally.append(
-                f"{logical_id} ({resource_type}): created with PutMetricAlarm as "
-                f"{request['AlarmName']}"
-            )
-        elif resource_type == QUEUE_POLICY:
-            properties = resolver.resolve(cloudformation["Resources"][logical_id]["Properties"])
-            policy = json.dumps(properties["PolicyDocument"])
-            for queue_url in properties["Queues"]:
-                clients("sqs").set_queue_attributes(
-                    QueueUrl=str(queue_url), Attributes={"Policy": policy}
-                )
-            handled_locally.append(
-                f"{logical_id} ({resource_type}): set with SetQueueAttributes (Policy) on "
-                f"{', '.join(map(queue_name, properties['Queues']))}; stored, not enforced: the "
-                "endpoint evaluates no access policy"
-            )
-        else:
+        if not api_created.creates(resource_type):
             unsupported.append(f"{logical_id} ({resource_type})")
+            continue
+        created = api_created.create(
+            logical_id,
+            resource_type,
+            resolver.resolve(cloudformation["Resources"][logical_id].get("Properties", {})),
+            clients,
+            options.stack_name,
+        )
+        handled_locally.append(str(created.note))
+        # Refs to it resolve from now on (the resolver reads this mapping).
+        described[logical_id] = DeployedResource(logical_id, resource_type, created.physical_id)
 
     functions = _function_specs(
         cloudformation, expected, described, resolver, code_dirs, build, clients, warnings,
@@ -214,6 +182,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
     )
     warnings.extend(http_warnings)
     outputs = _outputs(clients, options.stack_name)
+    outputs.update(_outputs_moto_dropped(cloudformation, outputs, resolver, warnings))
     seconds["resolve"] = time.perf_counter() - started
 
     stack = DeployedStack(
@@ -460,6 +429,28 @@ def _describe_resources(clients: _Clients, stack_name: str) -> dict[str, Deploye
     }
 
 
+def _outputs_moto_dropped(
+    template: Mapping[str, Any],
+    outputs: Mapping[str, str],
+    resolver: IntrinsicResolver,
+    warnings: list[str],
+) -> dict[str, str]:
+    """Outputs moto leaves out because they refer to a resource its CloudFormation skipped
+    (a secret, a subscription: created afterwards by api_created.py), resolved as
+    CloudFormation would; one that still cannot be resolved is a warning, not a guess."""
+    found: dict[str, str] = {}
+    for key, output in (template.get("Outputs") or {}).items():
+        if key in outputs or not _condition_holds(resolver, output):
+            continue
+        try:
+            value = resolver.resolve(output.get("Value"))
+        except IntrinsicError as error:
+            warnings.append(f"Output {key}: not available locally: {error}")
+            continue
+        found[key] = value if isinstance(value, str) else json.dumps(value)
+    return found
+
+
 def _condition_holds(resolver: IntrinsicResolver, resource: Mapping[str, Any]) -> bool:
     condition = resource.get("Condition")
     return condition is None or resolver.condition(str(condition))
@@ -499,8 +490,9 @@ def _function_specs(
             else:
                 layer_dirs.append(layer_dir)
         runtime = str(configuration.get("Runtime") or resolver.resolve(properties.get("Runtime")))
-        if not runtime.startswith("python"):
-            warnings.append(f"{logical_id}: runtime {runtime} cannot be run by the local cloud")
+        note = runtime_note(runtime)
+        if note is not None:
+            warnings.append(f"{logical_id}: {note}")
         reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions"))
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
@@ -605,7 +597,7 @@ def _sqs_event_sources(
         spec = sqs_event_source_spec(
             logical_id, properties, function_name=function.function_name, queue_url=queue_url
         )
-        check_sqs_event_source(
+        mapping_rules.check(
             spec,
             function_timeout_seconds=function.timeout_seconds,
             visibility_timeout_seconds=int(

@@ -9,7 +9,7 @@ from local_cloud import endpoint_server
 from local_cloud.http_api import start_http_api
 from local_cloud.http_api.server import HttpApiError
 from local_cloud.payment_provider import start_payment_provider
-from local_cloud.payment_provider.server import PaymentProviderError
+from local_cloud.payment_provider.server import PaymentSimulatorError
 from local_cloud.serving import NotLoopback, bind_loopback
 from tests.unit.local_cloud.http_api.test_app import SIGNUP_API, FakeLambda
 
@@ -23,7 +23,7 @@ def test_only_an_ipv4_loopback_address_may_be_bound(host: str) -> None:
 
 
 def test_the_simulator_and_the_http_api_refuse_other_addresses() -> None:
-    with pytest.raises(PaymentProviderError, match="loopback"):
+    with pytest.raises(PaymentSimulatorError, match="loopback"):
         start_payment_provider(ALL_INTERFACES, 0)
     with pytest.raises(HttpApiError, match="loopback"):
         start_http_api([SIGNUP_API], FakeLambda(), host=ALL_INTERFACES, port=0)
