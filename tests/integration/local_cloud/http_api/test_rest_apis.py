@@ -162,7 +162,8 @@ def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int,
 
 
 def test_hello_world_deploys_served_locally_with_its_output_resolved(hello: LocalCloud) -> None:
-    assert hello.deployment is not None and hello.http_api is not None
+    assert hello.deployment is not None
+    assert hello.http_api is not None
     assert hello.stack.unsupported_resources == ()
     served = sorted(
         line.split(" ", 2)[1]
@@ -183,7 +184,8 @@ def test_hello_world_deploys_served_locally_with_its_output_resolved(hello: Loca
 
 def test_hello_world_answers_at_its_output_url(hello: LocalCloud) -> None:
     url = hello.local_api_url(hello.stack.outputs["HelloWorldApi"])
-    assert hello.http_api is not None and url == f"{hello.http_api.url}/Prod/hello/"
+    assert hello.http_api is not None
+    assert url == f"{hello.http_api.url}/Prod/hello/"
     status, headers, body = call(url)
     assert status == 200, body
     assert json.loads(body) == {"message": "hello world"}
