@@ -113,6 +113,8 @@ EXPLICIT = {
                     "Fn::Sub": "${ItemsApi}/${!ItemsApi}/${Other}/${ItemsApi.RootResourceId}"
                 },
                 "Name": {"Fn::Sub": ["${ItemsApi}-${Shadow}", {"Shadow": {"Ref": "HttpApi"}}]},
+                # a Sub's own variable of the same name wins over the resource
+                "Description": {"Fn::Sub": ["${HttpApi}", {"HttpApi": "given"}]},
             },
         },
     },
@@ -245,6 +247,9 @@ def test_references_in_subs_outputs_and_depends_on_are_replaced() -> None:
     }
     assert parameter["Properties"]["Name"] == {
         "Fn::Sub": [f"{items}-${{Shadow}}", {"Shadow": http}]
+    }
+    assert parameter["Properties"]["Description"] == {
+        "Fn::Sub": ["${HttpApi}", {"HttpApi": "given"}]
     }
     outputs = for_moto["Outputs"]
     assert outputs["HttpUrl"]["Value"] == {
