@@ -15,8 +15,10 @@ integration"; "Content type conversions in API Gateway"):
   media types: then it is base64-encoded and `isBase64Encoded` is true.
 - The function must answer `{"statusCode", "headers", "multiValueHeaders", "body",
   "isBase64Encoded"}`; anything else is a 502 `{"message": "Internal server error"}`, as
-  is a function error. A base64 body is decoded only when the request's first Accept
-  media type is one of the binary media types; otherwise the text is sent as it is.
+  is a function error ("Handling Lambda errors with an API Gateway API"); an invocation
+  Lambda refuses is a 500 with the same body. A base64 body is decoded only when the
+  request's first Accept media type is one of the binary media types; otherwise the text
+  is sent as it is.
 - A request no route matches is a 403 `{"message":"Missing Authentication Token"}`.
 """
 

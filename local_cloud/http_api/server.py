@@ -153,14 +153,15 @@ class HttpApiApp:
     ) -> HttpResponse:
         function = match.route.route.function_logical_id
         event = build_rest_event(request, match, context)
+        # "Handling Lambda errors with an API Gateway API": Lambda rejecting the invocation
+        # (a throttle among them) is a 500, a function error or a malformed answer a 502,
+        # both {"message": "Internal server error"}.
         try:
             result = self._invoker.invoke(function, event)
-        except Throttled:
-            return gateway_response(429, "Too Many Requests")
         except RequestTooLarge:
-            return gateway_response(413, "Request Too Long")
-        except LambdaServiceError as error:
-            logger.error("%s: invocation failed: %s", function, error)
+            return gateway_response(413, "Request Too Long")  # as H2: what a REST API answered
+        except LambdaServiceError as error:  # Throttled included
+            logger.error("%s: invocation refused: %s", function, error)
             return gateway_response(500, "Internal server error")
         if result.error is not None:
             # An unhandled error, a timeout or a crash: a REST API answers 502 and hides

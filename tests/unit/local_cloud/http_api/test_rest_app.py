@@ -224,14 +224,14 @@ def test_a_function_error_or_malformed_answer_is_a_502(outcome: Result) -> None:
     assert response.get_json() == {"message": "Internal server error"}
 
 
-def test_a_throttled_or_unknown_function_is_api_gateways_own_answer() -> None:
-    browser = client(
-        FakeLambda([Throttled("ItemsFunction", 1, reserved=True), FunctionNotFound("gone")])
-    )
-    throttled = browser.get("/Prod/items/1")
-    assert (throttled.status_code, throttled.get_json()) == (429, {"message": "Too Many Requests"})
-    failed = browser.get("/Prod/items/1")
-    assert (failed.status_code, failed.get_json()) == (500, {"message": "Internal server error"})
+@pytest.mark.parametrize(
+    "refusal", [Throttled("ItemsFunction", 1, reserved=True), FunctionNotFound("gone")]
+)
+def test_an_invocation_lambda_refuses_is_a_500(refusal: Exception) -> None:
+    """ "If the Lambda API rejects the invocation request, API Gateway returns a 500"."""
+    response = client(FakeLambda([refusal])).get("/Prod/items/1")
+    assert response.status_code == 500
+    assert response.get_json() == {"message": "Internal server error"}
 
 
 def test_a_body_is_text_unless_its_type_is_a_binary_media_type() -> None:
