@@ -279,7 +279,7 @@ class LocalCloud:
             faults=self.fault_claims,
             metrics=self.lambda_metrics,
         )
-        if self._serve_http_apis and self.deployment.http_apis:
+        if self._serve_http_apis and (self.deployment.http_apis or self.deployment.rest_apis):
             self._start_http_api()
         if self._start_pollers:
             from local_cloud.event_sources import SqsEventSourcePoller
@@ -298,6 +298,7 @@ class LocalCloud:
 
     def _start_http_api(self) -> None:
         from local_cloud.http_api import start_http_api
+        from local_cloud.http_api.urls import served_resource_types
 
         assert self.deployment is not None
         deployment = self.deployment
@@ -306,12 +307,10 @@ class LocalCloud:
             self.lambda_service,
             port=self._http_api_port,
             access_log=self._log_sink,
+            rest_apis=deployment.rest_apis,
         )
         # What we serve is no longer "not created": it is handled locally, at this URL.
-        served: dict[str, str] = {}
-        for api in deployment.http_apis:
-            served[api.logical_id] = "AWS::ApiGatewayV2::Api"
-            served.update(dict.fromkeys(api.stage_logical_ids, "AWS::ApiGatewayV2::Stage"))
+        served = served_resource_types(deployment.http_apis, deployment.rest_apis)
         self.deployment = replace(
             deployment,
             stack=replace(
@@ -330,6 +329,15 @@ class LocalCloud:
                 ),
             ),
         )
+
+    def local_api_url(self, aws_url: str) -> str:
+        """The local URL of AWS's URL of a served API (an Output such as
+        `https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/`)."""
+        from local_cloud.http_api.urls import local_url
+
+        if self.http_api is None:
+            raise RuntimeError("no API is served (the stack has none, or serving is off)")
+        return local_url(aws_url, self.http_api.url)
 
     def _seed(self, endpoint_url: str) -> None:
         """What must exist before deployment: secrets and verified sender identities.

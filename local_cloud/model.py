@@ -74,6 +74,30 @@ class HttpApiSpec:
 
 
 @dataclass(frozen=True)
+class RestStageSpec:
+    """A stage of a REST API: its name (the first segment of every URL path) and its
+    stage variables. `logical_id` is the AWS::ApiGateway::Stage or, for the stage a
+    Deployment's StageName creates, the AWS::ApiGateway::Deployment."""
+
+    name: str
+    logical_id: str
+    variables: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RestApiSpec:
+    """A REST API (AWS::ApiGateway::RestApi, API Gateway v1) the local cloud can serve: its
+    routes (every one a Lambda proxy integration, payload format 1.0), its stages, and
+    the media types its body treats as binary (x-amazon-apigateway-binary-media-types)."""
+
+    logical_id: str
+    routes: tuple[HttpRouteSpec, ...]
+    stages: tuple[RestStageSpec, ...]
+    binary_media_types: tuple[str, ...] = ()
+    deployment_logical_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DeployedStack:
     stack_name: str
     endpoint_url: str

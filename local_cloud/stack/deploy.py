@@ -26,16 +26,29 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+import local_cloud.stack.api_created as api_created  # not via the package: its __init__ imports us
 from local_cloud.aws_session import aws_session
 from local_cloud.event_sources import mapping_rules
 from local_cloud.lambda_runtime.worker import runtime_note
-from local_cloud.model import DeployedStack, FunctionSpec, HttpApiSpec, SqsEventSourceSpec
-from local_cloud.stack import api_created
+from local_cloud.model import (
+    DeployedStack,
+    FunctionSpec,
+    HttpApiSpec,
+    RestApiSpec,
+    SqsEventSourceSpec,
+)
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.package import S3ArtifactStore, zip_tree
 from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
+from local_cloud.stack.served_apis import (
+    ServedLookup,
+    for_endpoint,
+    rest_api_specs,
+    served_resources,
+    served_values,
+)
 from local_cloud.stack.specs import (
     EVENT_SOURCE_MAPPING,
     http_api_specs,
@@ -83,6 +96,7 @@ class Deployment:
     # HTTP APIs moto does not create; LocalCloud serves them (they stay in unsupported_resources
     # until something does)
     http_apis: tuple[HttpApiSpec, ...] = ()
+    rest_apis: tuple[RestApiSpec, ...] = ()  # likewise for REST APIs (served_apis.py)
 
 
 class _Clients:
@@ -129,6 +143,19 @@ def deploy_stack(options: DeployOptions) -> Deployment:
     started = time.perf_counter()
     cloudformation = translate(sam, parameter_values, options.region)
     for_moto, mappings = _without_event_source_mappings(cloudformation)
+    # The APIs the local cloud serves are not the endpoint's to create (served_apis.py):
+    # references to them get the values CloudFormation would give.
+    served = served_values(
+        cloudformation,
+        served_resources(cloudformation),
+        options.region,
+        IntrinsicResolver(
+            template=cloudformation,
+            parameters=typed_parameters(cloudformation, parameter_values),
+            pseudo=pseudo_parameters(options.region, account_id, options.stack_name),
+        ).resolve,
+    )
+    for_moto = for_endpoint(for_moto, served)
     stack_id = _create_stack(clients, options.stack_name, for_moto, parameter_values)
     seconds["create"] = time.perf_counter() - started
 
@@ -138,7 +165,9 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         template=cloudformation,
         parameters=typed_parameters(cloudformation, parameter_values),
         pseudo=pseudo_parameters(options.region, account_id, options.stack_name, stack_id),
-        resources=StackResources(described, options.region, account_id, clients),
+        resources=ServedLookup(
+            served, StackResources(described, options.region, account_id, clients)
+        ),
     )
     expected = {
         logical_id: resource["Type"]
@@ -181,6 +210,13 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         cloudformation["Resources"], expected, _function_for_uri(resolver, functions)
     )
     warnings.extend(http_warnings)
+    rest_apis, rest_warnings = rest_api_specs(
+        cloudformation["Resources"],
+        expected,
+        _function_for_uri(resolver, functions),
+        resolver.resolve,
+    )
+    warnings.extend(rest_warnings)
     outputs = _outputs(clients, options.stack_name)
     outputs.update(_outputs_moto_dropped(cloudformation, outputs, resolver, warnings))
     seconds["resolve"] = time.perf_counter() - started
@@ -207,6 +243,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         dependency_installs=len(cache.installs),
         seconds=seconds,
         http_apis=tuple(http_apis),
+        rest_apis=tuple(rest_apis),
     )
 
 
