@@ -997,8 +997,8 @@ def main(argv: list[str] | None = None) -> int:
         ) as cloud:
             endpoint = cloud.endpoint.url if cloud.endpoint else "?"
             print(f"local cloud ready in {cloud.ready_seconds:.1f} s at {endpoint}", file=out)
-            for unsupported in cloud.stack.unsupported_resources:
-                print(f"  not emulated: {unsupported}", file=out)
+            for note in cloud.stack.unsupported_resources:
+                print(f"  not emulated: {note.logical_id} ({note.resource_type})", file=out)
             if cloud.http_api is not None:
                 print(f"HTTP API at {cloud.http_api.url}", file=out)
             demo = Demo(cloud, out)

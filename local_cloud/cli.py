@@ -232,10 +232,12 @@ def _print_report(cloud: LocalCloud) -> None:
     phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in deployment.seconds.items())
     print(f"Deployed {stack.stack_name} on {stack.endpoint_url} ({phases}; "
           f"{deployment.dependency_installs} dependency set(s) installed)")  # fmt: skip
-    for line in deployment.handled_locally:
-        print(f"  local: {line}")
-    for resource in stack.unsupported_resources:
-        print(f"  NOT CREATED (unsupported by the endpoint): {resource}")
+    for note in deployment.handled_locally:
+        print(f"  local: {note}")
+    for note in stack.unsupported_resources:
+        print(
+            f"  NOT CREATED (unsupported by the endpoint): {note.logical_id} ({note.resource_type})"
+        )
     for warning in deployment.warnings:
         print(f"  warning: {warning}")
     if cloud.payment_provider is not None:

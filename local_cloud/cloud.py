@@ -23,7 +23,7 @@ from typing import Any
 from local_cloud.aws_session import aws_session
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
 from local_cloud.errors import PaymentSimulatorError, SettingsError
-from local_cloud.model import DeployedStack
+from local_cloud.model import DeployedStack, ResourceNote
 from local_cloud.stack import Deployment, DeployOptions, deploy_stack
 
 logger = logging.getLogger(__name__)
@@ -316,15 +316,17 @@ class LocalCloud:
             stack=replace(
                 deployment.stack,
                 unsupported_resources=tuple(
-                    entry
-                    for entry in deployment.stack.unsupported_resources
-                    if entry.split(" ", 1)[0] not in served
+                    note
+                    for note in deployment.stack.unsupported_resources
+                    if note.logical_id not in served
                 ),
             ),
             handled_locally=(
                 *deployment.handled_locally,
                 *(
-                    f"{logical_id} ({resource_type}): served locally at {self.http_api.url}"
+                    ResourceNote(
+                        logical_id, resource_type, f"served locally at {self.http_api.url}"
+                    )
                     for logical_id, resource_type in served.items()
                 ),
             ),

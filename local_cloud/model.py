@@ -98,6 +98,22 @@ class RestApiSpec:
 
 
 @dataclass(frozen=True)
+class ResourceNote:
+    """What the local cloud did with one resource of the template (or could not do), kept
+    as data and put into words only where it is printed."""
+
+    logical_id: str
+    resource_type: str
+    how: str  # "created with Subscribe: ...", "served locally at http://...", "not created"
+
+    def __str__(self) -> str:
+        return f"{self.logical_id} ({self.resource_type}): {self.how}"
+
+
+NOT_CREATED = "not created: the endpoint cannot create this type"
+
+
+@dataclass(frozen=True)
 class DeployedStack:
     stack_name: str
     endpoint_url: str
@@ -105,7 +121,7 @@ class DeployedStack:
     outputs: dict[str, str]
     functions: tuple[FunctionSpec, ...]
     sqs_event_sources: tuple[SqsEventSourceSpec, ...]
-    unsupported_resources: tuple[str, ...] = ()  # "LogicalId (Type)", reported, never hidden
+    unsupported_resources: tuple[ResourceNote, ...] = ()  # reported, never hidden
 
     def function(self, name_or_logical_id: str) -> FunctionSpec:
         for spec in self.functions:

@@ -17,7 +17,7 @@ from typing import Any
 
 from local_cloud.cloud import DEFAULT_SETTINGS_FILE, LocalCloud, Settings, load_settings
 from local_cloud.endpoint import is_answering
-from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
+from local_cloud.model import DeployedStack, FunctionSpec, ResourceNote, SqsEventSourceSpec
 from local_cloud.stack.template import parse_parameter_overrides
 
 
@@ -80,13 +80,18 @@ def stack_from_state(state: dict[str, Any]) -> DeployedStack:
         )
         for item in raw["functions"]
     )
-    sources = tuple(SqsEventSourceSpec(**item) for item in raw["sqs_event_sources"])
+    sources = tuple(
+        SqsEventSourceSpec(**{**item, "filter_patterns": tuple(item.get("filter_patterns", ()))})
+        for item in raw["sqs_event_sources"]
+    )
     return DeployedStack(
         **{
             **raw,
             "functions": functions,
             "sqs_event_sources": sources,
-            "unsupported_resources": tuple(raw["unsupported_resources"]),
+            "unsupported_resources": tuple(
+                ResourceNote(**item) for item in raw["unsupported_resources"]
+            ),
         }
     )
 

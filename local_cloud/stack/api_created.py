@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local_cloud.model import ResourceNote
 from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.resources import queue_name
 from local_cloud.stack.specs import ALARM, QUEUE_POLICY, alarm_request
@@ -27,18 +28,6 @@ SNS_SUBSCRIPTION = "AWS::SNS::Subscription"
 SECRETS_MANAGER_SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a type name
 
 Clients = Callable[[str], Any]
-
-
-@dataclass(frozen=True)
-class ResourceNote:
-    """What the local cloud did with one resource of the template, in words for the user."""
-
-    logical_id: str
-    resource_type: str
-    how: str
-
-    def __str__(self) -> str:
-        return f"{self.logical_id} ({self.resource_type}): {self.how}"
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,11 @@ from local_cloud.aws_session import aws_session
 from local_cloud.event_sources import mapping_rules
 from local_cloud.lambda_runtime.worker import runtime_note
 from local_cloud.model import (
+    NOT_CREATED,
     DeployedStack,
     FunctionSpec,
     HttpApiSpec,
+    ResourceNote,
     RestApiSpec,
     SqsEventSourceSpec,
 )
@@ -88,7 +90,7 @@ class Deployment:
 
     stack: DeployedStack
     runtime_dir: Path  # Lambda's /var/runtime for the workers (boto3 only)
-    handled_locally: tuple[str, ...]  # "LogicalId (Type): how", resources moto does not run
+    handled_locally: tuple[ResourceNote, ...]  # resources moto does not run, and how they are
     warnings: tuple[str, ...]
     queue_urls: Mapping[str, str]  # logical ID -> URL of every queue of the stack
     dependency_installs: int  # requirement sets installed by pip (0 with a warm cache)
@@ -175,15 +177,15 @@ def deploy_stack(options: DeployOptions) -> Deployment:
         if _condition_holds(resolver, resource)
     }
     handled_locally = [
-        f"{logical_id} ({resource_type}): run by the local cloud's SQS poller"
+        ResourceNote(logical_id, resource_type, "run by the local cloud's SQS poller")
         for logical_id, resource_type in expected.items()
         if resource_type == EVENT_SOURCE_MAPPING
     ]
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
-    unsupported: list[str] = []
+    unsupported: list[ResourceNote] = []
     for logical_id, resource_type in missing:
         if not api_created.creates(resource_type):
-            unsupported.append(f"{logical_id} ({resource_type})")
+            unsupported.append(ResourceNote(logical_id, resource_type, NOT_CREATED))
             continue
         created = api_created.create(
             logical_id,
@@ -192,7 +194,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
             clients,
             options.stack_name,
         )
-        handled_locally.append(str(created.note))
+        handled_locally.append(created.note)
         # Refs to it resolve from now on (the resolver reads this mapping).
         described[logical_id] = DeployedResource(logical_id, resource_type, created.physical_id)
 

@@ -166,14 +166,14 @@ def test_hello_world_deploys_served_locally_with_its_output_resolved(hello: Loca
     assert hello.http_api is not None
     assert hello.stack.unsupported_resources == ()
     served = sorted(
-        line.split(" ", 2)[1]
-        for line in hello.deployment.handled_locally
-        if line.endswith(f"served locally at {hello.http_api.url}")
+        note.resource_type
+        for note in hello.deployment.handled_locally
+        if note.how == f"served locally at {hello.http_api.url}"
     )
     assert served == [
-        "(AWS::ApiGateway::Deployment):",
-        "(AWS::ApiGateway::RestApi):",
-        "(AWS::ApiGateway::Stage):",
+        "AWS::ApiGateway::Deployment",
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGateway::Stage",
     ]
     identifier = api_id("ServerlessRestApi")
     assert hello.stack.outputs == {

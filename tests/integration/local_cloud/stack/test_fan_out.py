@@ -118,7 +118,7 @@ def client(cloud: LocalCloud, service: str) -> Any:
 def test_what_moto_skips_is_created_and_said_so(cloud: LocalCloud) -> None:
     assert cloud.stack.unsupported_resources == ()
     assert cloud.deployment is not None
-    handled = "\n".join(cloud.deployment.handled_locally)
+    handled = "\n".join(map(str, cloud.deployment.handled_locally))
     for line in (
         "BigOrdersSubscription (AWS::SNS::Subscription): created with Subscribe",
         "BigOrdersPolicy (AWS::SQS::QueuePolicy): set with SetQueueAttributes",
