@@ -88,7 +88,13 @@ from local_cloud.endpoint_faults import (
     WithFaults,
     load_fault_file,
 )
-from local_cloud.endpoint_preload import PreloadError, check_services, parse_services, preload
+from local_cloud.endpoint_preload import (
+    PreloadError,
+    check_services,
+    parse_services,
+    preload,
+    share_region_lookups,
+)
 from local_cloud.http_guard import HOOK_BODY_LIMIT, CompleteHeadRequestHandler, HttpGuard
 from local_cloud.monitoring.alarm_service import DEFAULT_INTERVAL_SECONDS, MonitoringLoop
 from local_cloud.serving import PortUnavailable, bind_loopback
@@ -297,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    share_region_lookups()  # before moto.ec2 is imported: it asks at import
     speed_up_moto()
     dispatcher = DomainDispatcherApplication(create_backend_app)
     try:  # before binding anything: a bad name is the caller's mistake, reported as such

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
+import botocore.loaders
 import pytest
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -15,6 +17,7 @@ from local_cloud.endpoint_preload import (
     check_services,
     parse_services,
     preload,
+    share_region_lookups,
 )
 
 
@@ -74,6 +77,9 @@ def test_the_endpoint_refuses_an_unknown_service_before_binding(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(endpoint_server.signal, "signal", lambda *_: None)  # pytest's own
+    # what main() changes for its whole process, changed for this test only
+    monkeypatch.setattr(endpoint_server, "speed_up_moto", lambda: None)
+    monkeypatch.setattr(boto3.Session, "get_available_regions", boto3.Session.get_available_regions)
 
     def no_binding(*_: Any) -> None:
         raise AssertionError("bound a socket before checking --preload")
@@ -83,3 +89,34 @@ def test_the_endpoint_refuses_an_unknown_service_before_binding(
         endpoint_server.main(["-p", "0", "--preload", "sts,cloudwatch"])
     assert exited.value.code == 2
     assert "--preload: no moto backend serves the service 'cloudwatch'" in capsys.readouterr().err
+
+
+def test_region_lookups_give_botocores_answers_loading_its_data_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    questions = [
+        ("ec2", "aws", False),
+        ("ec2", "aws-us-gov", False),
+        ("ec2", "aws-cn", False),
+        ("sqs", "aws", False),
+        ("iam", "aws", True),
+    ]
+    expected = [boto3.Session().get_available_regions(*question) for question in questions]
+    loads: list[str] = []
+    real_load = botocore.loaders.Loader.load_data_with_path
+
+    def counting_load(self: Any, name: str) -> Any:
+        loads.append(name)
+        return real_load(self, name)
+
+    monkeypatch.setattr(botocore.loaders.Loader, "load_data_with_path", counting_load)
+    # restored after the test: share_region_lookups replaces it for the whole process
+    monkeypatch.setattr(boto3.Session, "get_available_regions", boto3.Session.get_available_regions)
+    share_region_lookups()
+    for _ in range(2):  # moto asks fresh sessions, again and again
+        answers = [boto3.Session().get_available_regions(*question) for question in questions]
+        assert answers == expected
+    answers[0].append("mutated-by-a-caller")
+    assert boto3.Session().get_available_regions("ec2") == expected[0]
+    assert loads.count("endpoints") == 1
+    assert loads.count("ec2/2016-11-15/service-2") == 1
