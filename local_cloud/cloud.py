@@ -12,6 +12,7 @@ exactly what it started, in reverse order.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import tomllib
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
+from local_cloud.endpoint import DEFAULT_PORT, Endpoint, check_local, start_endpoint
 from local_cloud.model import DeployedStack
 from local_cloud.stack import Deployment, DeployOptions
 from local_cloud.stack.deploy import aws_session, deploy_prepared, prepare_stack
@@ -223,6 +224,10 @@ class LocalCloud:
         start. self.phases has each step's seconds."""
         settings = self.settings
         provider_fault_plan = self._load_provider_faults()
+        configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+        if self._endpoint_port is not None and configured:  # as start_endpoint will check
+            # it, but before anything starts: the provider would start meanwhile
+            check_local(configured, allow_remote=self._allow_remote_endpoint)
         endpoint_start = self._in_background(self._start_endpoint, name="endpoint-start")
         try:
             started = time.perf_counter()
@@ -255,11 +260,14 @@ class LocalCloud:
             # Between builds, a failed endpoint start (a port in use, say) stops the start
             # there, before a cold cache's pip installs, as when the endpoint came first.
             prepared = prepare_stack(options, template=sam, check=endpoint_start.check)
-        finally:
-            waited = time.perf_counter()
-            endpoint_start.join(raise_error=False)  # so stop() finds the endpoint
-            self.phases["waited for endpoint"] = time.perf_counter() - waited
-        endpoint_start.join()  # what it raised, if it did
+        except BaseException:
+            # The endpoint's own error first, if it failed too, as when it started first;
+            # either way the endpoint is there for stop() once this returns.
+            endpoint_start.join()
+            raise
+        waited = time.perf_counter()
+        endpoint_start.join()
+        self.phases["waited for endpoint"] = time.perf_counter() - waited
         assert self.endpoint is not None
         seeding = self._in_background(self._seed_endpoint, name="endpoint-seed")
         options = replace(options, endpoint_url=self.endpoint.url)
