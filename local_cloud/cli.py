@@ -229,9 +229,11 @@ def _print_report(cloud: LocalCloud) -> None:
     assert cloud.deployment is not None
     deployment = cloud.deployment
     stack = deployment.stack
-    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in deployment.seconds.items())
-    print(f"Deployed {stack.stack_name} on {stack.endpoint_url} ({phases}; "
-          f"{deployment.dependency_installs} dependency set(s) installed)")  # fmt: skip
+    phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cloud.phases.items())
+    print(f"Deployed {stack.stack_name} on {stack.endpoint_url} "
+          f"({deployment.dependency_installs} dependency set(s) installed, "
+          f"{deployment.builds_reused} build(s) reused)")  # fmt: skip
+    print(f"  start-up: {phases}")
     for note in deployment.handled_locally:
         print(f"  local: {note}")
     for note in stack.unsupported_resources:

@@ -12,6 +12,7 @@ exactly what it started, in reverse order.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import tomllib
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.aws_session import aws_session
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
+from local_cloud.endpoint import DEFAULT_PORT, Endpoint, check_local, start_endpoint
 from local_cloud.errors import PaymentSimulatorError, SettingsError
 from local_cloud.model import DeployedStack, ResourceNote
-from local_cloud.stack import Deployment, DeployOptions, deploy_stack
+from local_cloud.stack import Deployment, DeployOptions
+from local_cloud.stack.deploy import deploy_prepared, prepare_stack
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +187,10 @@ class LocalCloud:
         self.pollers: list[Any] = []
         self.http_api: Any = None  # an HttpApiServer while the stack's HTTP APIs are served
         self.ready_seconds: float | None = None
+        # Seconds of each start-up step, in the order they ended: "endpoint" runs in a
+        # helper thread beside "template", "build" and "zip", "seed" beside "upload".
+        self.phases: dict[str, float] = {}
+        self._helpers: list[_Background] = []  # threads of _start: joined before stopping
 
     @property
     def stack(self) -> DeployedStack:
@@ -219,38 +225,43 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
+        """Steps overlap where one does not need the other. The endpoint (a process of its
+        own, building moto's applications for the services ahead: `preload`) starts in a
+        helper thread while this one builds and zips the stack, which needs no endpoint;
+        then the endpoint is seeded in a helper thread while this one uploads the zips;
+        then the stack is created and the functions, their mappings and the HTTP APIs
+        start. self.phases has each step's seconds."""
         settings = self.settings
         provider_fault_plan = self._load_provider_faults()
-        # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
-        # names another one: tests must not deploy onto a LocalStack they happen to see.
-        self.endpoint = start_endpoint(
-            port=self._endpoint_port,
-            reuse_from_env=self._endpoint_port is not None,
-            faults_file=self._endpoint_faults,
-            fault_seed=self._endpoint_fault_seed,
-            allow_remote=self._allow_remote_endpoint,
-        )
-        overrides = dict(settings.parameter_overrides)
-        if settings.payment_provider:
-            from local_cloud.payment_provider import start_payment_provider
+        configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+        if self._endpoint_port is not None and configured:  # as start_endpoint will check
+            # it, but before anything starts: the provider would start meanwhile
+            check_local(configured, allow_remote=self._allow_remote_endpoint)
+        endpoint_start = self._in_background(self._start_endpoint, name="endpoint-start")
+        try:
+            started = time.perf_counter()
+            from local_cloud.stack.template import load_template
 
-            try:
-                self.payment_provider = start_payment_provider(port=self._payment_provider_port)
-            except PaymentSimulatorError as error:
-                raise PaymentSimulatorError(
-                    f"cannot start the payment provider simulator: {error}; its port is "
-                    "--payment-provider-port"
-                ) from error
-            overrides[settings.payment_provider_parameter] = self.payment_provider.url
-            for fault in provider_fault_plan:
-                self.payment_provider.app.faults.add(fault)
-        self._seed(self.endpoint.url)
-        declared = _declared_parameters(settings.template)
-        self.deployment = deploy_stack(
-            DeployOptions(
+            sam = load_template(settings.template)
+            declared = set(sam.get("Parameters") or {})
+            overrides = dict(settings.parameter_overrides)
+            if settings.payment_provider:
+                from local_cloud.payment_provider import start_payment_provider
+
+                try:
+                    self.payment_provider = start_payment_provider(port=self._payment_provider_port)
+                except PaymentSimulatorError as error:
+                    raise PaymentSimulatorError(
+                        f"cannot start the payment provider simulator: {error}; its port is "
+                        "--payment-provider-port"
+                    ) from error
+                overrides[settings.payment_provider_parameter] = self.payment_provider.url
+                for fault in provider_fault_plan:
+                    self.payment_provider.app.faults.add(fault)
+            options = DeployOptions(
                 template_path=settings.template,
                 stack_name=settings.stack,
-                endpoint_url=self.endpoint.url,
+                endpoint_url="",  # known once the endpoint has started; prepare needs none
                 region=settings.region,
                 # the provider's URL only goes to a template that declares the parameter
                 parameter_overrides={
@@ -260,7 +271,25 @@ class LocalCloud:
                 },
                 state_dir=settings.state_dir,
             )
-        )
+            self.phases["template"] = time.perf_counter() - started
+            # Between builds, a failed endpoint start (a port in use, say) stops the start
+            # there, before a cold cache's pip installs, as when the endpoint came first.
+            prepared = prepare_stack(options, template=sam, check=endpoint_start.check)
+        except BaseException:
+            # The endpoint's own error first, if it failed too, as when it started first;
+            # either way the endpoint is there for stop() once this returns.
+            endpoint_start.join()
+            raise
+        waited = time.perf_counter()
+        endpoint_start.join()
+        self.phases["waited for endpoint"] = time.perf_counter() - waited
+        assert self.endpoint is not None
+        seeding = self._in_background(self._seed_endpoint, name="endpoint-seed")
+        options = replace(options, endpoint_url=self.endpoint.url)
+        self.deployment = deploy_prepared(prepared, options, before_create=seeding.join)
+        self.phases.update(self.deployment.seconds)
+
+        started = time.perf_counter()
         from local_cloud.lambda_runtime import FaultClaims, LambdaService
 
         self.fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
@@ -279,8 +308,12 @@ class LocalCloud:
             faults=self.fault_claims,
             metrics=self.lambda_metrics,
         )
+        self.phases["functions"] = time.perf_counter() - started
+        started = time.perf_counter()
         if self._serve_http_apis and (self.deployment.http_apis or self.deployment.rest_apis):
             self._start_http_api()
+        self.phases["http apis"] = time.perf_counter() - started
+        started = time.perf_counter()
         if self._start_pollers:
             from local_cloud.event_sources import SqsEventSourcePoller
 
@@ -295,6 +328,44 @@ class LocalCloud:
                 )
                 self.pollers.append(poller)
                 poller.start()
+        self.phases["mappings"] = time.perf_counter() - started
+
+    def _in_background(self, target: Callable[[], None], *, name: str) -> _Background:
+        helper = _Background(target, name=name)
+        self._helpers.append(helper)
+        return helper
+
+    def _start_endpoint(self) -> None:
+        started = time.perf_counter()
+        # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
+        # names another one: tests must not deploy onto a LocalStack they happen to see.
+        self.endpoint = start_endpoint(
+            port=self._endpoint_port,
+            reuse_from_env=self._endpoint_port is not None,
+            faults_file=self._endpoint_faults,
+            fault_seed=self._endpoint_fault_seed,
+            allow_remote=self._allow_remote_endpoint,
+            preload=self._services_to_preload(),
+        )
+        self.phases["endpoint"] = time.perf_counter() - started
+
+    def _seed_endpoint(self) -> None:
+        assert self.endpoint is not None
+        started = time.perf_counter()
+        self._seed(self.endpoint.url)
+        self.phases["seed"] = time.perf_counter() - started
+
+    def _services_to_preload(self) -> list[str]:
+        """What start-up calls, in about the order it first calls it: the upload and the
+        seeding (at once), the rest of the deployment (deploy.py), then the functions'
+        metrics and the pollers."""
+        services = ["sts", "s3"]  # the upload, while the seeding waits for ssm's
+        if self.settings.ssm_parameters:
+            services.append("ssm")
+        if self.settings.ses_verified_identities:
+            services.append("ses")
+        # signing names, as a request's credential scope has them: CloudWatch's is monitoring
+        return [*services, "cloudformation", "monitoring", "iam", "lambda", "sqs"]
 
     def _start_http_api(self) -> None:
         from local_cloud.http_api import start_http_api
@@ -371,6 +442,9 @@ class LocalCloud:
     def stop(self) -> None:
         """Stop pollers, the HTTP API server, workers, the payment provider and the endpoint
         we started."""
+        for helper in self._helpers:  # a start cut short: the endpoint may be starting
+            helper.join(raise_error=False)
+        self._helpers.clear()
         # In parallel: each poller finishes and settles the batch it is running first.
         stoppers = [
             threading.Thread(target=_stop_quietly, args=(poller,), name="stop-poller")
@@ -414,7 +488,27 @@ def _stop_quietly(poller: Any) -> None:
         logger.exception("stopping the poller of %s failed", poller.spec.logical_id)
 
 
-def _declared_parameters(template: Path) -> set[str]:
-    from local_cloud.stack.template import load_template
+class _Background:
+    """A function run in a thread; join() re-raises what it raised, here."""
 
-    return set(load_template(template).get("Parameters") or {})
+    def __init__(self, target: Callable[[], None], *, name: str) -> None:
+        self._target = target
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._target()
+        except BaseException as error:  # handed to join(), in the caller's thread
+            self._error = error
+
+    def check(self) -> None:
+        """Raise what the function raised if it has ended so; else return at once."""
+        if not self._thread.is_alive():
+            self.join()
+
+    def join(self, *, raise_error: bool = True) -> None:
+        self._thread.join()
+        if self._error is not None and raise_error:
+            raise self._error

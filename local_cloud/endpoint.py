@@ -150,8 +150,13 @@ def start_endpoint(
     faults_file: Path | None = None,
     fault_seed: int | None = None,
     allow_remote: bool = False,
+    preload: Sequence[str] = (),
 ) -> Endpoint:
     """Use the endpoint named by AWS_ENDPOINT_URL if it answers, else start moto.
+
+    preload names services (signing names: "sts", "ssm") whose moto application an
+    endpoint started here builds in the background from its start
+    (local_cloud/endpoint_preload.py); a reused endpoint is taken as it is.
 
     port=None (or 0) picks a free port, which tests use to run side by side.
     faults_file (a JSON list of faults) and fault_seed configure fault injection from
@@ -188,7 +193,7 @@ def start_endpoint(
             f"cannot start the endpoint: {error}; the endpoint's port is --endpoint-port"
         ) from error
     with listener:
-        return _start_process(listener, startup_timeout, faults_file, fault_seed)
+        return _start_process(listener, startup_timeout, faults_file, fault_seed, preload)
 
 
 def _start_process(
@@ -196,6 +201,7 @@ def _start_process(
     startup_timeout: float,
     faults_file: Path | None,
     fault_seed: int | None,
+    preload: Sequence[str] = (),
 ) -> Endpoint:
     """Start the endpoint process serving `listener`, which is closed here once handed on."""
     host, port = listener.getsockname()[:2]
@@ -207,6 +213,8 @@ def _start_process(
     os.close(handle)
     flag = Path(flag_name)
     fault_args += ["--lambda-fault-flag", str(flag)]
+    if preload:
+        fault_args += ["--preload", ",".join(preload)]
     try:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [

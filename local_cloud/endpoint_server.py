@@ -88,6 +88,13 @@ from local_cloud.endpoint_faults import (
     WithFaults,
     load_fault_file,
 )
+from local_cloud.endpoint_preload import (
+    PreloadError,
+    check_services,
+    parse_services,
+    preload,
+    share_region_lookups,
+)
 from local_cloud.errors import PortUnavailable
 from local_cloud.http_guard import HOOK_BODY_LIMIT, CompleteHeadRequestHandler, HttpGuard
 from local_cloud.monitoring.alarm_service import DEFAULT_INTERVAL_SECONDS, MonitoringLoop
@@ -269,7 +276,17 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_INTERVAL_SECONDS,
         help="seconds between AWS/SQS metric samples and alarm evaluations (0: neither)",
     )
+    parser.add_argument(
+        "--preload",
+        default="",
+        help="services (signing names, comma-separated: sts,s3,ssm) whose moto application "
+        "is built in the background from the start (local_cloud/endpoint_preload.py)",
+    )
     args = parser.parse_args(argv)
+    try:
+        preloaded = parse_services(args.preload) if args.preload else []
+    except PreloadError as error:
+        parser.error(f"--preload: {error}")
     if args.monitoring_interval < 0:
         parser.error("--monitoring-interval must be 0 (off) or more")
     if args.parent_pid:
@@ -287,6 +304,13 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    share_region_lookups()  # before moto.ec2 is imported: it asks at import
+    speed_up_moto()
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    try:  # before binding anything: a bad name is the caller's mistake, reported as such
+        check_services(dispatcher, preloaded)
+    except PreloadError as error:
+        parser.error(f"--preload: {error}")
     if args.fd is None:
         try:
             listener = bind_loopback(args.host, args.port)
@@ -295,11 +319,10 @@ def main(argv: list[str] | None = None) -> None:
         fd = listener.fileno()
     else:
         listener, fd = None, args.fd
-    speed_up_moto()
     server = make_server(
         args.host,
         args.port,
-        endpoint_app(DomainDispatcherApplication(create_backend_app), plan),
+        endpoint_app(dispatcher, plan),
         threaded=True,
         request_handler=EndpointRequestHandler,
         fd=fd,
@@ -318,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.monitoring_interval:
         MonitoringLoop(args.monitoring_interval).start()
         print(f"  alarms: evaluated every {args.monitoring_interval:g} s", flush=True)
+    if preloaded:
+        preload(dispatcher, preloaded)
     server.serve_forever()
 
 

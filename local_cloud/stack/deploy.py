@@ -94,11 +94,13 @@ class Deployment:
     warnings: tuple[str, ...]
     queue_urls: Mapping[str, str]  # logical ID -> URL of every queue of the stack
     dependency_installs: int  # requirement sets installed by pip (0 with a warm cache)
-    seconds: Mapping[str, float]  # per phase: build, package, create, resolve
+    # per phase: build, zip, upload, translate, create, resolve (LocalCloud adds its own)
+    seconds: Mapping[str, float]
     # HTTP APIs moto does not create; LocalCloud serves them (they stay in unsupported_resources
     # until something does)
     http_apis: tuple[HttpApiSpec, ...] = ()
     rest_apis: tuple[RestApiSpec, ...] = ()  # likewise for REST APIs (served_apis.py)
+    builds_reused: int = 0  # function and layer builds found current, not rebuilt
 
 
 class _Clients:
@@ -113,37 +115,112 @@ class _Clients:
         return self._clients[service]
 
 
+@dataclass
+class PreparedStack:
+    """What the offline half of a deployment made (prepare_stack): the template, checked
+    parameters, the builds and their zips. No endpoint was needed to make it."""
+
+    sam: dict[str, Any]  # the template; deploy_prepared points its code at S3
+    parameter_values: dict[str, str]
+    state_dir: Path
+    build: _Artifacts
+    archives: dict[str, Path]  # logical ID -> the zip of its build
+    runtime_dir: Path
+    dependency_installs: int
+    builds_reused: int  # builds found current, not rebuilt (build.py)
+    warnings: list[str]
+    seconds: dict[str, float]
+
+
 def deploy_stack(options: DeployOptions) -> Deployment:
+    """Build, package and deploy options' template: prepare_stack, then deploy_prepared."""
+    return deploy_prepared(prepare_stack(options), options)
+
+
+def prepare_stack(
+    options: DeployOptions,
+    template: dict[str, Any] | None = None,
+    check: Callable[[], None] | None = None,
+) -> PreparedStack:
+    """The offline half: load the template (or take `template`, already loaded from
+    options.template_path; it is modified), check the parameters, build every function
+    and layer, zip each build. options.endpoint_url is not used: this runs while the
+    endpoint is still starting (LocalCloud). check() is called before each build; what
+    it raises ends the preparation."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     template_dir = options.template_path.resolve().parent
     state_dir = options.state_dir.resolve()
-    sam = load_template(options.template_path)
+    sam = template if template is not None else load_template(options.template_path)
     parameter_values = effective_parameters(sam, options.parameter_overrides)
-    clients = _Clients(options.endpoint_url, options.region)
-    account_id = str(clients("sts").get_caller_identity()["Account"])
 
     constraints = options.constraints or _nearest_constraints(template_dir)
     cache = DependencyCache(state_dir / "build" / "dependencies", constraints=constraints)
     builder = Builder(state_dir / "build" / "stacks" / options.stack_name, cache)
     warnings: list[str] = []
-    build = _build_artifacts(sam, template_dir, builder, warnings)
+    build = _build_artifacts(sam, template_dir, builder, warnings, check or (lambda: None))
     runtime_dir = builder.runtime()
     seconds["build"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    archives = {
+        location: zip_tree(directory, state_dir / "build" / "zips", builder.keys.get(directory))
+        for location, (directory, _) in build.uploads.items()
+    }
+    seconds["zip"] = time.perf_counter() - started
+    return PreparedStack(
+        sam=sam,
+        parameter_values=parameter_values,
+        state_dir=state_dir,
+        build=build,
+        archives=archives,
+        runtime_dir=runtime_dir,
+        dependency_installs=len(cache.installs),
+        builds_reused=len(builder.reused),
+        warnings=warnings,
+        seconds=seconds,
+    )
+
+
+def deploy_prepared(
+    prepared: PreparedStack,
+    options: DeployOptions,
+    before_create: Callable[[], None] | None = None,
+) -> Deployment:
+    """The half on the endpoint: upload the zips, translate, create the stack, resolve
+    what runs. prepared comes from prepare_stack(options), used once. before_create() is
+    called once the zips are uploaded, before the stack is created (LocalCloud waits there
+    for the endpoint's seeding, which runs meanwhile); what it raises ends the deploy."""
+    seconds = dict(prepared.seconds)
+    sam, build, warnings = prepared.sam, prepared.build, prepared.warnings
+    parameter_values = prepared.parameter_values
+    started = time.perf_counter()
+    clients = _Clients(options.endpoint_url, options.region)
+    account_id = str(clients("sts").get_caller_identity()["Account"])
     store = S3ArtifactStore(clients("s3"), f"{ARTIFACTS_BUCKET}-{account_id}-{options.region}")
     store.ensure_bucket()
     code_dirs: dict[str, Path] = {}  # S3 key -> the build it holds
     for location, (directory, set_location) in build.uploads.items():
-        bucket, key = store.upload(zip_tree(directory, state_dir / "build" / "zips"))
+        bucket, key = store.upload(prepared.archives[location])
         set_location(bucket, key)
         code_dirs[key] = directory
         logger.debug("packaged %s as s3://%s/%s", location, bucket, key)
-    seconds["package"] = time.perf_counter() - started
+    seconds["upload"] = time.perf_counter() - started
+
+    if before_create is not None:
+        started = time.perf_counter()
+        before_create()
+        seconds["waited before create"] = time.perf_counter() - started
+    started = time.perf_counter()
+    cloudformation = translate(
+        sam,
+        parameter_values,
+        options.region,
+        cache_dir=prepared.state_dir / "build" / "translations",
+    )
+    seconds["translate"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    cloudformation = translate(sam, parameter_values, options.region)
     for_moto, mappings = _without_event_source_mappings(cloudformation)
     # The APIs the local cloud serves are not the endpoint's to create (served_apis.py):
     # references to them get the values CloudFormation would give.
@@ -234,7 +311,7 @@ def deploy_stack(options: DeployOptions) -> Deployment:
     )
     return Deployment(
         stack=stack,
-        runtime_dir=runtime_dir,
+        runtime_dir=prepared.runtime_dir,
         handled_locally=tuple(handled_locally),
         warnings=tuple(warnings),
         queue_urls={
@@ -242,8 +319,9 @@ def deploy_stack(options: DeployOptions) -> Deployment:
             for resource in described.values()
             if resource.resource_type == "AWS::SQS::Queue" and resource.physical_id
         },
-        dependency_installs=len(cache.installs),
+        dependency_installs=prepared.dependency_installs,
         seconds=seconds,
+        builds_reused=prepared.builds_reused,
         http_apis=tuple(http_apis),
         rest_apis=tuple(rest_apis),
     )
@@ -267,13 +345,18 @@ class _Artifacts:
 
 
 def _build_artifacts(
-    sam: dict[str, Any], template_dir: Path, builder: Builder, warnings: list[str]
+    sam: dict[str, Any],
+    template_dir: Path,
+    builder: Builder,
+    warnings: list[str],
+    check: Callable[[], None],
 ) -> _Artifacts:
     """Build every function and layer whose code is a local path; rewrite the template to
     the S3 location each will have (as `sam package` does)."""
     build = _Artifacts()
     function_globals = (sam.get("Globals") or {}).get("Function") or {}
     for logical_id, resource in sam["Resources"].items():
+        check()
         kind = resource.get("Type")
         properties = resource.setdefault("Properties", {})
         if kind == "AWS::Serverless::Function":
