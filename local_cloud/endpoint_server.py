@@ -230,7 +230,15 @@ def endpoint_app(moto_app: Callable[..., Iterable[bytes]], plan: EndpointFaultPl
 
 
 class EndpointRequestHandler(CompleteHeadRequestHandler, MotoRequestHandler):
-    """moto's handler (S3 metadata headers with underscores), refusing cut-off heads."""
+    """moto's handler (S3 metadata headers with underscores), refusing cut-off heads.
+
+    No access line per request: werkzeug logs each one through the logging module to
+    stderr, which the local cloud discards (endpoint.py): formatting and writing a line
+    nobody reads, under the logging module's lock, on every call. Errors are still logged.
+    """
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:

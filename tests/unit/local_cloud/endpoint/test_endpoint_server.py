@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from typing import Any
 
@@ -101,3 +102,16 @@ def test_the_speed_up_keeps_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> N
     assert abs(sqs_models.unix_time_millis() - utils.unix_time_millis()) < 1000.0
     fixed = utils.utcfromtimestamp(1_700_000_000)
     assert sqs_models.unix_time(fixed) == utils.unix_time(fixed) == 1_700_000_000
+
+
+def test_the_endpoint_logs_no_access_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    """werkzeug's access line per request went to a stderr the local cloud discards."""
+    from local_cloud.endpoint_server import EndpointRequestHandler
+
+    handler = EndpointRequestHandler.__new__(EndpointRequestHandler)
+    handler.requestline = "POST / HTTP/1.1"
+    handler.command, handler.path, handler.request_version = "POST", "/", "HTTP/1.1"
+    handler.client_address = ("127.0.0.1", 50000)
+    with caplog.at_level(logging.DEBUG):
+        handler.log_request(200, 42)
+    assert caplog.records == []
