@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from typing import Any
 
@@ -79,10 +80,16 @@ def test_the_faster_retention_check_keeps_moto_s_rule(age_seconds: int, kept: bo
 
 def test_the_speed_up_keeps_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto import backends
+    from moto.core import responses as core_responses
     from moto.core import utils
+    from moto.dynamodb.responses import DynamoHandler
     from moto.sqs import models as sqs_models
+    from moto.sqs.responses import SQSResponse
 
     modules = list(backends.list_of_moto_modules())
+    monkeypatch.setattr(
+        core_responses, "method_names_from_class", core_responses.method_names_from_class
+    )
     # monkeypatch puts moto's own functions back after the test
     monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
     monkeypatch.setattr(sqs_models, "unix_time", sqs_models.unix_time)
@@ -101,3 +108,23 @@ def test_the_speed_up_keeps_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> N
     assert abs(sqs_models.unix_time_millis() - utils.unix_time_millis()) < 1000.0
     fixed = utils.utcfromtimestamp(1_700_000_000)
     assert sqs_models.unix_time(fixed) == utils.unix_time(fixed) == 1_700_000_000
+    assert core_responses.method_names_from_class is not utils.method_names_from_class
+    for clazz in (SQSResponse, DynamoHandler):
+        names = core_responses.method_names_from_class(clazz)
+        assert names == utils.method_names_from_class(clazz)
+        assert "receive_message" in names or "update_item" in names
+        names.append("not_a_method")  # a caller's change is its own
+        assert core_responses.method_names_from_class(clazz) == utils.method_names_from_class(clazz)
+
+
+def test_the_endpoint_logs_no_access_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    """werkzeug's access line per request went to a stderr the local cloud discards."""
+    from local_cloud.endpoint_server import EndpointRequestHandler
+
+    handler = EndpointRequestHandler.__new__(EndpointRequestHandler)
+    handler.requestline = "POST / HTTP/1.1"
+    handler.command, handler.path, handler.request_version = "POST", "/", "HTTP/1.1"
+    handler.client_address = ("127.0.0.1", 50000)
+    with caplog.at_level(logging.DEBUG):
+        handler.log_request(200, 42)
+    assert caplog.records == []
