@@ -128,6 +128,7 @@ def command_up(args: argparse.Namespace) -> int:
         provider_faults=args.provider_faults,
         allow_remote_endpoint=args.allow_remote_endpoint,
         log_sink=log_files,
+        skip_resources=args.skip_resource or (),
     )
     depths: QueueDepths | None = None
     alarms: AlarmStates | None = None
@@ -242,6 +243,8 @@ def _print_report(cloud: LocalCloud) -> None:
         )
     for warning in deployment.warnings:
         print(f"  warning: {warning}")
+    if cloud.endpoint is not None and cloud.endpoint.process is not None:
+        print(f"  endpoint log: {cloud.endpoint_log}")
     if cloud.payment_provider is not None:
         print(f"  payment provider: {cloud.payment_provider.url}")
     if cloud.http_api is not None:
@@ -362,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_PORT,
         help=f"port of the endpoint (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    up.add_argument(
+        "--skip-resource",
+        action="append",
+        metavar="LOGICAL_ID",
+        help="leave this resource of the (translated) template out of what the endpoint "
+        "creates, reported as not created (for a resource the endpoint refuses); repeatable",
     )
     up.add_argument(
         "--payment-provider-port",

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,7 @@ class LocalCloud:
         endpoint_fault_seed: int | None = None,
         provider_faults: Path | None = None,
         allow_remote_endpoint: bool = False,
+        skip_resources: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self._allow_remote_endpoint = allow_remote_endpoint
@@ -178,6 +179,9 @@ class LocalCloud:
         self._endpoint_faults = endpoint_faults
         self._endpoint_fault_seed = endpoint_fault_seed
         self._provider_faults = provider_faults
+        self._skip_resources = skip_resources
+        # The endpoint's own output (moto's errors and the tracebacks behind a 500), kept.
+        self.endpoint_log = settings.state_dir / "logs" / "endpoint.log"
         self.endpoint: Endpoint | None = None
         self.payment_provider: Any = None
         self.deployment: Deployment | None = None
@@ -270,6 +274,8 @@ class LocalCloud:
                     if key in declared or key in settings.parameter_overrides
                 },
                 state_dir=settings.state_dir,
+                skip_resources=tuple(self._skip_resources),
+                endpoint_log=self.endpoint_log,
             )
             self.phases["template"] = time.perf_counter() - started
             # Between builds, a failed endpoint start (a port in use, say) stops the start
@@ -346,6 +352,7 @@ class LocalCloud:
             fault_seed=self._endpoint_fault_seed,
             allow_remote=self._allow_remote_endpoint,
             preload=self._services_to_preload(),
+            log_path=self.endpoint_log,
         )
         self.phases["endpoint"] = time.perf_counter() - started
 

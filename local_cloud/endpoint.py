@@ -151,6 +151,7 @@ def start_endpoint(
     fault_seed: int | None = None,
     allow_remote: bool = False,
     preload: Sequence[str] = (),
+    log_path: Path | None = None,
 ) -> Endpoint:
     """Use the endpoint named by AWS_ENDPOINT_URL if it answers, else start moto.
 
@@ -162,6 +163,8 @@ def start_endpoint(
     faults_file (a JSON list of faults) and fault_seed configure fault injection from
     the first request on; they need an endpoint this call starts. An AWS_ENDPOINT_URL
     that is not on loopback is refused (EndpointError) unless allow_remote.
+    log_path: where an endpoint started here writes its output (moto's errors, the
+    tracebacks behind a 500), appended to; None: nowhere.
     """
     if faults_file is not None:
         try:  # here, where the error can be reported; the server's stderr is not kept
@@ -193,7 +196,7 @@ def start_endpoint(
             f"cannot start the endpoint: {error}; the endpoint's port is --endpoint-port"
         ) from error
     with listener:
-        return _start_process(listener, startup_timeout, faults_file, fault_seed, preload)
+        return _start_process(listener, startup_timeout, faults_file, fault_seed, preload, log_path)
 
 
 def _start_process(
@@ -202,6 +205,7 @@ def _start_process(
     faults_file: Path | None,
     fault_seed: int | None,
     preload: Sequence[str] = (),
+    log_path: Path | None = None,
 ) -> Endpoint:
     """Start the endpoint process serving `listener`, which is closed here once handed on."""
     host, port = listener.getsockname()[:2]
@@ -215,6 +219,10 @@ def _start_process(
     fault_args += ["--lambda-fault-flag", str(flag)]
     if preload:
         fault_args += ["--preload", ",".join(preload)]
+    output: Any = subprocess.DEVNULL
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        output = log_path.open("ab")  # the child keeps its own descriptor
     try:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [
@@ -232,8 +240,8 @@ def _start_process(
                 *fault_args,
             ],
             pass_fds=(listener.fileno(),),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID
         )
     except BaseException:
@@ -241,12 +249,17 @@ def _start_process(
         raise
     finally:
         listener.close()  # the endpoint process has its own: if it dies, connections fail
+        if output is not subprocess.DEVNULL:
+            output.close()
     endpoint = Endpoint(url=url, process=process, lambda_fault_flag=flag)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             flag.unlink(missing_ok=True)
-            raise EndpointError(f"moto server exited with code {process.returncode} on {url}")
+            where = f"; its log: {log_path}" if log_path is not None else ""
+            raise EndpointError(
+                f"moto server exited with code {process.returncode} on {url}{where}"
+            )
         if is_answering(f"{url}/moto-api/"):
             return endpoint
         time.sleep(0.1)

@@ -83,6 +83,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from local_cloud.call_log import WithCallLog
+from local_cloud.cloudformation_errors import name_failing_resources
 from local_cloud.endpoint_faults import (
     EndpointFaultPlan,
     FaultSpecError,
@@ -332,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     share_region_lookups()  # before moto.ec2 is imported: it asks at import
+    name_failing_resources()  # a resource moto cannot create is named, not a bare 500
     speed_up_moto()
     dispatcher = DomainDispatcherApplication(create_backend_app)
     try:  # before binding anything: a bad name is the caller's mistake, reported as such

@@ -19,15 +19,19 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
-import local_cloud.stack.api_created as api_created  # not via the package: its __init__ imports us
+import local_cloud.stack.api_created as api_created
 from local_cloud.aws_session import aws_session
+from local_cloud.cloudformation_errors import (
+    CANNOT_CREATE,  # not via the package: its __init__ imports us
+)
 from local_cloud.event_sources import mapping_rules
 from local_cloud.lambda_runtime.worker import runtime_note
 from local_cloud.model import (
@@ -40,7 +44,7 @@ from local_cloud.model import (
     SqsEventSourceSpec,
 )
 from local_cloud.stack.build import Builder, DependencyCache
-from local_cloud.stack.errors import BuildError, DeploymentError
+from local_cloud.stack.errors import BuildError, DeploymentError, TemplateError
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.package import S3ArtifactStore, zip_tree
 from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
@@ -82,6 +86,9 @@ class DeployOptions:
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     state_dir: Path = Path(".local-cloud")  # builds and the dependency cache live here
     constraints: Path | None = None  # pip -c file; default: the nearest constraints.txt
+    # Resources left out of what the endpoint creates (`up --skip-resource`), reported so
+    skip_resources: tuple[str, ...] = ()
+    endpoint_log: Path | None = None  # named in errors the endpoint caused
 
 
 @dataclass(frozen=True)
@@ -222,6 +229,8 @@ def deploy_prepared(
 
     started = time.perf_counter()
     for_moto, mappings = _without_event_source_mappings(cloudformation)
+    check_skipped(cloudformation, options.skip_resources)
+    for_moto = _without(for_moto, options.skip_resources)
     # The APIs the local cloud serves are not the endpoint's to create (served_apis.py):
     # references to them get the values CloudFormation would give.
     served = served_values(
@@ -235,7 +244,9 @@ def deploy_prepared(
         ).resolve,
     )
     for_moto = for_endpoint(for_moto, served)
-    stack_id = _create_stack(clients, options.stack_name, for_moto, parameter_values)
+    stack_id = _create_stack(
+        clients, options.stack_name, for_moto, parameter_values, options.endpoint_log
+    )
     seconds["create"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -261,6 +272,9 @@ def deploy_prepared(
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
     unsupported: list[ResourceNote] = []
     for logical_id, resource_type in missing:
+        if logical_id in options.skip_resources:
+            unsupported.append(ResourceNote(logical_id, resource_type, SKIPPED))
+            continue
         if not api_created.creates(resource_type):
             unsupported.append(ResourceNote(logical_id, resource_type, NOT_CREATED))
             continue
@@ -422,31 +436,51 @@ def _points_at_s3(properties: dict[str, Any], prop: str) -> Any:
     return set_location
 
 
+SKIPPED = "skipped with --skip-resource: not created"
+
+
 def _without_event_source_mappings(
     template: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(what moto gets, the mappings we keep). moto would run a mapping's function in
     Docker on every SendMessage; references to the removed IDs are dropped too."""
-    for_moto = copy.deepcopy(template)
-    resources = for_moto["Resources"]
     mappings = {
         logical_id: resource
         for logical_id, resource in template["Resources"].items()
         if resource.get("Type") == EVENT_SOURCE_MAPPING
     }
-    for logical_id in mappings:
-        del resources[logical_id]
+    return _without(template, mappings), mappings
+
+
+def _without(template: dict[str, Any], logical_ids: Iterable[str]) -> dict[str, Any]:
+    """A copy of template without these resources, and without DependsOn naming them."""
+    removed = set(logical_ids)
+    kept_template = copy.deepcopy(template)
+    resources = kept_template["Resources"]
+    for logical_id in removed:
+        resources.pop(logical_id, None)
     for resource in resources.values():
         depends_on = resource.get("DependsOn")
         if isinstance(depends_on, str):
             depends_on = [depends_on]
         if depends_on:
-            kept = [name for name in depends_on if name not in mappings]
+            kept = [name for name in depends_on if name not in removed]
             if kept:
                 resource["DependsOn"] = kept
             else:
                 del resource["DependsOn"]
-    return for_moto, mappings
+    return kept_template
+
+
+def check_skipped(template: Mapping[str, Any], skip: Iterable[str]) -> None:
+    """TemplateError for a --skip-resource that names no resource of the template."""
+    unknown = sorted(set(skip) - set(template.get("Resources") or {}))
+    if unknown:
+        known = ", ".join(sorted(template.get("Resources") or {}))
+        raise TemplateError(
+            f"--skip-resource {', '.join(unknown)}: no such resource in the translated "
+            f"template; its resources: {known}"
+        )
 
 
 def _stack_exists(clients: _Clients, stack_name: str) -> bool:
@@ -484,7 +518,11 @@ def _roll_back(clients: _Clients, stack_name: str) -> None:
 
 
 def _create_stack(
-    clients: _Clients, stack_name: str, template: dict[str, Any], parameters: Mapping[str, str]
+    clients: _Clients,
+    stack_name: str,
+    template: dict[str, Any],
+    parameters: Mapping[str, str],
+    endpoint_log: Path | None = None,
 ) -> str:
     cloudformation = clients("cloudformation")
     if _stack_exists(clients, stack_name):
@@ -502,10 +540,12 @@ def _create_stack(
             ],
             Capabilities=_CAPABILITIES,
         )["StackId"]
-    except ClientError as error:
+    # ResponseParserError: an answer that is not CloudFormation's (an HTML 500); not a
+    # BotoCoreError.
+    except (ClientError, BotoCoreError, ResponseParserError) as error:
         if _stack_exists(clients, stack_name):  # moto keeps what it created before the error
             _roll_back(clients, stack_name)
-        raise DeploymentError(f"CreateStack {stack_name} failed: {error}") from error
+        raise DeploymentError(create_stack_failure(stack_name, error, endpoint_log)) from error
     deadline = time.monotonic() + _STACK_TIMEOUT_SECONDS
     while True:
         stack = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]
@@ -519,6 +559,26 @@ def _create_stack(
         if time.monotonic() > deadline:
             raise DeploymentError(f"stack {stack_name} still {status} after the timeout")
         time.sleep(0.2)
+
+
+def create_stack_failure(stack_name: str, error: Exception, endpoint_log: Path | None) -> str:
+    """What to tell the user when the endpoint refuses CreateStack: its reason, and what to
+    do. A resource the endpoint's CloudFormation could not create is named by the endpoint
+    (local_cloud/cloudformation_errors.py): change it, skip it locally, or report it."""
+    log = f"; the endpoint's log: {endpoint_log}" if endpoint_log is not None else ""
+    reason = (
+        error.response.get("Error", {}).get("Message", str(error))
+        if isinstance(error, ClientError)
+        else str(error)
+    )
+    match = re.match(rf"(\w+) \(([\w:]+)\): {CANNOT_CREATE}", reason)
+    if match is not None:
+        logical_id = match.group(1)
+        return (
+            f"{reason}. Change {logical_id} in the template, leave it out locally with "
+            f"`up --skip-resource {logical_id}`, or report it as a gap of the local cloud{log}"
+        )
+    return f"CreateStack {stack_name} failed on the endpoint: {reason}{log}"
 
 
 def _failure_reasons(clients: _Clients, stack_id: str) -> str:

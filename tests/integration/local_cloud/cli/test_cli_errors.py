@@ -124,3 +124,49 @@ def test_up_on_a_busy_endpoint_port_names_the_port_and_the_flag(
         "up", "--no-view", "--config", settings, "--endpoint-port", busy_port, cwd=tmp_path
     )
     assert_one_line_error(result, str(busy_port), "--endpoint-port")
+
+
+REFUSED = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      Path: /
+"""
+
+
+def test_a_resource_the_endpoint_refuses_is_named_with_what_to_do(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(REFUSED)
+    state = tmp_path / ".local-cloud"
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'template = "{template}"\nstack = "cli-refused"\nstate_dir = "{state}"\n')
+    result = run("up", "--no-view", "--config", settings, "--endpoint-port", "0", cwd=tmp_path)
+    assert_one_line_error(
+        result,
+        "Role (AWS::IAM::Role): the endpoint cannot create it: KeyError: "
+        "'AssumeRolePolicyDocument'",
+        "`up --skip-resource Role`",
+        f"the endpoint's log: {state / 'logs' / 'endpoint.log'}",
+    )
+    # The endpoint's own account of it is kept.
+    assert "KeyError: 'AssumeRolePolicyDocument'" in (state / "logs/endpoint.log").read_text()
+
+
+def test_a_skipped_resource_is_left_out_and_reported(tmp_path: Path) -> None:
+    from local_cloud.cloud import LocalCloud, Settings
+    from local_cloud.model import ResourceNote
+    from local_cloud.stack.deploy import SKIPPED
+
+    template = tmp_path / "template.yaml"
+    template.write_text(REFUSED)
+    settings = Settings(template=template, stack="cli-skipped", state_dir=tmp_path / ".lc")
+    with LocalCloud(settings, endpoint_port=None, skip_resources=["Role"]) as cloud:
+        assert cloud.stack.unsupported_resources == (
+            ResourceNote("Role", "AWS::IAM::Role", SKIPPED),
+        )
+        assert "Jobs" in (cloud.deployment.queue_urls if cloud.deployment else {})
