@@ -252,11 +252,11 @@ def _print_report(cloud: LocalCloud) -> None:
         for api, route in cloud.http_api.app.router.routes:
             print(f"    {route.route_key} -> {route.function_logical_id} "
                   f"({api}, payload {route.payload_format_version})")  # fmt: skip
-        for api in cloud.http_api.app.rest_router.apis:
-            for stage in api.stages:
-                for route in api.routes:
-                    print(f"    {route.method} /{stage.name}{route.path} -> "
-                          f"{route.function_logical_id} ({api.logical_id}, REST)")  # fmt: skip
+        for rest_api in cloud.http_api.app.rest_router.apis:
+            for stage in rest_api.stages:
+                for rest_route in rest_api.routes:
+                    target = f"{rest_route.function_logical_id} ({rest_api.logical_id}, REST)"
+                    print(f"    {rest_route.method} /{stage.name}{rest_route.path} -> {target}")
     print("Outputs:")
     for key, value in stack.outputs.items():
         print(f"  {key} = {value}")

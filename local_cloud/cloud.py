@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local_cloud.aws_session import aws_session
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint, check_local, start_endpoint
@@ -27,6 +27,14 @@ from local_cloud.errors import PaymentSimulatorError, SettingsError
 from local_cloud.model import DeployedStack, ResourceNote
 from local_cloud.stack import Deployment, DeployOptions
 from local_cloud.stack.deploy import deploy_prepared, prepare_stack
+
+if TYPE_CHECKING:  # imported where started, so a start pays only for what it runs
+    from local_cloud.event_sources import SqsEventSourcePoller
+    from local_cloud.http_api.server import HttpApiServer
+    from local_cloud.lambda_runtime import LambdaService
+    from local_cloud.lambda_runtime.faults import FaultClaims
+    from local_cloud.monitoring.lambda_metrics import LambdaMetrics
+    from local_cloud.payment_provider.server import PaymentProviderServer
 
 logger = logging.getLogger(__name__)
 
@@ -183,18 +191,25 @@ class LocalCloud:
         # The endpoint's own output (moto's errors and the tracebacks behind a 500), kept.
         self.endpoint_log = settings.state_dir / "logs" / "endpoint.log"
         self.endpoint: Endpoint | None = None
-        self.payment_provider: Any = None
+        self.payment_provider: PaymentProviderServer | None = None
         self.deployment: Deployment | None = None
-        self.lambda_service: Any = None
-        self.fault_claims: Any = None  # a FaultClaims while the functions run
-        self.lambda_metrics: Any = None  # a LambdaMetrics while the functions run
-        self.pollers: list[Any] = []
-        self.http_api: Any = None  # an HttpApiServer while the stack's HTTP APIs are served
+        self._lambda_service: LambdaService | None = None
+        self._fault_claims: FaultClaims | None = None  # while the functions run
+        self._lambda_metrics: LambdaMetrics | None = None  # while the functions run
+        self.pollers: list[SqsEventSourcePoller] = []
+        self.http_api: HttpApiServer | None = None  # while the stack's APIs are served
         self.ready_seconds: float | None = None
         # Seconds of each start-up step, in the order they ended: "endpoint" runs in a
         # helper thread beside "template", "build" and "zip", "seed" beside "upload".
         self.phases: dict[str, float] = {}
         self._helpers: list[_Background] = []  # threads of _start: joined before stopping
+
+    @property
+    def lambda_service(self) -> LambdaService:
+        """The stack's functions, once started."""
+        if self._lambda_service is None:
+            raise RuntimeError("the local cloud is not started")
+        return self._lambda_service
 
     @property
     def stack(self) -> DeployedStack:
@@ -298,21 +313,21 @@ class LocalCloud:
         started = time.perf_counter()
         from local_cloud.lambda_runtime import FaultClaims, LambdaService
 
-        self.fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
+        self._fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
         from local_cloud.monitoring.lambda_metrics import LambdaMetrics
 
         cloudwatch = aws_session(settings.region).client(
             "cloudwatch", endpoint_url=self.endpoint.url
         )
-        self.lambda_metrics = LambdaMetrics(cloudwatch)
-        self.lambda_service = LambdaService(
+        self._lambda_metrics = LambdaMetrics(cloudwatch)
+        self._lambda_service = LambdaService(
             self.stack.functions,
             endpoint_url=self.endpoint.url,
             region=settings.region,
             runtime_dir=self.deployment.runtime_dir,
             log_sink=self._log_sink,
-            faults=self.fault_claims,
-            metrics=self.lambda_metrics,
+            faults=self._fault_claims,
+            metrics=self._lambda_metrics,
         )
         self.phases["functions"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -329,7 +344,7 @@ class LocalCloud:
                     self.lambda_service,
                     endpoint_url=self.endpoint.url,
                     region=settings.region,
-                    faults=self.fault_claims,
+                    faults=self._fault_claims,
                     max_concurrent_batches=settings.max_concurrent_batches,
                 )
                 self.pollers.append(poller)
@@ -465,15 +480,15 @@ class LocalCloud:
         if self.http_api is not None:  # before the workers, so no request finds them gone
             self.http_api.stop()
             self.http_api = None
-        if self.lambda_service is not None:
-            self.lambda_service.close()
-            self.lambda_service = None
-        if self.lambda_metrics is not None:  # sends what the last invocations recorded
-            self.lambda_metrics.close()
-            self.lambda_metrics = None
-        if self.fault_claims is not None:
-            self.fault_claims.close()
-            self.fault_claims = None
+        if self._lambda_service is not None:
+            self._lambda_service.close()
+            self._lambda_service = None
+        if self._lambda_metrics is not None:  # sends what the last invocations recorded
+            self._lambda_metrics.close()
+            self._lambda_metrics = None
+        if self._fault_claims is not None:
+            self._fault_claims.close()
+            self._fault_claims = None
         if self.payment_provider is not None:
             self.payment_provider.stop()
             self.payment_provider = None
@@ -488,7 +503,7 @@ class LocalCloud:
         self.stop()
 
 
-def _stop_quietly(poller: Any) -> None:
+def _stop_quietly(poller: SqsEventSourcePoller) -> None:
     try:
         poller.stop()
     except Exception:  # one failing stop must not leave the others running
