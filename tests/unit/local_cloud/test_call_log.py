@@ -22,7 +22,7 @@ from local_cloud.call_log import (
 )
 from local_cloud.endpoint_faults import EndpointFault, EndpointFaultPlan
 from local_cloud.endpoint_server import endpoint_app
-from tests.unit.local_cloud.endpoint.in_process import (
+from tests.unit.local_cloud.in_process import (
     ENDPOINT_URL,
     NO_RETRIES,
     FakeMoto,

@@ -22,7 +22,7 @@ from local_cloud.endpoint_faults import (
     read_call,
     signing_service,
 )
-from tests.unit.local_cloud.endpoint.in_process import capture_request
+from tests.unit.local_cloud.in_process import capture_request
 
 THROTTLE_CHARGES = {
     "service": "dynamodb",

@@ -32,7 +32,7 @@ from local_cloud.endpoint_faults import (
 )
 from local_cloud.lambda_runtime.faults import BATCH_ACTIONS, INVOCATION_ACTIONS, FaultClaims
 from local_cloud.model import FunctionSpec
-from tests.unit.local_cloud.endpoint.in_process import FakeMoto, client_through
+from tests.unit.local_cloud.in_process import FakeMoto, client_through
 
 CRASH = {
     "service": "lambda",

@@ -16,7 +16,7 @@ from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 from local_cloud.endpoint_faults import FAULTS_PATH, EndpointFault, EndpointFaultPlan
 from local_cloud.endpoint_server import SES_MESSAGES_PATH, endpoint_app
 from local_cloud.http_guard import HOOK_BODY_LIMIT
-from tests.unit.local_cloud.endpoint.in_process import FakeMoto, client_through
+from tests.unit.local_cloud.in_process import FakeMoto, client_through
 
 EVIL = {"Origin": "http://evil.example"}
 SEND_FORM = (
