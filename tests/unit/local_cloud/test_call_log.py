@@ -50,7 +50,8 @@ def listing(app: Any) -> dict[str, Any]:
     response = Client(app).get(CALLS_PATH)
     assert response.status_code == 200
     assert response.content_type == "application/json"
-    result: dict[str, Any] = response.json
+    result: dict[str, Any] | None = response.json
+    assert result is not None, "the listing is a JSON document"
     return result
 
 

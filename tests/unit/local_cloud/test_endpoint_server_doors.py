@@ -36,7 +36,9 @@ def test_a_web_page_cannot_add_faults() -> None:
     endpoint, _moto, plan = app()
     response = Client(endpoint).post(FAULTS_PATH, json=A_FAULT, headers=EVIL)
     assert response.status_code == 403
-    assert "http://evil.example" in response.json["message"]
+    answer = response.json
+    assert answer is not None, "the refusal is a JSON document"
+    assert "http://evil.example" in answer["message"]
     assert plan.listing()["pending"] == []
 
 
