@@ -89,7 +89,7 @@ lint: $(VENV)/.installed ## Lint and check formatting with ruff
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed ## Type-check with mypy
-	$(VENV)/bin/mypy layers/shared/delivery_guarantees functions local_cloud demo benchmarks
+	$(VENV)/bin/mypy layers/shared/delivery_guarantees functions local_cloud demo benchmarks tests
 
 validate: $(VENV)/.installed $(SAM_VENV)/.installed ## Validate the template (cfn-lint, sam validate --lint)
 	$(VENV)/bin/cfn-lint $(TEMPLATE)

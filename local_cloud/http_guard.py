@@ -38,7 +38,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 from urllib.parse import urlsplit
 
 from werkzeug.http import HTTP_STATUS_CODES
@@ -54,6 +54,16 @@ _DIGITS = re.compile(r"[0-9]+")
 _READ_SIZE = 64 * 1024
 
 StartResponse = Callable[..., Any]
+
+
+class RequestBody(Protocol):
+    """What the guard reads wsgi.input through. werkzeug gives the socket's file for a body
+    with a Content-Length, but its de-chunker (an io.RawIOBase, whose read may return None)
+    for a chunked one; an empty or None read is the body's end."""
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
@@ -157,7 +167,7 @@ def read_body(environ: dict[str, Any], limit: int | None) -> bytes:
             raise _BodyProblem(501, f"Transfer-Encoding {encoding!r} is not supported: "
                                     "chunked only")  # fmt: skip
         chunked = True
-    stream = cast(BinaryIO, environ.get("wsgi.input") or io.BytesIO())
+    stream = cast(RequestBody, environ.get("wsgi.input") or io.BytesIO())
     if declared is not None:
         if not _DIGITS.fullmatch(declared):
             raise _BodyProblem(400, f"Content-Length {declared!r} is not a number of bytes")
@@ -180,7 +190,7 @@ def _too_large(limit: int) -> str:
     return f"the request body is over this server's limit of {limit} bytes"
 
 
-def _read_exactly(stream: BinaryIO, length: int) -> bytes:
+def _read_exactly(stream: RequestBody, length: int) -> bytes:
     parts: list[bytes] = []
     remaining = length
     while remaining:
@@ -199,7 +209,7 @@ def _read_exactly(stream: BinaryIO, length: int) -> bytes:
     return b"".join(parts)
 
 
-def _read_to_end(stream: BinaryIO, limit: int | None) -> bytes:
+def _read_to_end(stream: RequestBody, limit: int | None) -> bytes:
     parts: list[bytes] = []
     size = 0
     while True:

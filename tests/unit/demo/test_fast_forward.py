@@ -7,13 +7,15 @@ and each receipt handle is moved once. `--real-time` moves nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from demo.scenario import FAST_FORWARD_MARGIN_SECONDS, Demo
+from local_cloud.cloud import LocalCloud
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement
 
 TIMEOUT = {"BillingFunction": 4, "WelcomeEmailFunction": 4}
@@ -56,7 +58,7 @@ class FakeMapping:
         return tuple(self.reports)
 
 
-def report(delete: list[tuple[str, str]] = (), retain: list[tuple[str, str]] = ()) -> Any:
+def report(delete: Sequence[tuple[str, str]] = (), retain: Sequence[tuple[str, str]] = ()) -> Any:
     settlement = Settlement(
         delete=tuple(BatchMessage(m, h) for m, h in delete),
         retain=tuple(BatchMessage(m, h) for m, h in retain),
@@ -78,7 +80,8 @@ def world() -> Any:
         )
     )
     demo = Demo.__new__(Demo)
-    demo.cloud = SimpleNamespace(stack=stack, pollers=[billing, welcome])
+    # Only the stack's functions and the mappings' recent batches are read.
+    demo.cloud = cast(LocalCloud, SimpleNamespace(stack=stack, pollers=[billing, welcome]))
     demo.sqs = FakeSqs()
     demo.outputs = {"BillingQueueUrl": "billing-q", "WelcomeEmailQueueUrl": "welcome-q"}
     demo.real_time = False

@@ -17,7 +17,7 @@ ORDERS = REPO / "tests/templates/orders_fifo"
 SQS_EVENT = ORDERS / "events/orders_sqs.json"
 
 
-def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path | int, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "local_cloud", *map(str, args)],
         capture_output=True,

@@ -88,6 +88,7 @@ def test_functions_get_the_shared_layer_and_resolved_environment(cloud: LocalClo
     assert billing.function_name == outputs["BillingFunctionName"]
     assert billing.environment["CHARGES_TABLE_NAME"] == outputs["ChargesTableName"]
     assert billing.environment["IDEMPOTENCY_TABLE_NAME"] == outputs["IdempotencyTableName"]
+    assert cloud.payment_provider is not None, "the settings start the payment simulator"
     assert billing.environment["PAYMENT_PROVIDER_API_BASE"] == cloud.payment_provider.url
     assert billing.environment["AWS_ENDPOINT_URL"] == cloud.stack.endpoint_url
     signup = cloud.stack.function("SignupFunction")

@@ -217,7 +217,7 @@ def test_a_build_cut_off_halfway_is_built_again(tmp_path: Path) -> None:
     built = first.function("OrdersFunction", source)
     (source / "app.py").write_text("VERSION = 2\n")
     interrupted = Builder(tmp_path / "build", cache)
-    interrupted._copy_source = cut_off  # type: ignore[method-assign]
+    interrupted._copy_source = cut_off  # type: ignore[method-assign,assignment]
     with pytest.raises(CutOff):
         interrupted.function("OrdersFunction", source)
     (source / "app.py").write_text("VERSION = 1\n")  # back to what the first build had

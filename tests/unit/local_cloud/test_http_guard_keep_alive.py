@@ -72,9 +72,9 @@ def _handler(app: Any, raw: bytes, *, stopped: bool = False) -> tuple[_Handler, 
         server.socket.fileno = lambda: -1  # type: ignore[method-assign]
     handler.server = server  # type: ignore[assignment]
     handler.client_address = ("127.0.0.1", 50000)
-    handler.rfile = io.BufferedReader(io.BytesIO(raw))  # type: ignore[assignment]
+    handler.rfile = io.BufferedReader(io.BytesIO(raw))
     writer = _CountingWriter()
-    handler.wfile = writer  # type: ignore[assignment]
+    handler.wfile = writer
     return handler, writer
 
 
@@ -89,7 +89,7 @@ def _serve(app: Any, raw: bytes) -> tuple[list[bytes], int, int]:
 
     handler, writer = _handler(HttpGuard(counting, lambda _path: 100), raw)
     connection = _Connection()
-    handler.connection = connection  # type: ignore[assignment]
+    handler.connection = connection
     try:
         handler.handle()
     finally:

@@ -8,7 +8,7 @@ import pytest
 
 from local_cloud.cloud import Settings, SettingsError, load_settings
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_repositorys_settings_describe_our_stack() -> None:
