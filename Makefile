@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test unit model integration lint typecheck validate scan build deploy local demo dlq redrive logs invoke send bench clean
+.PHONY: help install lock test unit model integration acceptance lint typecheck validate scan build deploy local demo dlq redrive logs invoke send bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,6 +74,7 @@ test: $(VENV)/.installed ## Run the whole suite: unit and model-based tests side
 	echo "---- tests/model, run beside tests/unit ($(MODEL_LOG)):"; cat $(MODEL_LOG); \
 	test $$unit -eq 0 && test $$model -eq 0
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest tests/acceptance -m acceptance_fast $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## Run the fast unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -83,6 +84,12 @@ model: $(VENV)/.installed ## Model-based tests: random schedules of faults and t
 
 integration: $(VENV)/.installed ## Run the integration tests against the local cloud
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+# Public SAM apps vendored unchanged in tests/acceptance/apps (not linted, type-checked or
+# scanned by bandit: not our code), each deployed on the local cloud and driven as its
+# README says; `make test` runs only those marked acceptance_fast.
+acceptance: $(VENV)/.installed ## Acceptance suite: public SAM apps deployed unchanged on the local cloud
+	$(PY) -m pytest tests/acceptance $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## Lint and check formatting with ruff
 	$(VENV)/bin/ruff check .

@@ -6,7 +6,12 @@ API_StartMessageMoveTask.html), served in the SQS JSON protocol boto3 speaks
 (`X-Amz-Target: AmazonSQS.<Operation>`) on moto's own in-process SQS backend:
 
 - the source must be a dead-letter queue: a queue some queue's RedrivePolicy names
-  (else `InvalidParameterValue`); a standard queue (FIFO queues do not support redrive);
+  (else `InvalidParameterValue`), standard or FIFO; the destination must be of the same
+  type (SQS developer guide, "Learn how to configure a dead-letter queue redrive": "if the
+  dead-letter queue is a FIFO queue, the redrive destination queue must be a FIFO queue as
+  well"). A FIFO move keeps each message's group and its order (oldest first, one at a
+  time), and uses the DLQ message's ID as the deduplication ID, so two moved messages with
+  the same body are never taken for one;
 - `DestinationArn` is optional. AWS then moves each message back to the queue it was
   dead-lettered from. moto does not record that per message, so the default here is the
   DLQ's source queue as the RedrivePolicies say; a DLQ several queues name needs an
@@ -174,11 +179,17 @@ class MoveTask:
                 if not received:
                     break  # nothing visible left (consumed, expired or in flight elsewhere)
                 message = received[0]
+                fifo = (
+                    {"group_id": message.group_id, "deduplication_id": message.id}
+                    if self.destination.fifo_queue
+                    else {}
+                )
                 backend.send_message(
                     self.destination.name,
                     message.body,
                     message_attributes=message.message_attributes or None,
                     system_attributes=message.system_attributes or None,
+                    **fifo,
                 )
                 backend.delete_message(self.source.name, message.receipt_handle)
                 self.moved += 1
@@ -220,8 +231,6 @@ class MoveTasks:
         sources = _dead_letter_sources(source)
         if not sources:
             raise invalid_parameter("Source queue must be configured as a Dead Letter Queue.")
-        if source.fifo_queue:
-            raise unsupported("Message move tasks are not supported for FIFO queues.")
         rate = parse_rate(request.get("MaxNumberOfMessagesPerSecond"))
         destination_arn = request.get("DestinationArn")
         if destination_arn is not None:
@@ -239,8 +248,12 @@ class MoveTasks:
                 f"Several queues ({names}) use this dead-letter queue and this endpoint does "
                 "not record which one each message came from: give DestinationArn."
             )
-        if destination.fifo_queue:
-            raise unsupported("Message move tasks are not supported for FIFO queues.")
+        if destination.fifo_queue != source.fifo_queue:
+            kinds = {True: "a FIFO queue", False: "a standard queue"}
+            raise invalid_parameter(
+                f"The source queue is {kinds[source.fifo_queue]} and the destination queue "
+                f"{kinds[destination.fifo_queue]}: a redrive needs two queues of the same type."
+            )
         with self._lock:
             tasks = self._by_source.setdefault(source.queue_arn, [])
             if any(task.status == "RUNNING" for task in tasks):

@@ -13,7 +13,10 @@ events Lambda sends to your function" (filter rule syntax, the SQS body-format t
   A leaf is an array of rules, ORed: exact values (string, number, true/false, null, "" for
   empty), {"prefix": s}, {"suffix": s}, {"equals-ignore-case": s}, {"anything-but": value,
   values, {"prefix": s}, {"suffix": s} or {"equals-ignore-case": s or [s, ...]}},
-  {"numeric": ["=", n]} or a range, {"numeric": [">", 10, "<=", 20]}, {"exists": true/false}.
+  {"numeric": ["=", n]} or a range, {"numeric": [">", 10, "<=", 20]}, {"exists": true/false},
+  {"cidr": "10.0.0.0/24"} (an IPv4 or IPv6 address string within the block; EventBridge's
+  "IP address matching", which Lambda accepts: AWS's own serverless pattern
+  lambda-esm-sqs-filters-sam deploys a mapping filtering on it, see tests/acceptance).
   {"$or": [pattern, pattern, ...]} at any level matches if one of its patterns does.
 - The record must hold every field the pattern names (except for "exists": false).
   Strings match character by character, numbers by how they are written (300, 300.0
@@ -24,7 +27,7 @@ events Lambda sends to your function" (filter rule syntax, the SQS body-format t
   {"body": [{"prefix": "x"}]}). A mismatch of the two formats drops the message, and a
   pattern without `body` ignores the body.
 
-Not covered: EventBridge operators Lambda's guide does not list (wildcard, cidr,
+Not covered: EventBridge operators Lambda's guide does not list (wildcard,
 prefix/suffix with equals-ignore-case); numeric's limits on magnitude and precision. AWS's
 current SQS page says SQS mappings filter on `body` only; here every record field can be
 matched (the general page's "metadata properties"), and no pattern is refused for it.
@@ -32,6 +35,7 @@ matched (the general page's "metadata properties"), and no pattern is refused fo
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +45,7 @@ MAX_FILTERS = 5  # per mapping, AWS's default quota (raised up to 10 on request)
 MAX_PATTERN_LENGTH = 4096  # characters of one Pattern (the Filter API type)
 
 _STRING_OPERATORS = ("prefix", "suffix", "equals-ignore-case")
-_OPERATORS = (*_STRING_OPERATORS, "anything-but", "numeric", "exists")
+_OPERATORS = (*_STRING_OPERATORS, "anything-but", "numeric", "exists", "cidr")
 _LOWER_BOUNDS = (">", ">=")
 _UPPER_BOUNDS = ("<", "<=")
 _NUMERIC_OPERATORS = ("=", *_LOWER_BOUNDS, *_UPPER_BOUNDS)
@@ -186,10 +190,34 @@ def _check_rule(rule: Any, where: str) -> None:
         _check_numeric(operand, where)
     elif operator == "anything-but":
         _check_anything_but(operand, where)
+    elif operator == "cidr":
+        _check_cidr(operand, where)
     else:
         raise InvalidFilterCriteria(
             f"{where}: unknown operator {operator!r} (Lambda knows {', '.join(_OPERATORS)})"
         )
+
+
+def _check_cidr(operand: Any, where: str) -> None:
+    shape = f"{where}: cidr takes an IP address block such as '10.0.0.0/24'"
+    if not isinstance(operand, str):
+        raise InvalidFilterCriteria(shape)
+    try:
+        # strict=False: a block written with host bits ("10.0.0.7/24") means its network
+        ipaddress.ip_network(operand, strict=False)
+    except ValueError:
+        raise InvalidFilterCriteria(f"{shape}, not {json.dumps(operand)}") from None
+
+
+def _in_block(block: str, value: Any) -> bool:
+    """Whether `value` is an IP address string inside `block`; any other value is not."""
+    if not isinstance(value, str):
+        return False
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return address in ipaddress.ip_network(block, strict=False)
 
 
 def _check_numeric(operand: Any, where: str) -> None:
@@ -342,6 +370,8 @@ def _match_rule(rule: Any, value: Any) -> bool:
         return isinstance(value, _Number) and _in_range(operand, float(value))
     if operator == "anything-but":
         return not _excluded(operand, value)
+    if operator == "cidr":
+        return _in_block(operand, value)
     raise AssertionError(f"unchecked operator {operator}")  # compile_filters refuses it
 
 

@@ -137,6 +137,15 @@ def test_the_doc_pattern_string_is_accepted_as_written() -> None:
         pytest.param([300], 300, True, id="number-exact"),
         # "300, 300.0, and 3.0e2 are not considered equal": numbers compare as written
         pytest.param([300], 300.0, False, id="number-as-written"),
+        # EventBridge's IP address matching, as the public pattern lambda-esm-sqs-filters-sam
+        # uses it: '{"body":{"sourceIPAddress":[{ "cidr":"10.0.0.0/24"}]}}'
+        pytest.param([{"cidr": "10.0.0.0/24"}], "10.0.0.11", True, id="cidr-inside"),
+        pytest.param([{"cidr": "10.0.0.0/24"}], "10.0.1.11", False, id="cidr-outside"),
+        pytest.param([{"cidr": "10.0.0.0/24"}], "10.0.0.255", True, id="cidr-last"),
+        pytest.param([{"cidr": "2001:db8::/32"}], "2001:db8::1", True, id="cidr-ipv6"),
+        pytest.param([{"cidr": "10.0.0.0/24"}], "2001:db8::1", False, id="cidr-other-family"),
+        pytest.param([{"cidr": "10.0.0.0/24"}], "not an address", False, id="cidr-text"),
+        pytest.param([{"cidr": "10.0.0.0/24"}], 10, False, id="cidr-number"),
     ],
 )
 def test_operator(rule: list[Any], value: Any, expected: bool) -> None:
@@ -266,6 +275,8 @@ def test_without_a_body_pattern_only_the_other_fields_count() -> None:
         pytest.param('{"n": [{"numeric": [">"]}]}', "numeric takes [op, number]", id="short"),
         pytest.param('{"n": [{"anything-but": ["a", 1]}]}', "array of strings or", id="mixed"),
         pytest.param('{"n": [{"anything-but": {"x": 1}}]}', "anything-but takes", id="ab-op"),
+        pytest.param('{"ip": [{"cidr": "10.0.0/33"}]}', "cidr takes an IP address", id="cidr"),
+        pytest.param('{"ip": [{"cidr": 10}]}', "cidr takes an IP address", id="cidr-type"),
         pytest.param('{"$or": [{"a": ["x"]}]}', "$or must be an array of at least 2", id="or"),
         pytest.param('{"n": [{"prefix": "a", "suffix": "b"}]}', "is not a rule", id="two-ops"),
         pytest.param('{"n": [NaN]}', "not valid JSON", id="nan"),
