@@ -79,6 +79,10 @@ def test_failed_messages_are_dead_lettered_then_redriven_in_order(app: RunningAp
     eventually(lambda: len(reprocessed()) >= len(MESSAGES), "every message reprocessed")
     # Step 5: all three queues empty; FIFO order kept through the DLQ and the redrive
     for queue in QUEUES:
-        eventually(lambda q=queue: app.depth(q) == (0, 0), f"{queue} empty")
+
+        def empty(q: str = queue) -> bool:
+            return app.depth(q) == (0, 0)
+
+        eventually(empty, f"{queue} empty")
     assert reprocessed() == MESSAGES
     assert any("Message redriven from DLQ" in line for line in app.lines("ReProcessQueueFunction"))
