@@ -453,6 +453,8 @@ class FakeClock:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        if len(self.slept) >= 10_000:  # 500 s of polling: a pause with no end, not a hang
+            raise AssertionError("the pause never ended")
         self.slept.append(seconds)
         self.now += seconds
 
@@ -603,11 +605,15 @@ def test_other_threads_calls_go_on_while_one_pauses(counting: None) -> None:
         firings=firings,
     )
     paused = threading.Thread(
-        target=fault.response_arrived, args=("POST", f"http://provider.test{CHARGE}", 200)
+        target=fault.response_arrived,
+        args=("POST", f"http://provider.test{CHARGE}", 200),
+        daemon=True,
     )
     paused.start()
-    while not log:  # it acted and is pausing now
+    deadline = time.monotonic() + 60
+    while not log and time.monotonic() < deadline:  # until it acted and is pausing
         time.sleep(0.01)
+    assert log, "the fault never acted"
 
     fault.response_arrived("POST", "http://provider.test/other", 200)  # takes the lock
     other_answered.set()
