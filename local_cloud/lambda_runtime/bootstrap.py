@@ -214,8 +214,9 @@ def load_handler(handler_name: str) -> tuple[Handler | None, dict[str, Any] | No
 # ------------------------------------------------------------- injected faults
 
 HANG_GRACE_SECONDS = 30.0  # a hung worker nobody killed (its parent is gone) ends itself
-# A pause reads the endpoint's fault listing this often: 20 loopback GETs a second while it
-# lasts, a few ms of the endpoint's CPU each; it ends at most this late after its condition.
+# A pause reads the endpoint's fault listing this often: it ends at most this late after its
+# condition was met, for 20 loopback GETs a second while it lasts (one pause at a time, in
+# tests that stage an overlap).
 PAUSE_POLL_SECONDS = 0.05
 FAULTS_PATH = "/_local_cloud/faults"  # local_cloud.endpoint_faults.FAULTS_PATH (stdlib only here)
 
