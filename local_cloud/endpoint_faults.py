@@ -44,10 +44,18 @@ Faults in the Lambda runtime share the plan, the endpoint and the `--faults` fil
 - function: the function's name or its logical ID.
 - action: `crash` (the worker is killed with SIGKILL after its `after_calls`-th outgoing
   HTTP call of the invocation got its answer: Runtime.ExitError, the next invocation is
-  cold), `hang` (it sleeps there past its Timeout: Sandbox.Timedout) or
+  cold), `hang` (it sleeps there past its Timeout: Sandbox.Timedout),
   `release_visibility` (the function's SQS mapping makes the messages of the batch it
-  hands over visible again, so another invoker receives and runs a twin concurrently).
-- after_calls: crash and hang only; outgoing calls answered before the fault acts,
+  hands over visible again, so another invoker receives and runs a twin concurrently) or
+  `pause` (the invocation waits there, between two calls, until the endpoint fault
+  `until_fault` has fired `until_count` times, at most `max_pause_ms`, default 30000, then
+  goes on; no call is open meanwhile, so no client read timeout runs out, only the
+  function's own Timeout).
+- until_fault, until_count (default 1), max_pause_ms: pause only. A firing counts once
+  its request was answered by moto for a phase `after` fault (its `executed_status` is
+  listed), as soon as it is listed for a `before` one. The firing frame reports how the
+  pause ended: "resumed": "condition" or "limit", and "paused_ms".
+- after_calls: crash, hang and pause only; outgoing calls answered before the fault acts,
   default 0 (before the handler runs). call_matching: a substring of the request's URL
   (`/v1/payment_intents`, `127.0.0.1:12111`) that a call must contain to be counted.
 - count: how many invocations (batches, for release_visibility) it hits; probability as
@@ -96,6 +104,8 @@ SETTLE_PATH = f"{FAULTS_PATH}/settle"
 LAMBDA_SERVICE = "lambda"
 MAX_AFTER_CALLS = 100_000
 MAX_LATENCY_MS = 120_000
+MAX_PAUSE_MS = 900_000  # Lambda's longest Timeout; the function's own Timeout still applies
+DEFAULT_MAX_PAUSE_MS = 30_000
 MAX_FIRED_KEPT = 1000  # the listing keeps the latest firings; `fired_total` counts them all
 DEFAULT_ERROR_STATUS = 400
 
@@ -118,6 +128,11 @@ class LambdaAction(StrEnum):
     CRASH = "crash"
     HANG = "hang"
     RELEASE_VISIBILITY = "release_visibility"
+    PAUSE = "pause"
+
+
+# The actions that act after the invocation's `after_calls`-th outgoing call.
+CALL_ACTIONS = frozenset({LambdaAction.CRASH, LambdaAction.HANG, LambdaAction.PAUSE})
 
 
 # One bit per action in the flag file: set while a fault with that action has hits to claim.
@@ -125,6 +140,7 @@ ACTION_BITS = {
     LambdaAction.CRASH: 1,
     LambdaAction.HANG: 2,
     LambdaAction.RELEASE_VISIBILITY: 4,
+    LambdaAction.PAUSE: 8,
 }
 
 
@@ -448,8 +464,18 @@ def _phase(value: object) -> FaultPhase:
 
 # ---------------------------------------------------------------- a fault in the Lambda runtime
 
+_PAUSE_FIELDS = ("until_fault", "until_count", "max_pause_ms")
 _LAMBDA_FIELDS = frozenset(
-    {"service", "function", "action", "after_calls", "call_matching", "count", "probability"}
+    {
+        "service",
+        "function",
+        "action",
+        "after_calls",
+        "call_matching",
+        "count",
+        "probability",
+        *_PAUSE_FIELDS,
+    }
 )
 
 
@@ -464,20 +490,25 @@ class LambdaFault:
     call_matching: str | None = None
     count: int = 1
     probability: float = 1.0
+    until_fault: int | None = None  # pause: the endpoint fault whose firings it waits for
+    until_count: int = 1
+    max_pause_ms: int = DEFAULT_MAX_PAUSE_MS
     service: str = field(default=LAMBDA_SERVICE, init=False)
 
     def __post_init__(self) -> None:
         if not self.function:
             raise FaultSpecError("function", "must not be empty: a function name or logical ID")
-        calls = self.action in (LambdaAction.CRASH, LambdaAction.HANG)
+        calls = self.action in CALL_ACTIONS
         if not calls and self.after_calls:
             raise FaultSpecError(
-                "after_calls", f"applies to crash and hang faults only, not {self.action}"
+                "after_calls", f"applies to crash, hang and pause faults only, not {self.action}"
             )
         if not calls and self.call_matching is not None:
             raise FaultSpecError(
-                "call_matching", f"applies to crash and hang faults only, not {self.action}"
+                "call_matching",
+                f"applies to crash, hang and pause faults only, not {self.action}",
             )
+        self._check_pause()
         if not 0 <= self.after_calls <= MAX_AFTER_CALLS:
             raise FaultSpecError(
                 "after_calls", f"must be from 0 to {MAX_AFTER_CALLS}, got {self.after_calls}"
@@ -500,6 +531,30 @@ class LambdaFault:
                 "probability", f"must be greater than 0 and at most 1, got {self.probability}"
             )
 
+    def _check_pause(self) -> None:
+        if self.action is not LambdaAction.PAUSE:
+            if self.until_fault is not None:
+                raise FaultSpecError(
+                    "until_fault", f"applies to pause faults only, not {self.action}"
+                )
+            return
+        if self.until_fault is None:
+            raise FaultSpecError(
+                "until_fault",
+                "is required for a pause: the id of the endpoint fault (as POST answered "
+                "it) whose firings end the pause",
+            )
+        if self.until_fault < 1:
+            raise FaultSpecError(
+                "until_fault", f"must be a fault id, 1 or more, got {self.until_fault}"
+            )
+        if self.until_count < 1:
+            raise FaultSpecError("until_count", f"must be at least 1, got {self.until_count}")
+        if not 0 < self.max_pause_ms <= MAX_PAUSE_MS:
+            raise FaultSpecError(
+                "max_pause_ms", f"must be from 1 to {MAX_PAUSE_MS}, got {self.max_pause_ms}"
+            )
+
     def matches(self, call: AwsCall) -> bool:
         return False  # the runtime claims it; no AWS request ever does
 
@@ -516,6 +571,10 @@ class LambdaFault:
             spec["after_calls"] = self.after_calls
         if self.call_matching is not None:
             spec["call_matching"] = self.call_matching
+        if self.action is LambdaAction.PAUSE:
+            spec["until_fault"] = self.until_fault
+            spec["until_count"] = self.until_count
+            spec["max_pause_ms"] = self.max_pause_ms
         spec["count"] = self.count
         spec["probability"] = self.probability
         return spec
@@ -537,7 +596,7 @@ class LambdaFault:
         for name in ("function", "action", "call_matching"):
             if name in spec and not isinstance(spec[name], str):
                 raise FaultSpecError(name, f"must be a string, got {spec[name]!r}")
-        for name in ("after_calls", "count"):
+        for name in ("after_calls", "count", *_PAUSE_FIELDS):
             value = spec.get(name)
             if name in spec and (not isinstance(value, int) or isinstance(value, bool)):
                 raise FaultSpecError(name, f"must be an integer, got {value!r}")
@@ -555,8 +614,12 @@ class LambdaFault:
             for name in ("after_calls", "call_matching"):
                 if name in spec:
                     raise FaultSpecError(
-                        name, f"applies to crash and hang faults only, not {action}"
+                        name, f"applies to crash, hang and pause faults only, not {action}"
                     )
+        if action is not LambdaAction.PAUSE:
+            for name in _PAUSE_FIELDS:
+                if name in spec:
+                    raise FaultSpecError(name, f"applies to pause faults only, not {action}")
         return cls(
             function=spec["function"],
             action=action,
@@ -564,6 +627,9 @@ class LambdaFault:
             call_matching=spec.get("call_matching"),
             count=spec.get("count", 1),
             probability=float(probability),
+            until_fault=spec.get("until_fault"),
+            until_count=spec.get("until_count", 1),
+            max_pause_ms=spec.get("max_pause_ms", DEFAULT_MAX_PAUSE_MS),
         )
 
 

@@ -26,6 +26,10 @@ urllib3), those whose URL contains call_matching if given; after the N-th (N = 0
 handler runs) it sends the "fault" frame and acts: crash kills the process with SIGKILL
 (Lambda: Runtime.ExitError, "signal: killed"; the next invocation is cold), hang sleeps past
 the deadline, so the parent kills it there (Sandbox.Timedout). No result frame follows.
+A pause ({"action": "pause", ..., "until_fault": 5, "until_count": 2, "max_pause_ms": M,
+"endpoint_url": "http://127.0.0.1:..."}) holds the invocation there instead, between two
+calls, until the endpoint lists `until_count` firings of its fault 5 (or M ms passed), sends
+a second "fault" frame with "resumed" and "paused_ms", and lets the handler go on.
 """
 
 from __future__ import annotations
@@ -210,6 +214,11 @@ def load_handler(handler_name: str) -> tuple[Handler | None, dict[str, Any] | No
 # ------------------------------------------------------------- injected faults
 
 HANG_GRACE_SECONDS = 30.0  # a hung worker nobody killed (its parent is gone) ends itself
+# A pause reads the endpoint's fault listing this often: it ends at most this late after its
+# condition was met, for 20 loopback GETs a second while it lasts (one pause at a time, in
+# tests that stage an overlap).
+PAUSE_POLL_SECONDS = 0.05
+FAULTS_PATH = "/_local_cloud/faults"  # local_cloud.endpoint_faults.FAULTS_PATH (stdlib only here)
 
 
 def kill_self() -> None:
@@ -218,12 +227,17 @@ def kill_self() -> None:
 
 
 class OutgoingCallFault:
-    """A crash or hang injected into one invocation: it acts once the `after_calls`-th
-    outgoing HTTP call matching `call_matching` got its answer (or before the handler, for
-    after_calls 0). Calls from every thread of the invocation count.
+    """A crash, hang or pause injected into one invocation: it acts once the
+    `after_calls`-th outgoing HTTP call matching `call_matching` got its answer (or before
+    the handler, for after_calls 0). Calls from every thread of the invocation count.
 
-    `report` sends the "fault" frame; it is sent, and the fault acts, under the fault's
-    lock, and `end()` takes that lock, so no fault frame can follow the result frame.
+    `report` sends the "fault" frame; it is sent, and a crash or hang acts, under the
+    fault's lock, and `end()` takes that lock, so no fault frame can follow the result
+    frame. A pause waits outside the lock (other threads' calls go on meanwhile), in the
+    thread whose answer made it act, until the endpoint fault `until_fault` lists
+    `until_count` firings (`firings` reads them) or `max_pause_ms` passed; then a second
+    frame says how it ended ("resumed": "condition" | "limit", "paused_ms") and the
+    invocation goes on.
     """
 
     def __init__(
@@ -235,24 +249,36 @@ class OutgoingCallFault:
         report: Callable[[dict[str, Any]], None],
         kill: Callable[[], None] | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        firings: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.id = spec.get("id")
         self.action = spec["action"]
         self.after_calls = int(spec.get("after_calls") or 0)
         self.call_matching: str | None = spec.get("call_matching")
+        self.until_fault = spec.get("until_fault")
+        self.until_count = int(spec.get("until_count") or 1)
+        self.max_pause_ms = int(spec.get("max_pause_ms") or 0)
+        self.endpoint_url: str | None = spec.get("endpoint_url")
         self.request_id = request_id
         self.deadline_ms = deadline_ms
         self.calls = 0
         self.finished = False
+        self._ended = False
+        self._acted_call: str | None = None
         self._report = report
         self._kill = kill or kill_self
         self._sleep = sleep or time.sleep
+        self._clock = clock or time.monotonic
+        self._firings = firings or self._listed_firings
         self._lock = threading.Lock()
 
     def before_handler(self) -> None:
         if self.after_calls == 0:
             with self._lock:
-                self._act(None)
+                acted = self._act(None)
+            if acted and self.action == "pause":
+                self._pause()
 
     def response_arrived(self, method: str, url: str, status: int) -> None:
         """An outgoing call got its answer (status line and headers)."""
@@ -262,18 +288,88 @@ class OutgoingCallFault:
             if self.finished:
                 return
             self.calls += 1
-            if self.calls >= self.after_calls:
-                self._act(f"{method} {url} -> {status}")
+            acted = self.calls >= self.after_calls and self._act(f"{method} {url} -> {status}")
+        if acted and self.action == "pause":
+            self._pause()
 
     def end(self) -> None:
         """The handler returned or raised: the fault can no longer act."""
         with self._lock:
             self.finished = True
+            self._ended = True
 
-    def _act(self, call: str | None) -> None:
+    def _pause(self) -> None:
+        """Wait for the condition, polling, at most max_pause_ms; then report how it ended."""
+        started = self._clock()
+        limit = started + self.max_pause_ms / 1000
+        resumed = "limit"
+        while True:
+            if self._condition_met():
+                resumed = "condition"
+                break
+            if self._clock() >= limit:
+                break
+            self._sleep(PAUSE_POLL_SECONDS)
+        paused_ms = round((self._clock() - started) * 1000)
+        why = f"fault {self.until_fault} fired" if resumed == "condition" else "its limit"
+        print(
+            f"[local cloud] injected fault {self.id}: pause over after {paused_ms} ms ({why})",
+            file=sys.stderr,
+        )
+        _flush_logs()
+        with self._lock:
+            if self._ended:  # cannot happen while this thread is in the handler's call
+                return
+            self._report(
+                {
+                    "type": "fault",
+                    "request_id": self.request_id,
+                    "id": self.id,
+                    "action": self.action,
+                    "after_calls": self.after_calls,
+                    "calls": self.calls,
+                    "call": self._acted_call,
+                    "resumed": resumed,
+                    "paused_ms": paused_ms,
+                }
+            )
+
+    def _condition_met(self) -> bool:
+        try:
+            firings = self._firings()
+        except (OSError, ValueError) as error:  # the endpoint busy or gone: ask again
+            print(f"[local cloud] pause: reading the faults failed: {error}", file=sys.stderr)
+            return False
+        done = [
+            firing
+            for firing in firings
+            if firing.get("id") == self.until_fault
+            and firing.get("service") != "lambda"
+            # a phase-after firing is listed when its request arrives; it counts once moto
+            # answered it, so the call it stands for has had its effect
+            and (firing.get("phase") != "after" or "executed_status" in firing)
+        ]
+        return len(done) >= self.until_count
+
+    def _listed_firings(self) -> list[dict[str, Any]]:
+        """The endpoint's latest firings (GET FAULTS_PATH), straight to it, never a proxy."""
+        import urllib.request
+
+        if not self.endpoint_url:
+            raise ValueError("no endpoint_url to read the faults from")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(self.endpoint_url.rstrip("/") + FAULTS_PATH, timeout=5) as answer:
+            listing = json.load(answer)
+        fired = listing.get("fired") if isinstance(listing, dict) else None
+        if not isinstance(fired, list):
+            raise ValueError(f"the fault listing has no list of firings: {listing!r:.200}")
+        return [firing for firing in fired if isinstance(firing, dict)]
+
+    def _act(self, call: str | None) -> bool:
         if self.finished:
-            return
+            return False
         self.finished = True
+        self._acted_call = call
         where = f"after outgoing call {self.calls} ({call})" if call else "before the handler ran"
         if self.call_matching is not None:
             where += f", counting calls matching {self.call_matching!r}"
@@ -290,9 +386,12 @@ class OutgoingCallFault:
                 "call": call,
             }
         )
+        if self.action == "pause":  # the caller pauses, outside the lock
+            return True
         if self.action == "hang":  # the parent kills us at the deadline
             self._sleep(max(0.0, self.deadline_ms / 1000 - time.time()) + HANG_GRACE_SECONDS)
         self._kill()
+        return True
 
 
 _current_fault: OutgoingCallFault | None = None

@@ -2,7 +2,7 @@
 
 The fault plan lives in the endpoint process (local_cloud/endpoint_faults.py), where
 `POST /_local_cloud/faults` adds faults at run time; the functions run here. So before
-each invocation LambdaService asks the endpoint for a crash or hang fault of the function
+each invocation LambdaService asks the endpoint for a crash, hang or pause fault of the function
 (and an SQS mapping, before it hands a batch over, for a release_visibility fault):
 `POST /_local_cloud/faults/claim` takes one hit of the first matching fault, or answers
 null. Once the invocation is over the claim is settled: fired, the endpoint lists the
@@ -33,7 +33,7 @@ from local_cloud.model import FunctionSpec
 logger = logging.getLogger(__name__)
 
 # What LambdaService claims before an invocation; the SQS mapping claims the other one.
-INVOCATION_ACTIONS = frozenset({LambdaAction.CRASH, LambdaAction.HANG})
+INVOCATION_ACTIONS = frozenset({LambdaAction.CRASH, LambdaAction.HANG, LambdaAction.PAUSE})
 BATCH_ACTIONS = frozenset({LambdaAction.RELEASE_VISIBILITY})
 
 
@@ -47,9 +47,14 @@ class ClaimedFault:
     action: LambdaAction
     after_calls: int = 0
     call_matching: str | None = None
+    # pause only: what ends it, and where the worker reads the plan's firings
+    until_fault: int | None = None
+    until_count: int = 1
+    max_pause_ms: int | None = None
+    endpoint_url: str | None = None
 
     @classmethod
-    def from_json(cls, claimed: dict[str, Any]) -> ClaimedFault:
+    def from_json(cls, claimed: dict[str, Any], endpoint_url: str | None = None) -> ClaimedFault:
         return cls(
             claim=claimed["claim"],
             fault_id=claimed["id"],
@@ -57,16 +62,28 @@ class ClaimedFault:
             action=LambdaAction(claimed["action"]),
             after_calls=claimed.get("after_calls", 0),
             call_matching=claimed.get("call_matching"),
+            until_fault=claimed.get("until_fault"),
+            until_count=claimed.get("until_count", 1),
+            max_pause_ms=claimed.get("max_pause_ms"),
+            endpoint_url=endpoint_url,
         )
 
     def for_worker(self) -> dict[str, Any]:
         """The `fault` field of the invoke frame (see bootstrap.py)."""
-        return {
+        frame: dict[str, Any] = {
             "id": self.fault_id,
             "action": self.action.value,
             "after_calls": self.after_calls,
             "call_matching": self.call_matching,
         }
+        if self.action is LambdaAction.PAUSE:
+            frame.update(
+                until_fault=self.until_fault,
+                until_count=self.until_count,
+                max_pause_ms=self.max_pause_ms,
+                endpoint_url=self.endpoint_url,
+            )
+        return frame
 
 
 class FaultClaims:
@@ -108,7 +125,7 @@ class FaultClaims:
             return None
         try:
             claimed = self._client.claim(function.function_name, function.logical_id, [*actions])
-            fault = None if claimed is None else ClaimedFault.from_json(claimed)
+            fault = None if claimed is None else ClaimedFault.from_json(claimed, self.endpoint_url)
         except EndpointFaultsError as error:
             if error.status is not None and 400 <= error.status < 500:
                 self._disable(f"{self.endpoint_url} does not serve lambda faults ({error})")

@@ -366,6 +366,8 @@ class LambdaService:
             self._faults.settle(fault, fired=False)
             return
         report = {key: fired.get(key) for key in ("after_calls", "calls", "call")}
+        if "resumed" in fired:  # a pause: how it ended
+            report.update(resumed=fired["resumed"], paused_ms=fired.get("paused_ms"))
         error_type = None if result is None or result.error is None else result.error["errorType"]
         self._faults.settle(
             fault, fired=True, request_id=fired.get("request_id"), error_type=error_type, **report

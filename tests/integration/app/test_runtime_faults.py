@@ -111,43 +111,63 @@ def test_billing_killed_right_after_the_provider_charged_charges_once_on_redeliv
     )
 
 
-def idempotency_writes(faults: EndpointFaults, probes: dict[int, str]) -> list[str]:
-    """The idempotency table's writes the probes saw, in the order they came."""
-    return [probes[f["id"]] for f in faults.fired() if f["id"] in probes]
+def idempotency_writes(faults: EndpointFaults, probes: dict[int, str]) -> list[dict[str, Any]]:
+    """The idempotency table's writes the probes saw, in the order they came: the operation
+    and moto's status for it (the probes are phase `after`: moto executed the write)."""
+    return [
+        {"operation": probes[f["id"]], "status": f.get("executed_status")}
+        for f in faults.fired()
+        if f["id"] in probes
+    ]
 
 
 def test_a_twin_delivered_while_the_first_still_runs_is_charged_once(
     stack: StackUnderTest, faults: EndpointFaults
 ) -> None:
-    """BillingQueue's mapping runs up to 5 batches at once. The first delivery is held:
-    the provider answers its charge 3.5 s late and its journal write comes 1.2 s late, each
-    just inside the client's read timeout (4 s and 1.5 s, see the time budget), so nothing
-    is retried. Its message was made visible again as soon as its batch was handed over,
-    so another invoker receives the twin (after the 2 s batching window) and runs it
-    meanwhile."""
+    """BillingQueue's mapping runs up to 5 batches at once. The first delivery's message is
+    made visible again as soon as its batch is handed over, so another invoker receives the
+    twin (after the 2 s batching window) and runs it while the first still runs.
+
+    Still runs however slow the machine: once the provider answered the charge, the
+    invocation that charged pauses, between calls (so no client read timeout runs out),
+    until the idempotency table's second in-progress write has been executed, the twin's;
+    only then does it write the journal and complete its idempotency record. Fixed
+    latencies did this before, and on a loaded machine the twin came after the first had
+    completed."""
     transaction_id = unique("txn_twin")
-    faults.add(service="lambda", function="BillingFunction", action="release_visibility")
-    stack.provider().inject_fault("delay", delay_ms=3_500, count=1)
-    faults.add(
-        service="dynamodb",
-        operation="UpdateItem",
-        resource=stack.outputs["ChargesTableName"],
-        latency_ms=1_200,
-    )
-    # Probes, not faults: 1 ms late, they list each idempotency write in the order it came.
+    table = stack.outputs["IdempotencyTableName"]
+    # Probes, not faults: 1 ms late, they list each idempotency write in the order it came,
+    # with moto's answer to it (phase after: the write executed, then the 1 ms).
     added = faults.add_all(
         [
             {
                 "service": "dynamodb",
                 "operation": operation,
-                "resource": stack.outputs["IdempotencyTableName"],
+                "resource": table,
                 "latency_ms": 1,
+                "phase": "after",
                 "count": 10,
             }
             for operation in ("PutItem", "UpdateItem")
         ]
     )
     probes = {probe["id"]: probe["operation"] for probe in added}
+    [put_probe] = [probe["id"] for probe in added if probe["operation"] == "PutItem"]
+    faults.add(service="lambda", function="BillingFunction", action="release_visibility")
+    # Count 2: whichever of the two invocations gets to the provider first pauses (the
+    # other is refused before it calls it, so its hit is given back unused). 30 s at most:
+    # BillingFunction's Timeout is 40 s; the pause ends on its condition long before.
+    faults.add(
+        service="lambda",
+        function="BillingFunction",
+        action="pause",
+        after_calls=1,
+        call_matching="/v1/payment_intents",
+        until_fault=put_probe,
+        until_count=2,
+        max_pause_ms=30_000,
+        count=2,
+    )
 
     message_id = stack.send("BillingQueueUrl", charge(transaction_id))
 
@@ -157,12 +177,13 @@ def test_a_twin_delivered_while_the_first_still_runs_is_charged_once(
         what=f"{transaction_id} settled in the journal",
     )
     # Both deliveries are over once the first completed its idempotency record and the
-    # twin's in-progress write was refused. Without that guard these writes never come:
-    # then give the twin 30 s to charge a second time before the charges are counted.
+    # twin's in-progress write was refused. Without that guard the twin's write is not
+    # refused: then give the twin 30 s to charge a second time before the charges are
+    # counted.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        writes = idempotency_writes(faults, probes)
-        if writes.count("PutItem") >= 2 and "UpdateItem" in writes:
+        operations = [w["operation"] for w in idempotency_writes(faults, probes)]
+        if operations.count("PutItem") >= 2 and "UpdateItem" in operations:
             break
         time.sleep(POLL_SECONDS)
     eventually(
@@ -174,10 +195,19 @@ def test_a_twin_delivered_while_the_first_still_runs_is_charged_once(
     intents = stack.intents_for(transaction_id)
     assert [i["id"] for i in intents] == [settled["payment_intent_id"]["S"]]
     assert settled["status"]["S"] == "succeeded"
-    [released] = [f for f in faults.fired() if f.get("service") == "lambda"]
+    lambda_firings = [f for f in faults.fired() if f.get("service") == "lambda"]
+    [released] = [f for f in lambda_firings if f["action"] == "release_visibility"]
     assert released["message_ids"] == [message_id]
-    # The twin came while the first still ran: its in-progress write (refused by the
-    # condition: IdempotencyAlreadyInProgressError) fell between the first's in-progress
-    # write and its completion.
+    # One invocation paused after the charge, and the twin's write, not the limit, ended it.
+    [paused] = [f for f in lambda_firings if f["action"] == "pause"]
+    assert "/v1/payment_intents" in paused["call"]
+    assert paused["resumed"] == "condition", paused
+    # The twin came while the first still ran: its in-progress write fell between the
+    # first's in-progress write and its completion, and the condition refused it
+    # (IdempotencyAlreadyInProgressError: moto answered 400, ConditionalCheckFailed).
     writes = idempotency_writes(faults, probes)
-    assert writes[:3] == ["PutItem", "PutItem", "UpdateItem"], writes
+    assert writes[:3] == [
+        {"operation": "PutItem", "status": 200},
+        {"operation": "PutItem", "status": 400},
+        {"operation": "UpdateItem", "status": 200},
+    ], writes

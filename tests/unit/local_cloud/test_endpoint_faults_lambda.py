@@ -71,6 +71,23 @@ def test_a_lambda_fault_gets_its_defaults_and_survives_a_round_trip() -> None:
     }
 
 
+def test_a_pause_names_what_ends_it_and_survives_a_round_trip() -> None:
+    spec = {**CRASH, "action": "pause", "until_fault": 2}
+
+    pause = fault_from_json(spec)
+
+    assert isinstance(pause, LambdaFault)
+    assert pause.to_json() == {
+        **spec,
+        "until_count": 1,
+        "max_pause_ms": 30_000,
+        "count": 1,
+        "probability": 1.0,
+    }
+    assert fault_from_json(pause.to_json()) == pause
+    assert "until_fault" not in fault_from_json(CRASH).to_json()
+
+
 @pytest.mark.parametrize(
     ("change", "field", "says"),
     [
@@ -78,7 +95,11 @@ def test_a_lambda_fault_gets_its_defaults_and_survives_a_round_trip() -> None:
         ({"function": ""}, "function", "must not be empty"),
         ({"function": 7}, "function", "must be a string"),
         ({"action": None}, "action", "is required"),
-        ({"action": "explode"}, "action", "must be one of ['crash', 'hang', 'release_visibility']"),
+        (
+            {"action": "explode"},
+            "action",
+            "must be one of ['crash', 'hang', 'release_visibility', 'pause']",
+        ),
         ({"after_calls": -1}, "after_calls", "from 0 to"),
         ({"after_calls": "2"}, "after_calls", "must be an integer"),
         ({"after_calls": True}, "after_calls", "must be an integer"),
@@ -88,11 +109,23 @@ def test_a_lambda_fault_gets_its_defaults_and_survives_a_round_trip() -> None:
         ({"probability": 0}, "probability", "greater than 0"),
         ({"operation": "Invoke"}, "operation", "not a field of a lambda fault"),
         ({"error": "Boom"}, "error", "not a field of a lambda fault"),
-        ({"action": "release_visibility"}, "after_calls", "crash and hang faults only"),
+        ({"action": "release_visibility"}, "after_calls", "crash, hang and pause faults only"),
         (
             {"action": "release_visibility", "after_calls": None},
             "call_matching",
-            "crash and hang faults only",
+            "crash, hang and pause faults only",
+        ),
+        ({"until_fault": 2}, "until_fault", "pause faults only"),
+        ({"max_pause_ms": 100}, "max_pause_ms", "pause faults only"),
+        ({"action": "pause"}, "until_fault", "is required for a pause"),
+        ({"action": "pause", "until_fault": 0}, "until_fault", "1 or more"),
+        ({"action": "pause", "until_fault": "2"}, "until_fault", "must be an integer"),
+        ({"action": "pause", "until_fault": 2, "until_count": 0}, "until_count", "at least 1"),
+        ({"action": "pause", "until_fault": 2, "max_pause_ms": 0}, "max_pause_ms", "from 1 to"),
+        (
+            {"action": "pause", "until_fault": 2, "max_pause_ms": 900_001},
+            "max_pause_ms",
+            "from 1 to 900000",
         ),
     ],
 )
@@ -257,6 +290,11 @@ def test_the_flag_has_a_bit_per_action_with_hits_left_to_claim(tmp_path: Path) -
         )
     )
     assert flag_bits(flag) == 1 | 4
+    plan.add(fault_from_json({**CRASH, "action": "pause", "until_fault": 1}))
+    assert flag_bits(flag) == 1 | 4 | 8
+    paused = plan.claim(["BillingFunction"], [LambdaAction.PAUSE])
+    assert flag_bits(flag) == 1 | 4
+    plan.settle(paused["claim"], fired=True, report={})
 
     claimed = plan.claim(["BillingFunction"], INVOCATION_ACTIONS)
     assert flag_bits(flag) == 4  # nothing left to claim for crash while its hit is out
@@ -417,6 +455,34 @@ def test_fault_claims_claim_and_settle_over_http(
     assert claims.claim(BILLING, INVOCATION_ACTIONS) is None
     claims.settle(fault, fired=True, request_id="r-9")
     assert EndpointFaults(URL).fired()[0]["request_id"] == "r-9"
+    claims.close()
+
+
+def test_a_claimed_pause_tells_the_worker_what_ends_it_and_where_to_look(
+    endpoint: tuple[Loopback, EndpointFaultPlan, Path],
+) -> None:
+    _loopback, _plan, flag = endpoint
+    claims = FaultClaims(URL, flag=flag)
+    EndpointFaults(URL).add(
+        **{**CRASH, "action": "pause", "until_fault": 7, "until_count": 2, "max_pause_ms": 500}
+    )
+
+    fault = claims.claim(BILLING, INVOCATION_ACTIONS)
+
+    assert fault is not None
+    assert fault.for_worker() == {
+        "id": 1,
+        "action": "pause",
+        "after_calls": 2,
+        "call_matching": "/v1/payment_intents",
+        "until_fault": 7,
+        "until_count": 2,
+        "max_pause_ms": 500,
+        "endpoint_url": URL,
+    }
+    claims.settle(fault, fired=True, resumed="condition", paused_ms=120)
+    [fired] = EndpointFaults(URL).fired()
+    assert (fired["action"], fired["resumed"], fired["paused_ms"]) == ("pause", "condition", 120)
     claims.close()
 
 

@@ -22,7 +22,7 @@ from local_cloud.lambda_runtime.bootstrap import (
     install_call_counting,
     run_invocation,
 )
-from local_cloud.lambda_runtime.faults import ClaimedFault
+from local_cloud.lambda_runtime.faults import INVOCATION_ACTIONS, ClaimedFault
 from local_cloud.lambda_runtime.worker import signal_description
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 from tests.unit.local_cloud.event_sources.test_sqs_poller import (
@@ -337,7 +337,7 @@ def test_a_crash_is_runtime_exit_error_signal_killed_and_the_next_invocation_is_
     after = lambda_service.invoke("Fn", {})
     assert after.cold_start
     assert after.payload["pid"] != warm.payload["pid"]
-    assert claims.asked[0] == ("Fn", frozenset({LambdaAction.CRASH, LambdaAction.HANG}))
+    assert claims.asked[0] == ("Fn", INVOCATION_ACTIONS)
     assert claims.settled == [
         (
             1,
@@ -422,3 +422,229 @@ def test_release_visibility_makes_the_batch_visible_before_it_is_invoked() -> No
         ("Fn", frozenset({LambdaAction.RELEASE_VISIBILITY})),
     ]
     assert claims.settled == [(5, True, {"mapping": "Mapping", "message_ids": ["m1", "m2"]})]
+
+
+# ---------------------------------------------------------------- a pause
+
+
+class Listing:
+    """Stands in for the endpoint's fault listing: each read answers the next of `reads`
+    (the last one again once they run out), and counts the reads."""
+
+    def __init__(self, *reads: list[dict[str, Any]]) -> None:
+        self._reads = list(reads)
+        self.read = 0
+
+    def __call__(self) -> list[dict[str, Any]]:
+        answer = self._reads[min(self.read, len(self._reads) - 1)]
+        self.read += 1
+        return answer
+
+
+class FakeClock:
+    """Monotonic time that moves only when the pause sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        if len(self.slept) >= 10_000:  # 500 s of polling: a pause with no end, not a hang
+            raise AssertionError("the pause never ended")
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+PAUSE = {
+    "id": 6,
+    "action": "pause",
+    "after_calls": 1,
+    "call_matching": CHARGE,
+    "until_fault": 2,
+    "until_count": 2,
+    "max_pause_ms": 30_000,
+}
+
+
+def put(status: int | None, fault_id: int = 2, phase: str = "before") -> dict[str, Any]:
+    """A firing as the endpoint lists it; `status` None: not answered by moto yet."""
+    firing: dict[str, Any] = {"id": fault_id, "phase": phase, "operation": "PutItem"}
+    if status is not None:
+        firing["executed_status"] = status
+    return firing
+
+
+def pausing(
+    listing: Listing, clock: FakeClock, spec: dict[str, Any] = PAUSE
+) -> tuple[OutgoingCallFault, list[Any]]:
+    log: list[Any] = []
+    fault = OutgoingCallFault(
+        spec,
+        request_id="req-1",
+        deadline_ms=int(time.time() * 1000) + 40_000,
+        report=log.append,
+        kill=lambda: log.append("kill"),
+        sleep=clock.sleep,
+        clock=clock,
+        firings=listing,
+    )
+    return fault, log
+
+
+def test_a_pause_holds_the_call_until_the_fault_fired_often_enough_then_goes_on(
+    counting: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = Listing([], [put(None)], [put(None), put(None)])
+    clock = FakeClock()
+    fault, log = pausing(listing, clock)
+    arm(monkeypatch, fault)
+
+    assert call(CHARGE) == 200  # returns only once the pause is over
+
+    acted, resumed = log
+    assert acted["action"] == "pause"
+    assert acted["call"] == "POST http://provider.test:12111/v1/payment_intents -> 200"
+    assert "resumed" not in acted  # sent before it pauses
+    assert (resumed["resumed"], resumed["paused_ms"]) == ("condition", 100)
+    assert listing.read == 3
+    assert clock.slept == [bootstrap.PAUSE_POLL_SECONDS] * 2
+    call(CHARGE)  # acts once
+    assert len(log) == 2
+
+
+def test_a_pause_counts_only_firings_of_its_fault(counting: None) -> None:
+    other = put(200, fault_id=3)
+    lambda_firing = {"id": 2, "service": "lambda", "action": "pause"}
+    listing = Listing([other, lambda_firing, put(200)], [other, put(200), put(200)])
+    fault, log = pausing(listing, FakeClock())
+
+    fault.response_arrived("POST", f"http://provider.test{CHARGE}", 200)
+
+    assert log[-1]["resumed"] == "condition"
+    assert listing.read == 2
+
+
+def test_a_phase_after_firing_counts_once_moto_answered_it(counting: None) -> None:
+    # Listed when the request arrives; until moto executed it, the write has not happened.
+    arrived = put(None, phase="after")
+    answered = [put(200, phase="after"), put(400, phase="after")]
+    listing = Listing([put(200, phase="after"), arrived], answered)
+    fault, log = pausing(listing, FakeClock())
+
+    fault.response_arrived("POST", f"http://provider.test{CHARGE}", 200)
+
+    assert log[-1]["resumed"] == "condition"
+    assert listing.read == 2
+
+
+def test_a_pause_ends_at_its_limit_and_says_so(counting: None) -> None:
+    clock = FakeClock()
+    listing = Listing([put(None)])
+    fault, log = pausing(listing, clock, {**PAUSE, "max_pause_ms": 1000})
+
+    fault.response_arrived("POST", f"http://provider.test{CHARGE}", 200)
+
+    assert log[-1]["resumed"] == "limit"
+    assert 1000 <= log[-1]["paused_ms"] < 1100
+    assert "kill" not in log
+
+
+def test_an_unreadable_listing_is_asked_again(counting: None) -> None:
+    answers: list[Any] = [OSError("connection refused"), ValueError("not JSON"), [put(1), put(1)]]
+
+    def firings() -> list[dict[str, Any]]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return list(answer)
+
+    clock = FakeClock()
+    log: list[Any] = []
+    fault = OutgoingCallFault(
+        PAUSE,
+        request_id="req-1",
+        deadline_ms=0,
+        report=log.append,
+        sleep=clock.sleep,
+        clock=clock,
+        firings=firings,
+    )
+
+    fault.response_arrived("POST", f"http://provider.test{CHARGE}", 200)
+
+    assert log[-1]["resumed"] == "condition"
+    assert answers == []
+
+
+def test_other_threads_calls_go_on_while_one_pauses(counting: None) -> None:
+    """The pause waits outside the fault's lock: a record running on another thread meanwhile
+    gets its answers (and the invocation cannot end before the paused call returns)."""
+    import threading
+
+    other_answered = threading.Event()
+    reads = 0
+
+    def firings() -> list[dict[str, Any]]:
+        nonlocal reads
+        reads += 1
+        # The condition is met only once the other thread's call got its answer through the
+        # counting hook; bounded, so a lock held across the pause fails the test, not hangs it.
+        other_answered.wait(timeout=60)
+        return [put(1), put(1)] if other_answered.is_set() else []
+
+    log: list[Any] = []
+    fault = OutgoingCallFault(
+        {**PAUSE, "max_pause_ms": 1},
+        request_id="req-1",
+        deadline_ms=0,
+        report=log.append,
+        firings=firings,
+    )
+    paused = threading.Thread(
+        target=fault.response_arrived,
+        args=("POST", f"http://provider.test{CHARGE}", 200),
+        daemon=True,
+    )
+    paused.start()
+    deadline = time.monotonic() + 60
+    while not log and time.monotonic() < deadline:  # until it acted and is pausing
+        time.sleep(0.01)
+    assert log, "the fault never acted"
+
+    fault.response_arrived("POST", "http://provider.test/other", 200)  # takes the lock
+    other_answered.set()
+    paused.join(timeout=60)
+
+    assert not paused.is_alive()
+    assert log[-1]["resumed"] == "condition"
+
+
+def test_a_paused_invocation_returns_its_result_and_settles_how_the_pause_ended(
+    service: Any,
+) -> None:
+    # No endpoint to read: every read fails, so it ends at its 1 ms limit (no socket).
+    pause = ClaimedFault(
+        claim="c-1",
+        fault_id=1,
+        function="Fn",
+        action=LambdaAction.PAUSE,
+        until_fault=4,
+        until_count=1,
+        max_pause_ms=1,
+    )
+    claims = Claims(pause)
+    lambda_service, _spec = service(claims)
+
+    result = lambda_service.invoke("Fn", {})
+
+    assert result.error is None
+    assert "pid" in result.payload  # the handler ran on after the pause
+    assert "[local cloud] injected fault 1: pause over after" in result.logs
+    [(fault_id, fired, report)] = claims.settled
+    assert (fault_id, fired) == (1, True)
+    assert report["resumed"] == "limit"
+    assert report["paused_ms"] >= 1
+    assert report["calls"] == 0
