@@ -77,6 +77,7 @@ from demo.timescale import scale_timeouts
 from local_cloud.aws_session import aws_session
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.endpoint import EndpointFaults
+from local_cloud.observe import payment_intents, queue_depth, sent_emails
 from local_cloud.operations.dlq import (
     dead_letter_queues,
     find_queue,
@@ -403,10 +404,8 @@ class Demo:
     def ses_deliveries(self, *, notices: bool = False) -> Counter[str]:
         """Welcome emails (or, `notices`, signup notices) SES accepted per recipient, from
         the endpoint's `/_aws/ses` listing."""
-        with urllib.request.urlopen(f"{self.endpoint_url}/_aws/ses") as response:  # noqa: S310
-            messages = json.load(response)["messages"]
         delivered: Counter[str] = Counter()
-        for message in messages:
+        for message in sent_emails(self.endpoint_url):
             if (message.get("Subject") == SIGNUP_NOTICE_SUBJECT) != notices:
                 continue
             for address in message.get("Destination", {}).get("ToAddresses", []):
@@ -415,21 +414,7 @@ class Demo:
 
     def payment_intents(self) -> list[dict[str, Any]]:
         assert self.cloud.payment_provider is not None
-        intents: list[dict[str, Any]] = []
-        after = ""
-        while True:
-            query = {"limit": "100", **({"starting_after": after} if after else {})}
-            request = urllib.request.Request(  # noqa: S310 - the local simulator
-                f"{self.cloud.payment_provider.url}/v1/payment_intents?"
-                + urllib.parse.urlencode(query),
-                headers={"Authorization": f"Bearer {self.provider_key}"},
-            )
-            with urllib.request.urlopen(request) as response:  # noqa: S310
-                page = json.load(response)
-            intents.extend(page["data"])
-            if not page["has_more"]:
-                return intents
-            after = page["data"][-1]["id"]
+        return list(payment_intents(self.cloud.payment_provider.url, self.provider_key))
 
     def intents_for(self, transaction_id: str) -> int:
         return sum(
@@ -465,13 +450,7 @@ class Demo:
         return message_ids <= self.billing_deleted
 
     def queued(self, output_key: str) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.outputs[output_key],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return queue_depth(self.sqs, self.outputs[output_key]).total
 
     def dead_lettered_addresses(self) -> Counter[str]:
         found: Counter[str] = Counter()

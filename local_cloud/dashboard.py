@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-_QUEUE_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+from local_cloud.observe import queue_depth
 
 
 class QueueDepths:
@@ -47,13 +47,7 @@ class QueueDepths:
         while not self._stopping.is_set():
             for logical_id, url in self._queue_urls.items():
                 try:
-                    attributes = self._sqs.get_queue_attributes(
-                        QueueUrl=url, AttributeNames=_QUEUE_ATTRIBUTES
-                    )["Attributes"]
-                    self._depths[logical_id] = (
-                        int(attributes.get("ApproximateNumberOfMessages", 0)),
-                        int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-                    )
+                    self._depths[logical_id] = queue_depth(self._sqs, url)
                 except Exception as error:  # shown in the view, never fatal to it
                     self._depths[logical_id] = f"error: {error}"
             self._stopping.wait(self._poll_seconds)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import localstack_client.session
 import pytest
 
+from local_cloud import observe
 from local_cloud.cloud import LocalCloud, load_settings
 from local_cloud.endpoint import is_answering
 from local_cloud.operations.dlq import dead_letter_queues, find_queue
@@ -47,6 +47,9 @@ class StackUnderTest:
     invoke_function: Callable[[str, dict[str, Any]], tuple[Any, dict[str, Any] | None]]
     provider_url: str | None
     provider_key: str
+    # Where clients come from: boto3 pointed at this endpoint, or (on LocalStack) a
+    # localstack_client session, which finds LocalStack as awslocal does.
+    new_client: Callable[[str], Any] | None = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> Any:
@@ -54,8 +57,10 @@ class StackUnderTest:
         several times a second, and building a boto3 client each time cost 4 ms of CPU
         (16 ms of wall time at load 13) per look. Clients are thread-safe to share."""
         if service not in self._clients:
-            self._clients[service] = boto3.client(
-                service, endpoint_url=self.endpoint_url, region_name="us-east-1"
+            self._clients[service] = (
+                self.new_client(service)
+                if self.new_client is not None
+                else boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1")
             )
         return self._clients[service]
 
@@ -135,9 +140,7 @@ class StackUnderTest:
         return str(response["MessageId"])
 
     def emails_to(self, address: str) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.endpoint_url}/_aws/ses") as response:  # noqa: S310
-            messages = json.load(response)["messages"]
-        return [m for m in messages if address in m.get("Destination", {}).get("ToAddresses", [])]
+        return observe.emails_to(self.endpoint_url, address)
 
     def ledger_row(self, transaction_id: str) -> dict[str, Any] | None:
         """The transaction's ChargesTable row in whatever state it is (pending or final)."""
@@ -156,34 +159,10 @@ class StackUnderTest:
     def intents_for(self, transaction_id: str) -> list[dict[str, Any]]:
         if self.provider_url is None:
             pytest.skip("set PAYMENT_PROVIDER_URL to check charges at the payment provider")
-        intents: list[dict[str, Any]] = []
-        after = ""
-        while True:
-            query = urllib.parse.urlencode(
-                {"limit": 100, **({"starting_after": after} if after else {})}
-            )
-            request = urllib.request.Request(  # noqa: S310 - a local simulator
-                f"{self.provider_url}/v1/payment_intents?{query}",
-                headers={"Authorization": f"Bearer {self.provider_key}"},
-            )
-            with urllib.request.urlopen(request) as response:  # noqa: S310
-                page = json.load(response)
-            intents += [
-                i for i in page["data"] if i["metadata"].get("transaction_id") == transaction_id
-            ]
-            if not page["has_more"]:
-                return intents
-            after = page["data"][-1]["id"]
+        return observe.intents_for(self.provider_url, self.provider_key, transaction_id)
 
     def queue_depth(self, output_key: str) -> tuple[int, int]:
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=self.outputs[output_key],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        return observe.queue_depth(self.client("sqs"), self.outputs[output_key])
 
 
 # How often `eventually` looks again. Each look is a request or two on loopback (a few
@@ -239,15 +218,17 @@ def _on_localstack() -> Iterator[StackUnderTest]:
         pytest.skip(f"LocalStack tests are opt-in: {how}")
     if not is_answering(endpoint_url):
         pytest.skip(f"nothing answers at AWS_ENDPOINT_URL={endpoint_url}: {how}")
-    cloudformation = boto3.client(
-        "cloudformation", endpoint_url=endpoint_url, region_name="us-east-1"
-    )
+    # localstack_client: the session LocalStack's own tools use. It reaches the endpoint
+    # AWS_ENDPOINT_URL names (else LOCALSTACK_HOST, else localhost:4566), with LocalStack's
+    # test credentials, so this code runs unchanged against any LocalStack setup.
+    session = localstack_client.session.Session(region_name="us-east-1")
+    cloudformation = session.client("cloudformation")
     try:
         stack = cloudformation.describe_stacks(StackName=STACK)["Stacks"][0]
     except cloudformation.exceptions.ClientError:
         pytest.skip(f"no stack {STACK} at {endpoint_url}: {how}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name="us-east-1")
+    lambda_client = session.client("lambda")
 
     def invoke(function_name: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event))
@@ -261,6 +242,7 @@ def _on_localstack() -> Iterator[StackUnderTest]:
         invoke_function=invoke,
         provider_url=os.environ.get("PAYMENT_PROVIDER_URL"),
         provider_key=os.environ.get("PAYMENT_PROVIDER_KEY", TEST_KEY),
+        new_client=session.client,
     )
 
 

@@ -32,6 +32,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_cloud.cloud import LocalCloud, load_settings
+from local_cloud.observe import sent_emails
 from local_cloud.operations.dlq import dead_letter_queues, find_queue, list_dead_letters
 from tests.corpus.hostile_inputs import (
     CHARGE,
@@ -90,9 +91,7 @@ class HostileStack:
         return sorted(item["transaction_id"]["S"] for item in items)
 
     def emails(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.stack.endpoint_url}/_aws/ses") as response:  # noqa: S310
-            messages: list[dict[str, Any]] = json.load(response)["messages"]
-        return messages
+        return sent_emails(self.stack.endpoint_url)
 
     def send_raw(self, output_key: str, body: str) -> None:
         self.stack.client("sqs").send_message(

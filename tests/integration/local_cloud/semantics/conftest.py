@@ -31,6 +31,7 @@ from local_cloud.lambda_runtime import (
     prepare_runtime_dir,
 )
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
+from local_cloud.observe import queue_depth
 
 REGION = "us-east-1"
 HERE = Path(__file__).resolve().parent
@@ -200,14 +201,7 @@ class Cloud:
 
     def counts(self, queue: Queue) -> tuple[int, int]:
         """(visible, in flight): what is still in the queue."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue.url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        return queue_depth(self.sqs, queue.url)
 
     def receive_all(
         self, queue: Queue, expect: int, *, timeout: float = 60.0

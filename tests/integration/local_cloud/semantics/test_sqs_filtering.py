@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from local_cloud.cloud import LocalCloud, Settings
+from local_cloud.observe import queue_depth
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -74,14 +75,7 @@ def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
 
 
 def _counts(sqs: Any, url: str) -> tuple[int, int]:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
+    return queue_depth(sqs, url)
 
 
 def _wait_until(condition: Any, what: str, timeout: float = 120.0) -> None:

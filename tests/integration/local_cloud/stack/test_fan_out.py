@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from local_cloud.cloud import LocalCloud, Settings
+from local_cloud.observe import queue_depth
 
 REPO = Path(__file__).resolve().parents[4]
 STACK = "fan-out-it"
@@ -153,11 +154,7 @@ def test_a_published_message_reaches_the_consumer_raw_and_filtered(cloud: LocalC
     items: dict[str, Any] = {"Items": []}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        if set(attributes.values()) == {"0"}:
+        if queue_depth(sqs, queue_url).total == 0:
             items = client(cloud, "dynamodb").scan(TableName=cloud.stack.outputs["TableName"])
             if items["Items"]:
                 break
