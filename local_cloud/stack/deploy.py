@@ -14,7 +14,6 @@ lost on redeploy, as it would be in a new AWS account.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
@@ -66,6 +65,7 @@ from local_cloud.stack.template import (
     load_template,
     translate,
     typed_parameters,
+    without_resources,
 )
 
 logger = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ def deploy_prepared(
     started = time.perf_counter()
     for_moto, mappings = _without_event_source_mappings(cloudformation)
     check_skipped(cloudformation, options.skip_resources)
-    for_moto = _without(for_moto, options.skip_resources)
+    for_moto = without_resources(for_moto, options.skip_resources)
     # The APIs the local cloud serves are not the endpoint's to create (served_apis.py):
     # references to them get the values CloudFormation would give.
     served = served_values(
@@ -449,27 +449,7 @@ def _without_event_source_mappings(
         for logical_id, resource in template["Resources"].items()
         if resource.get("Type") == EVENT_SOURCE_MAPPING
     }
-    return _without(template, mappings), mappings
-
-
-def _without(template: dict[str, Any], logical_ids: Iterable[str]) -> dict[str, Any]:
-    """A copy of template without these resources, and without DependsOn naming them."""
-    removed = set(logical_ids)
-    kept_template = copy.deepcopy(template)
-    resources = kept_template["Resources"]
-    for logical_id in removed:
-        resources.pop(logical_id, None)
-    for resource in resources.values():
-        depends_on = resource.get("DependsOn")
-        if isinstance(depends_on, str):
-            depends_on = [depends_on]
-        if depends_on:
-            kept = [name for name in depends_on if name not in removed]
-            if kept:
-                resource["DependsOn"] = kept
-            else:
-                del resource["DependsOn"]
-    return kept_template
+    return without_resources(template, mappings), mappings
 
 
 def check_skipped(template: Mapping[str, Any], skip: Iterable[str]) -> None:

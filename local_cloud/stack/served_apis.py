@@ -25,7 +25,6 @@ the same path on the local server is `local_cloud.http_api.urls.local_url`.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from local_cloud.http_api.events import api_id
 from local_cloud.model import HttpRouteSpec, RestApiSpec, RestStageSpec
 from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicError, ResourceLookup
+from local_cloud.stack.template import without_resources
 
 REST_API = "AWS::ApiGateway::RestApi"
 REST_DEPLOYMENT = "AWS::ApiGateway::Deployment"
@@ -141,20 +141,8 @@ def _stage_name(logical_id: str, properties: Mapping[str, Any], resolve: Callabl
 def for_endpoint(template: Mapping[str, Any], values: Mapping[str, ServedValue]) -> dict[str, Any]:
     """The template without the served resources, every reference to them replaced by
     its value (in the other resources and in Outputs), DependsOn on them dropped."""
-    result = copy.deepcopy(dict(template))
+    result = without_resources(template, values)
     resources = result["Resources"]
-    for logical_id in values:
-        resources.pop(logical_id, None)
-    for resource in resources.values():
-        depends_on = resource.get("DependsOn")
-        if isinstance(depends_on, str):
-            depends_on = [depends_on]
-        if depends_on:
-            kept = [name for name in depends_on if name not in values]
-            if kept:
-                resource["DependsOn"] = kept
-            else:
-                del resource["DependsOn"]
     result["Resources"] = {
         logical_id: _substitute(resource, values) for logical_id, resource in resources.items()
     }

@@ -191,3 +191,24 @@ def _translate(
     # What a cached translation is read back as: plain JSON types, the same either way.
     plain: dict[str, Any] = json.loads(json.dumps(translated))
     return plain
+
+
+def without_resources(template: Mapping[str, Any], logical_ids: Iterable[str]) -> dict[str, Any]:
+    """A copy of template without these resources, and without DependsOn naming them (what
+    the endpoint is given when the local cloud runs or skips a resource itself)."""
+    removed = set(logical_ids)
+    kept_template = copy.deepcopy(dict(template))
+    resources = kept_template["Resources"]
+    for logical_id in removed:
+        resources.pop(logical_id, None)
+    for resource in resources.values():
+        depends_on = resource.get("DependsOn")
+        if isinstance(depends_on, str):
+            depends_on = [depends_on]
+        if depends_on:
+            kept = [name for name in depends_on if name not in removed]
+            if kept:
+                resource["DependsOn"] = kept
+            else:
+                del resource["DependsOn"]
+    return kept_template

@@ -20,6 +20,7 @@ import boto3
 import pytest
 
 from local_cloud.cloud import LocalCloud, Settings
+from local_cloud.observe import queue_depth
 
 REPO = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
@@ -85,14 +86,7 @@ class RunningApp:
 
     def depth(self, logical_id: str) -> tuple[int, int]:
         """(visible, in flight) messages on the queue."""
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=self.queue_url(logical_id),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        return queue_depth(self.client("sqs"), self.queue_url(logical_id))
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = DEADLINE_SECONDS) -> Any:

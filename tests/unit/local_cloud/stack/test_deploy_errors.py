@@ -17,8 +17,9 @@ from moto import mock_aws
 from moto.cloudformation import parsing
 
 from local_cloud.cloudformation_errors import name_failing_resources
-from local_cloud.stack.deploy import _without, check_skipped, create_stack_failure
+from local_cloud.stack.deploy import check_skipped, create_stack_failure
 from local_cloud.stack.errors import TemplateError
+from local_cloud.stack.template import without_resources
 
 ROLE_WITHOUT_TRUST_POLICY = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {}}}}
 
@@ -83,7 +84,7 @@ def test_skipping_removes_the_resource_and_what_depends_on_it_by_name() -> None:
             "Queue": {"Type": "AWS::SQS::Queue", "DependsOn": "Role"},
         }
     }
-    kept = _without(template, ["Role"])
+    kept = without_resources(template, ["Role"])
     assert set(kept["Resources"]) == {"Fn", "Queue"}
     assert kept["Resources"]["Fn"]["DependsOn"] == ["Queue"]
     assert "DependsOn" not in kept["Resources"]["Queue"]
