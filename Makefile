@@ -115,6 +115,7 @@ demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario under faults,
 
 bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput
 	$(PY) benchmarks/cold_imports.py
+	$(PY) benchmarks/parallel_records.py
 	$(PY) benchmarks/local_cloud_throughput.py
 
 clean: ## Remove build output and local state (keeps .venv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from delivery_guarantees.adapters.payment_provider import (
 )
 from delivery_guarantees.models import ChargeOutcome, ChargeRequest
 from tests.support.events import load_event
+from tests.unit.welcome_email.fakes import CallProbe
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -226,3 +228,40 @@ def dead_letters(queue_url: str) -> list[DeadLetterCopy]:
             copies.append(DeadLetterCopy(message["Body"], attributes))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return copies
+
+
+@dataclass
+class ConcurrentPaymentProvider:
+    """`FakePaymentProvider` behind a network, safe to call from several threads at once.
+
+    Each call is one request in flight on `probe`; it takes `latency` seconds, calls
+    `hold` (if set) with the request while in flight, then fails as unavailable for the
+    transactions in `unavailable_for`, or reaches the fake, which answers one request at
+    a time (its bookkeeping is not thread-safe; Stripe's server is atomic per request).
+    """
+
+    inner: FakePaymentProvider = field(default_factory=FakePaymentProvider)
+    latency: float = 0.0
+    hold: Callable[[ChargeRequest], None] | None = None
+    unavailable_for: set[str] = field(default_factory=set)
+    probe: CallProbe = field(default_factory=CallProbe)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def calls(self) -> list[ChargeRequest]:
+        return self.inner.calls
+
+    def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        with self.probe.call(request.transaction_id):
+            if self.latency:
+                time.sleep(self.latency)
+            if self.hold is not None:
+                self.hold(request)
+            if request.transaction_id in self.unavailable_for:
+                raise PaymentProviderUnavailable(request.transaction_id, "HTTP 503 (simulated)")
+            with self._lock:
+                return self.inner.charge(request)
+
+    def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
+        with self._lock:
+            return self.inner.find_charge(request)
