@@ -48,6 +48,11 @@ class FakePaymentProvider:
     Faults: `time_out_next` fails before anything reaches the provider; `lose_response_next`
     charges, then the answer is lost (a read timeout); `kill_after_charge_next` charges,
     then the function dies (`FunctionKilled`).
+
+    One request at a time (`_lock`), as Stripe's server answers each atomically: the
+    records of a batch call it from several threads (delivery_guarantees.batch), and two
+    charges at once would number their intents alike (`pi_fake_<count + 1>`) and both
+    take a fault armed for the next call.
     """
 
     clock: Callable[[], float] = time.time
@@ -58,6 +63,7 @@ class FakePaymentProvider:
     lost_responses_to_simulate: int = 0
     kills_to_simulate: int = 0
     _keys: dict[str, tuple[float, ChargeRequest, ChargeOutcome]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def idempotency_keys(self) -> list[str]:
@@ -78,6 +84,10 @@ class FakePaymentProvider:
         self.kills_to_simulate = times
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        with self._lock:
+            return self._charge(request)
+
+    def _charge(self, request: ChargeRequest) -> ChargeOutcome:
         self.calls.append(request)
         if self.timeouts_to_simulate:
             self.timeouts_to_simulate -= 1
@@ -96,8 +106,9 @@ class FakePaymentProvider:
         return outcome
 
     def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
-        self.searches.append(request.transaction_id)
-        return adoptable_outcome(request, self.intents_for(request.transaction_id))
+        with self._lock:
+            self.searches.append(request.transaction_id)
+            return adoptable_outcome(request, self.intents_for(request.transaction_id))
 
     def _replay_or_execute(self, request: ChargeRequest) -> ChargeOutcome:
         now = self.clock()
