@@ -59,9 +59,20 @@ $(CHECKOV_VENV)/.installed: tools/checkov.txt
 
 install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
 
-test: $(VENV)/.installed ## Run the whole suite: unit tests, model-based tests, then integration tests on the local cloud
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
-	$(PY) -m pytest tests/model $(PYTEST_ARGS)
+# The unit and model-based tests are one process each and CPU-bound (about 90 and 80 s of
+# CPU), so they run side by side, one core each; the model tests' output is printed after
+# the unit tests', whole. Either failing fails `make test` before the integration tests.
+MODEL_LOG := .local-cloud/model-tests.log
+
+test: $(VENV)/.installed ## Run the whole suite: unit and model-based tests side by side, then integration tests on the local cloud
+	@mkdir -p $(dir $(MODEL_LOG))
+	@echo "$(PY) -m pytest tests/model $(PYTEST_ARGS) > $(MODEL_LOG) (beside the unit tests)"
+	@$(PY) -m pytest tests/model $(PYTEST_ARGS) > $(MODEL_LOG) 2>&1 & model=$$!; \
+	echo "$(PY) -m pytest tests/unit $(PYTEST_ARGS)"; \
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS); unit=$$?; \
+	wait $$model; model=$$?; \
+	echo "---- tests/model, run beside tests/unit ($(MODEL_LOG)):"; cat $(MODEL_LOG); \
+	test $$unit -eq 0 && test $$model -eq 0
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## Run the fast unit tests only (no network)
@@ -78,7 +89,7 @@ lint: $(VENV)/.installed ## Lint and check formatting with ruff
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed ## Type-check with mypy
-	$(VENV)/bin/mypy layers/shared/delivery_guarantees functions local_cloud demo benchmarks
+	$(VENV)/bin/mypy layers/shared/delivery_guarantees functions local_cloud demo benchmarks tests
 
 validate: $(VENV)/.installed $(SAM_VENV)/.installed ## Validate the template (cfn-lint, sam validate --lint)
 	$(VENV)/bin/cfn-lint $(TEMPLATE)
@@ -113,10 +124,11 @@ redrive: $(VENV)/.installed ## Move DLQ=<logical ID or Output key>'s messages ba
 demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario under faults, report each guarantee (DEMO_ARGS=--json)
 	$(PY) -m demo $(DEMO_ARGS)
 
-bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput
+bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput, start-up
 	$(PY) benchmarks/cold_imports.py
 	$(PY) benchmarks/parallel_records.py
 	$(PY) benchmarks/local_cloud_throughput.py
+	$(PY) benchmarks/start_up.py
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf .aws-sam .local-cloud .pytest_cache .mypy_cache .ruff_cache

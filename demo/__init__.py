@@ -12,7 +12,8 @@ by reconciliation and settled charges redriven from the DLQ. It counts what actu
 happened (emails SES accepted, payment intents at the provider, ledger rows, dead-letter
 queues), derives what each guarantee must show from what it did and what the fault plans
 report as fired, and prints a table, one column per guarantee. Exits 1 when a guarantee
-is broken.
+is broken. A failed delivery comes back when the demo fast-forwards its visibility timeout,
+once the failed invocation's own timeout has passed; `--real-time` waits it out.
 
 `python -m demo --json` prints the result as one JSON object on stdout (progress goes to
 stderr). Its keys are stable:

@@ -14,104 +14,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from local_cloud.aws_session import aws_session
 from local_cloud.cloud import (
     DEFAULT_SETTINGS_FILE,
+    PAYMENT_PROVIDER_PORT,
     LocalCloud,
-    Settings,
-    SettingsError,
-    load_settings,
 )
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint, EndpointError, is_answering
+from local_cloud.endpoint import DEFAULT_PORT, Endpoint
 from local_cloud.endpoint_faults import FAULTS_PATH
+from local_cloud.errors import CommandError, LocalCloudError
 from local_cloud.http_api.server import DEFAULT_PORT as HTTP_API_PORT
 from local_cloud.logs import LogFiles, follow, print_lines, resolve_log_file
-from local_cloud.model import DeployedStack, FunctionSpec, SqsEventSourceSpec
-from local_cloud.stack import StackError
-from local_cloud.stack.deploy import aws_session
-from local_cloud.stack.template import parse_parameter_overrides
-
-
-class CommandError(Exception):
-    """A mistake by the caller; printed without a traceback, exit status 2."""
-
-
-# ---------------------------------------------------------------- state of a running `up`
-
-
-def state_path(settings: Settings) -> Path:
-    return settings.state_dir / "state" / f"{settings.stack}.json"
-
-
-def write_state(cloud: LocalCloud) -> Path:
-    assert cloud.deployment is not None
-    assert cloud.endpoint is not None
-    path = state_path(cloud.settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "pid": os.getpid(),
-        "endpoint_url": cloud.endpoint.url,
-        "runtime_dir": str(cloud.deployment.runtime_dir),
-        "queue_urls": dict(cloud.deployment.queue_urls),
-        "stack": asdict(cloud.stack),
-    }
-    staging = path.with_suffix(".json.staging")
-    staging.write_text(json.dumps(state, indent=2, default=str))
-    staging.replace(path)
-    return path
-
-
-def read_state(settings: Settings) -> dict[str, Any] | None:
-    """The state of a live `up` for this stack, or None (absent or stale)."""
-    path = state_path(settings)
-    if not path.is_file():
-        return None
-    state: dict[str, Any] = json.loads(path.read_text())
-    if not _pid_alive(int(state["pid"])) or not is_answering(state["endpoint_url"]):
-        return None
-    return state
-
-
-def stack_from_state(state: dict[str, Any]) -> DeployedStack:
-    raw = state["stack"]
-    functions = tuple(
-        FunctionSpec(
-            **{
-                **item,
-                "code_dir": Path(item["code_dir"]),
-                "layer_dirs": tuple(Path(p) for p in item["layer_dirs"]),
-            }
-        )
-        for item in raw["functions"]
-    )
-    sources = tuple(SqsEventSourceSpec(**item) for item in raw["sqs_event_sources"])
-    return DeployedStack(
-        **{
-            **raw,
-            "functions": functions,
-            "sqs_event_sources": sources,
-            "unsupported_resources": tuple(raw["unsupported_resources"]),
-        }
-    )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
+from local_cloud.model import DeployedStack, FunctionSpec
+from local_cloud.running_stack import (
+    read_state,
+    settings_from_args,
+    stack_from_state,
+    state_path,
+    write_state,
+)
 
 # ---------------------------------------------------------------- inputs
 
@@ -123,20 +53,6 @@ def read_json_file(path: Path, what: str) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise CommandError(f"{what} file {path} is not valid JSON: {error}") from error
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    config = args.config
-    if config is not None:
-        settings = load_settings(config)
-    elif DEFAULT_SETTINGS_FILE.is_file():
-        settings = load_settings(DEFAULT_SETTINGS_FILE)
-    else:
-        settings = Settings()
-    overrides = parse_parameter_overrides(getattr(args, "parameter_overrides", None) or [])
-    return settings.with_overrides(
-        template=getattr(args, "template", None), stack=args.stack, parameter_overrides=overrides
-    )
 
 
 def queue_url(name: str, stack: DeployedStack, queue_urls: dict[str, str]) -> str:
@@ -156,10 +72,8 @@ def message_bodies(args: argparse.Namespace) -> list[dict[str, Any]]:
     """What to send: one body from --body, or each record's body of an SQS event file
     (with its FIFO group and deduplication IDs), or a whole JSON file as one body."""
     if args.body is not None:
-        try:
-            json.loads(args.body)
-        except json.JSONDecodeError as error:
-            raise CommandError(f"--body is not valid JSON: {error}") from error
+        # Any text, as SQS takes it (JSON or not); SQS itself refuses what it does not take
+        # (empty, over 256 KiB, characters outside its set), and send reports its reason.
         return [{"body": args.body}]
     event = read_json_file(args.event, "event")
     records = event.get("Records") if isinstance(event, dict) else None
@@ -194,9 +108,19 @@ def command_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: _raise_keyboard_interrupt())
     # .local-cloud/logs/<function>.log; with --no-view, also printed as they come
     log_files = LogFiles(settings.state_dir, then=_print_log_line if args.no_view else None)
+    if args.payment_provider_port is not None and not settings.payment_provider:
+        raise CommandError(
+            "--payment-provider-port: these settings start no payment provider simulator "
+            f"for {settings.template} (payment_provider = true in the settings file does)"
+        )
     cloud = LocalCloud(
         settings,
         endpoint_port=args.endpoint_port or None,
+        payment_provider_port=(
+            PAYMENT_PROVIDER_PORT
+            if args.payment_provider_port is None
+            else args.payment_provider_port or None
+        ),
         serve_http_apis=not args.no_http_api,
         http_api_port=args.http_api_port or None,
         endpoint_faults=args.faults,
@@ -204,6 +128,7 @@ def command_up(args: argparse.Namespace) -> int:
         provider_faults=args.provider_faults,
         allow_remote_endpoint=args.allow_remote_endpoint,
         log_sink=log_files,
+        skip_resources=args.skip_resource or (),
     )
     depths: QueueDepths | None = None
     alarms: AlarmStates | None = None
@@ -305,15 +230,21 @@ def _print_report(cloud: LocalCloud) -> None:
     assert cloud.deployment is not None
     deployment = cloud.deployment
     stack = deployment.stack
-    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in deployment.seconds.items())
-    print(f"Deployed {stack.stack_name} on {stack.endpoint_url} ({phases}; "
-          f"{deployment.dependency_installs} dependency set(s) installed)")  # fmt: skip
-    for line in deployment.handled_locally:
-        print(f"  local: {line}")
-    for resource in stack.unsupported_resources:
-        print(f"  NOT CREATED (unsupported by the endpoint): {resource}")
+    phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cloud.phases.items())
+    print(f"Deployed {stack.stack_name} on {stack.endpoint_url} "
+          f"({deployment.dependency_installs} dependency set(s) installed, "
+          f"{deployment.builds_reused} build(s) reused)")  # fmt: skip
+    print(f"  start-up: {phases}")
+    for note in deployment.handled_locally:
+        print(f"  local: {note}")
+    for note in stack.unsupported_resources:
+        print(
+            f"  NOT CREATED (unsupported by the endpoint): {note.logical_id} ({note.resource_type})"
+        )
     for warning in deployment.warnings:
         print(f"  warning: {warning}")
+    if cloud.endpoint is not None and cloud.endpoint.process is not None:
+        print(f"  endpoint log: {cloud.endpoint_log}")
     if cloud.payment_provider is not None:
         print(f"  payment provider: {cloud.payment_provider.url}")
     if cloud.http_api is not None:
@@ -321,6 +252,11 @@ def _print_report(cloud: LocalCloud) -> None:
         for api, route in cloud.http_api.app.router.routes:
             print(f"    {route.route_key} -> {route.function_logical_id} "
                   f"({api}, payload {route.payload_format_version})")  # fmt: skip
+        for rest_api in cloud.http_api.app.rest_router.apis:
+            for stage in rest_api.stages:
+                for rest_route in rest_api.routes:
+                    target = f"{rest_route.function_logical_id} ({rest_api.logical_id}, REST)"
+                    print(f"    {rest_route.method} /{stage.name}{rest_route.path} -> {target}")
     print("Outputs:")
     for key, value in stack.outputs.items():
         print(f"  {key} = {value}")
@@ -392,7 +328,12 @@ def command_send(args: argparse.Namespace) -> int:
             request["MessageGroupId"] = message.get("group_id") or "default"
             if message.get("deduplication_id"):
                 request["MessageDeduplicationId"] = message["deduplication_id"]
-        response = sqs.send_message(**request)
+        try:
+            response = sqs.send_message(**request)
+        except ClientError as error:
+            raise CommandError(
+                f"message {index + 1}/{len(messages)} not sent to {args.queue}: {error}"
+            ) from None
         print(f"sent message {index + 1}/{len(messages)}: MessageId {response['MessageId']}")
     return 0
 
@@ -424,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_PORT,
         help=f"port of the endpoint (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    up.add_argument(
+        "--skip-resource",
+        action="append",
+        metavar="LOGICAL_ID",
+        help="leave this resource of the (translated) template out of what the endpoint "
+        "creates, reported as not created (for a resource the endpoint refuses); repeatable",
+    )
+    up.add_argument(
+        "--payment-provider-port",
+        type=int,
+        default=None,
+        help=f"port of the payment provider simulator, where the settings start one (default "
+        f"{PAYMENT_PROVIDER_PORT}; 0 picks a free one); its URL goes to the template parameter "
+        "the settings name (payment_provider_parameter)",
     )
     up.add_argument(
         "--http-api-port",
@@ -471,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("queue", help="queue logical ID, or the key of an Output holding its URL")
     body = send.add_mutually_exclusive_group(required=True)
     body.add_argument("--event", "-e", type=Path, help="JSON file: an SQS event or one body")
-    body.add_argument("--body", help="the message body, JSON")
+    body.add_argument("--body", help="the message body: any text, JSON or not")
     send.set_defaults(handler=command_send)
 
     logs = commands.add_parser("logs", help="print a function's log (--tail: follow it)")
@@ -490,6 +446,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (CommandError, SettingsError, StackError, EndpointError) as error:
+    except LocalCloudError as error:  # the one type meant for the user (errors.py)
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -12,27 +12,34 @@ exactly what it started, in reverse order.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint, start_endpoint
-from local_cloud.model import DeployedStack
-from local_cloud.stack import Deployment, DeployOptions, deploy_stack
-from local_cloud.stack.deploy import aws_session
+from local_cloud.aws_session import aws_session
+from local_cloud.endpoint import DEFAULT_PORT, Endpoint, check_local, start_endpoint
+from local_cloud.errors import PaymentSimulatorError, SettingsError
+from local_cloud.model import DeployedStack, ResourceNote
+from local_cloud.stack import Deployment, DeployOptions
+from local_cloud.stack.deploy import deploy_prepared, prepare_stack
+
+if TYPE_CHECKING:  # imported where started, so a start pays only for what it runs
+    from local_cloud.event_sources import SqsEventSourcePoller
+    from local_cloud.http_api.server import HttpApiServer
+    from local_cloud.lambda_runtime import LambdaService
+    from local_cloud.lambda_runtime.faults import FaultClaims
+    from local_cloud.monitoring.lambda_metrics import LambdaMetrics
+    from local_cloud.payment_provider.server import PaymentProviderServer
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS_FILE = Path("local-cloud.toml")
 PAYMENT_PROVIDER_PORT = 12111
-
-
-class SettingsError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -60,15 +67,26 @@ class Settings:
         parameter_overrides: Mapping[str, str] | None = None,
     ) -> Settings:
         other_template = template is not None and template.resolve() != self.template.resolve()
-        # The settings file's overrides are for its own template; another template gets
-        # only the overrides given with it.
-        base = {} if other_template else dict(self.parameter_overrides)
+        # What the settings file sets up for its own template (parameter values, SSM
+        # parameters, SES identities, the payment simulator) does not carry over to another
+        # template: that one gets only what is given with it. The machine's settings
+        # (region, state_dir, max_concurrent_batches) and the stack name still apply.
+        own = self if not other_template else replace(self, **_TEMPLATE_BOUND_DEFAULTS)
         return replace(
-            self,
+            own,
             template=template or self.template,
             stack=stack or self.stack,
-            parameter_overrides={**base, **(parameter_overrides or {})},
+            parameter_overrides={**own.parameter_overrides, **(parameter_overrides or {})},
         )
+
+
+# The settings that belong to the settings file's template, at their defaults.
+_TEMPLATE_BOUND_DEFAULTS: dict[str, Any] = {
+    "parameter_overrides": {},
+    "ssm_parameters": {},
+    "ses_verified_identities": (),
+    "payment_provider": False,
+}
 
 
 def load_settings(path: Path) -> Settings:
@@ -156,6 +174,7 @@ class LocalCloud:
         endpoint_fault_seed: int | None = None,
         provider_faults: Path | None = None,
         allow_remote_endpoint: bool = False,
+        skip_resources: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         self._allow_remote_endpoint = allow_remote_endpoint
@@ -168,15 +187,29 @@ class LocalCloud:
         self._endpoint_faults = endpoint_faults
         self._endpoint_fault_seed = endpoint_fault_seed
         self._provider_faults = provider_faults
+        self._skip_resources = skip_resources
+        # The endpoint's own output (moto's errors and the tracebacks behind a 500), kept.
+        self.endpoint_log = settings.state_dir / "logs" / "endpoint.log"
         self.endpoint: Endpoint | None = None
-        self.payment_provider: Any = None
+        self.payment_provider: PaymentProviderServer | None = None
         self.deployment: Deployment | None = None
-        self.lambda_service: Any = None
-        self.fault_claims: Any = None  # a FaultClaims while the functions run
-        self.lambda_metrics: Any = None  # a LambdaMetrics while the functions run
-        self.pollers: list[Any] = []
-        self.http_api: Any = None  # an HttpApiServer while the stack's HTTP APIs are served
+        self._lambda_service: LambdaService | None = None
+        self._fault_claims: FaultClaims | None = None  # while the functions run
+        self._lambda_metrics: LambdaMetrics | None = None  # while the functions run
+        self.pollers: list[SqsEventSourcePoller] = []
+        self.http_api: HttpApiServer | None = None  # while the stack's APIs are served
         self.ready_seconds: float | None = None
+        # Seconds of each start-up step, in the order they ended: "endpoint" runs in a
+        # helper thread beside "template", "build" and "zip", "seed" beside "upload".
+        self.phases: dict[str, float] = {}
+        self._helpers: list[_Background] = []  # threads of _start: joined before stopping
+
+    @property
+    def lambda_service(self) -> LambdaService:
+        """The stack's functions, once started."""
+        if self._lambda_service is None:
+            raise RuntimeError("the local cloud is not started")
+        return self._lambda_service
 
     @property
     def stack(self) -> DeployedStack:
@@ -211,32 +244,43 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
+        """Steps overlap where one does not need the other. The endpoint (a process of its
+        own, building moto's applications for the services ahead: `preload`) starts in a
+        helper thread while this one builds and zips the stack, which needs no endpoint;
+        then the endpoint is seeded in a helper thread while this one uploads the zips;
+        then the stack is created and the functions, their mappings and the HTTP APIs
+        start. self.phases has each step's seconds."""
         settings = self.settings
         provider_fault_plan = self._load_provider_faults()
-        # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
-        # names another one: tests must not deploy onto a LocalStack they happen to see.
-        self.endpoint = start_endpoint(
-            port=self._endpoint_port,
-            reuse_from_env=self._endpoint_port is not None,
-            faults_file=self._endpoint_faults,
-            fault_seed=self._endpoint_fault_seed,
-            allow_remote=self._allow_remote_endpoint,
-        )
-        overrides = dict(settings.parameter_overrides)
-        if settings.payment_provider:
-            from local_cloud.payment_provider import start_payment_provider
+        configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+        if self._endpoint_port is not None and configured:  # as start_endpoint will check
+            # it, but before anything starts: the provider would start meanwhile
+            check_local(configured, allow_remote=self._allow_remote_endpoint)
+        endpoint_start = self._in_background(self._start_endpoint, name="endpoint-start")
+        try:
+            started = time.perf_counter()
+            from local_cloud.stack.template import load_template
 
-            self.payment_provider = start_payment_provider(port=self._payment_provider_port)
-            overrides[settings.payment_provider_parameter] = self.payment_provider.url
-            for fault in provider_fault_plan:
-                self.payment_provider.app.faults.add(fault)
-        self._seed(self.endpoint.url)
-        declared = _declared_parameters(settings.template)
-        self.deployment = deploy_stack(
-            DeployOptions(
+            sam = load_template(settings.template)
+            declared = set(sam.get("Parameters") or {})
+            overrides = dict(settings.parameter_overrides)
+            if settings.payment_provider:
+                from local_cloud.payment_provider import start_payment_provider
+
+                try:
+                    self.payment_provider = start_payment_provider(port=self._payment_provider_port)
+                except PaymentSimulatorError as error:
+                    raise PaymentSimulatorError(
+                        f"cannot start the payment provider simulator: {error}; its port is "
+                        "--payment-provider-port"
+                    ) from error
+                overrides[settings.payment_provider_parameter] = self.payment_provider.url
+                for fault in provider_fault_plan:
+                    self.payment_provider.app.faults.add(fault)
+            options = DeployOptions(
                 template_path=settings.template,
                 stack_name=settings.stack,
-                endpoint_url=self.endpoint.url,
+                endpoint_url="",  # known once the endpoint has started; prepare needs none
                 region=settings.region,
                 # the provider's URL only goes to a template that declares the parameter
                 parameter_overrides={
@@ -245,28 +289,52 @@ class LocalCloud:
                     if key in declared or key in settings.parameter_overrides
                 },
                 state_dir=settings.state_dir,
+                skip_resources=tuple(self._skip_resources),
+                endpoint_log=self.endpoint_log,
             )
-        )
+            self.phases["template"] = time.perf_counter() - started
+            # Between builds, a failed endpoint start (a port in use, say) stops the start
+            # there, before a cold cache's pip installs, as when the endpoint came first.
+            prepared = prepare_stack(options, template=sam, check=endpoint_start.check)
+        except BaseException:
+            # The endpoint's own error first, if it failed too, as when it started first;
+            # either way the endpoint is there for stop() once this returns.
+            endpoint_start.join()
+            raise
+        waited = time.perf_counter()
+        endpoint_start.join()
+        self.phases["waited for endpoint"] = time.perf_counter() - waited
+        assert self.endpoint is not None
+        seeding = self._in_background(self._seed_endpoint, name="endpoint-seed")
+        options = replace(options, endpoint_url=self.endpoint.url)
+        self.deployment = deploy_prepared(prepared, options, before_create=seeding.join)
+        self.phases.update(self.deployment.seconds)
+
+        started = time.perf_counter()
         from local_cloud.lambda_runtime import FaultClaims, LambdaService
 
-        self.fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
+        self._fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
         from local_cloud.monitoring.lambda_metrics import LambdaMetrics
 
         cloudwatch = aws_session(settings.region).client(
             "cloudwatch", endpoint_url=self.endpoint.url
         )
-        self.lambda_metrics = LambdaMetrics(cloudwatch)
-        self.lambda_service = LambdaService(
+        self._lambda_metrics = LambdaMetrics(cloudwatch)
+        self._lambda_service = LambdaService(
             self.stack.functions,
             endpoint_url=self.endpoint.url,
             region=settings.region,
             runtime_dir=self.deployment.runtime_dir,
             log_sink=self._log_sink,
-            faults=self.fault_claims,
-            metrics=self.lambda_metrics,
+            faults=self._fault_claims,
+            metrics=self._lambda_metrics,
         )
-        if self._serve_http_apis and self.deployment.http_apis:
+        self.phases["functions"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if self._serve_http_apis and (self.deployment.http_apis or self.deployment.rest_apis):
             self._start_http_api()
+        self.phases["http apis"] = time.perf_counter() - started
+        started = time.perf_counter()
         if self._start_pollers:
             from local_cloud.event_sources import SqsEventSourcePoller
 
@@ -276,14 +344,54 @@ class LocalCloud:
                     self.lambda_service,
                     endpoint_url=self.endpoint.url,
                     region=settings.region,
-                    faults=self.fault_claims,
+                    faults=self._fault_claims,
                     max_concurrent_batches=settings.max_concurrent_batches,
                 )
                 self.pollers.append(poller)
                 poller.start()
+        self.phases["mappings"] = time.perf_counter() - started
+
+    def _in_background(self, target: Callable[[], None], *, name: str) -> _Background:
+        helper = _Background(target, name=name)
+        self._helpers.append(helper)
+        return helper
+
+    def _start_endpoint(self) -> None:
+        started = time.perf_counter()
+        # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
+        # names another one: tests must not deploy onto a LocalStack they happen to see.
+        self.endpoint = start_endpoint(
+            port=self._endpoint_port,
+            reuse_from_env=self._endpoint_port is not None,
+            faults_file=self._endpoint_faults,
+            fault_seed=self._endpoint_fault_seed,
+            allow_remote=self._allow_remote_endpoint,
+            preload=self._services_to_preload(),
+            log_path=self.endpoint_log,
+        )
+        self.phases["endpoint"] = time.perf_counter() - started
+
+    def _seed_endpoint(self) -> None:
+        assert self.endpoint is not None
+        started = time.perf_counter()
+        self._seed(self.endpoint.url)
+        self.phases["seed"] = time.perf_counter() - started
+
+    def _services_to_preload(self) -> list[str]:
+        """What start-up calls, in about the order it first calls it: the upload and the
+        seeding (at once), the rest of the deployment (deploy.py), then the functions'
+        metrics and the pollers."""
+        services = ["sts", "s3"]  # the upload, while the seeding waits for ssm's
+        if self.settings.ssm_parameters:
+            services.append("ssm")
+        if self.settings.ses_verified_identities:
+            services.append("ses")
+        # signing names, as a request's credential scope has them: CloudWatch's is monitoring
+        return [*services, "cloudformation", "monitoring", "iam", "lambda", "sqs"]
 
     def _start_http_api(self) -> None:
         from local_cloud.http_api import start_http_api
+        from local_cloud.http_api.urls import served_resource_types
 
         assert self.deployment is not None
         deployment = self.deployment
@@ -292,30 +400,39 @@ class LocalCloud:
             self.lambda_service,
             port=self._http_api_port,
             access_log=self._log_sink,
+            rest_apis=deployment.rest_apis,
         )
         # What we serve is no longer "not created": it is handled locally, at this URL.
-        served: dict[str, str] = {}
-        for api in deployment.http_apis:
-            served[api.logical_id] = "AWS::ApiGatewayV2::Api"
-            served.update(dict.fromkeys(api.stage_logical_ids, "AWS::ApiGatewayV2::Stage"))
+        served = served_resource_types(deployment.http_apis, deployment.rest_apis)
         self.deployment = replace(
             deployment,
             stack=replace(
                 deployment.stack,
                 unsupported_resources=tuple(
-                    entry
-                    for entry in deployment.stack.unsupported_resources
-                    if entry.split(" ", 1)[0] not in served
+                    note
+                    for note in deployment.stack.unsupported_resources
+                    if note.logical_id not in served
                 ),
             ),
             handled_locally=(
                 *deployment.handled_locally,
                 *(
-                    f"{logical_id} ({resource_type}): served locally at {self.http_api.url}"
+                    ResourceNote(
+                        logical_id, resource_type, f"served locally at {self.http_api.url}"
+                    )
                     for logical_id, resource_type in served.items()
                 ),
             ),
         )
+
+    def local_api_url(self, aws_url: str) -> str:
+        """The local URL of AWS's URL of a served API (an Output such as
+        `https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/`)."""
+        from local_cloud.http_api.urls import local_url
+
+        if self.http_api is None:
+            raise RuntimeError("no API is served (the stack has none, or serving is off)")
+        return local_url(aws_url, self.http_api.url)
 
     def _seed(self, endpoint_url: str) -> None:
         """What must exist before deployment: secrets and verified sender identities.
@@ -347,6 +464,9 @@ class LocalCloud:
     def stop(self) -> None:
         """Stop pollers, the HTTP API server, workers, the payment provider and the endpoint
         we started."""
+        for helper in self._helpers:  # a start cut short: the endpoint may be starting
+            helper.join(raise_error=False)
+        self._helpers.clear()
         # In parallel: each poller finishes and settles the batch it is running first.
         stoppers = [
             threading.Thread(target=_stop_quietly, args=(poller,), name="stop-poller")
@@ -360,15 +480,15 @@ class LocalCloud:
         if self.http_api is not None:  # before the workers, so no request finds them gone
             self.http_api.stop()
             self.http_api = None
-        if self.lambda_service is not None:
-            self.lambda_service.close()
-            self.lambda_service = None
-        if self.lambda_metrics is not None:  # sends what the last invocations recorded
-            self.lambda_metrics.close()
-            self.lambda_metrics = None
-        if self.fault_claims is not None:
-            self.fault_claims.close()
-            self.fault_claims = None
+        if self._lambda_service is not None:
+            self._lambda_service.close()
+            self._lambda_service = None
+        if self._lambda_metrics is not None:  # sends what the last invocations recorded
+            self._lambda_metrics.close()
+            self._lambda_metrics = None
+        if self._fault_claims is not None:
+            self._fault_claims.close()
+            self._fault_claims = None
         if self.payment_provider is not None:
             self.payment_provider.stop()
             self.payment_provider = None
@@ -383,14 +503,34 @@ class LocalCloud:
         self.stop()
 
 
-def _stop_quietly(poller: Any) -> None:
+def _stop_quietly(poller: SqsEventSourcePoller) -> None:
     try:
         poller.stop()
     except Exception:  # one failing stop must not leave the others running
         logger.exception("stopping the poller of %s failed", poller.spec.logical_id)
 
 
-def _declared_parameters(template: Path) -> set[str]:
-    from local_cloud.stack.template import load_template
+class _Background:
+    """A function run in a thread; join() re-raises what it raised, here."""
 
-    return set(load_template(template).get("Parameters") or {})
+    def __init__(self, target: Callable[[], None], *, name: str) -> None:
+        self._target = target
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._target()
+        except BaseException as error:  # handed to join(), in the caller's thread
+            self._error = error
+
+    def check(self) -> None:
+        """Raise what the function raised if it has ended so; else return at once."""
+        if not self._thread.is_alive():
+            self.join()
+
+    def join(self, *, raise_error: bool = True) -> None:
+        self._thread.join()
+        if self._error is not None and raise_error:
+            raise self._error

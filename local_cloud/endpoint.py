@@ -45,15 +45,12 @@ from local_cloud.endpoint_faults import (
     LambdaAction,
     load_fault_file,
 )
+from local_cloud.errors import EndpointError, FaultControlError, PortUnavailable
 from local_cloud.http_guard import is_loopback_name
-from local_cloud.serving import PortUnavailable, bind_loopback
+from local_cloud.serving import bind_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566  # LocalStack's port, so awslocal and localstack_client work unchanged
-
-
-class EndpointError(RuntimeError):
-    pass
 
 
 def is_answering(endpoint_url: str, timeout: float = 1.0) -> bool:
@@ -153,13 +150,21 @@ def start_endpoint(
     faults_file: Path | None = None,
     fault_seed: int | None = None,
     allow_remote: bool = False,
+    preload: Sequence[str] = (),
+    log_path: Path | None = None,
 ) -> Endpoint:
     """Use the endpoint named by AWS_ENDPOINT_URL if it answers, else start moto.
+
+    preload names services (signing names: "sts", "ssm") whose moto application an
+    endpoint started here builds in the background from its start
+    (local_cloud/endpoint_preload.py); a reused endpoint is taken as it is.
 
     port=None (or 0) picks a free port, which tests use to run side by side.
     faults_file (a JSON list of faults) and fault_seed configure fault injection from
     the first request on; they need an endpoint this call starts. An AWS_ENDPOINT_URL
     that is not on loopback is refused (EndpointError) unless allow_remote.
+    log_path: where an endpoint started here writes its output (moto's errors, the
+    tracebacks behind a 500), appended to; None: nowhere.
     """
     if faults_file is not None:
         try:  # here, where the error can be reported; the server's stderr is not kept
@@ -180,15 +185,18 @@ def start_endpoint(
 
     if port and is_answering(f"http://{host}:{port}"):
         raise EndpointError(
-            f"http://{host}:{port} is already in use by another process; stop it, or set "
+            f"http://{host}:{port} is already in use by another process; stop it, pick "
+            f"another port with --endpoint-port (0 picks a free one), or set "
             f"AWS_ENDPOINT_URL=http://{host}:{port} to use it as the endpoint"
         )
     try:
         listener = bind_loopback(host, port)  # port None or 0: the OS picks one
     except PortUnavailable as error:
-        raise EndpointError(f"cannot start the endpoint: {error}") from error
+        raise EndpointError(
+            f"cannot start the endpoint: {error}; the endpoint's port is --endpoint-port"
+        ) from error
     with listener:
-        return _start_process(listener, startup_timeout, faults_file, fault_seed)
+        return _start_process(listener, startup_timeout, faults_file, fault_seed, preload, log_path)
 
 
 def _start_process(
@@ -196,6 +204,8 @@ def _start_process(
     startup_timeout: float,
     faults_file: Path | None,
     fault_seed: int | None,
+    preload: Sequence[str] = (),
+    log_path: Path | None = None,
 ) -> Endpoint:
     """Start the endpoint process serving `listener`, which is closed here once handed on."""
     host, port = listener.getsockname()[:2]
@@ -207,6 +217,12 @@ def _start_process(
     os.close(handle)
     flag = Path(flag_name)
     fault_args += ["--lambda-fault-flag", str(flag)]
+    if preload:
+        fault_args += ["--preload", ",".join(preload)]
+    output: Any = subprocess.DEVNULL
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        output = log_path.open("ab")  # the child keeps its own descriptor
     try:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [
@@ -224,8 +240,8 @@ def _start_process(
                 *fault_args,
             ],
             pass_fds=(listener.fileno(),),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID
         )
     except BaseException:
@@ -233,12 +249,17 @@ def _start_process(
         raise
     finally:
         listener.close()  # the endpoint process has its own: if it dies, connections fail
+        if output is not subprocess.DEVNULL:
+            output.close()
     endpoint = Endpoint(url=url, process=process, lambda_fault_flag=flag)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             flag.unlink(missing_ok=True)
-            raise EndpointError(f"moto server exited with code {process.returncode} on {url}")
+            where = f"; its log: {log_path}" if log_path is not None else ""
+            raise EndpointError(
+                f"moto server exited with code {process.returncode} on {url}{where}"
+            )
         if is_answering(f"{url}/moto-api/"):
             return endpoint
         time.sleep(0.1)
@@ -246,7 +267,7 @@ def _start_process(
     raise EndpointError(f"moto server did not answer on {url} within {startup_timeout:.0f} s")
 
 
-class EndpointFaultsError(RuntimeError):
+class EndpointFaultsError(FaultControlError):
     """The endpoint refused a fault request; the message is the endpoint's own."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

@@ -86,6 +86,8 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from local_cloud import errors
+
 logger = logging.getLogger(__name__)
 
 FAULTS_PATH = "/_local_cloud/faults"
@@ -162,7 +164,7 @@ _ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,127}")
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(errors.FaultSpecError):
     """A fault that cannot be honoured. `field` names the culprit, the message says why."""
 
     def __init__(self, field: str, problem: str) -> None:

@@ -62,6 +62,7 @@ port is bound once.
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import json
 import os
@@ -71,7 +72,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import (
@@ -82,15 +83,24 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from local_cloud.call_log import WithCallLog
+from local_cloud.cloudformation_errors import name_failing_resources
 from local_cloud.endpoint_faults import (
     EndpointFaultPlan,
     FaultSpecError,
     WithFaults,
     load_fault_file,
 )
+from local_cloud.endpoint_preload import (
+    PreloadError,
+    check_services,
+    parse_services,
+    preload,
+    share_region_lookups,
+)
+from local_cloud.errors import PortUnavailable
 from local_cloud.http_guard import HOOK_BODY_LIMIT, CompleteHeadRequestHandler, HttpGuard
 from local_cloud.monitoring.alarm_service import DEFAULT_INTERVAL_SECONDS, MonitoringLoop
-from local_cloud.serving import PortUnavailable, bind_loopback
+from local_cloud.serving import bind_loopback
 from local_cloud.sqs_move_tasks import WithMessageMoveTasks
 
 SES_MESSAGES_PATH = "/_aws/ses"
@@ -121,15 +131,33 @@ def _unix_time_millis(dt: Any = None) -> float:
     return _unix_time(dt) * 1000.0
 
 
+@functools.cache
+def _method_names(clazz: type) -> tuple[str, ...]:
+    from moto.core.utils import method_names_from_class
+
+    return tuple(method_names_from_class(clazz))
+
+
+def _method_names_from_class(clazz: object) -> list[str]:
+    """moto's method_names_from_class, computed once per class (a response class's
+    methods are fixed once it is defined); a new list each time, as moto's."""
+    return list(_method_names(cast(type, clazz)))
+
+
 def speed_up_moto() -> None:
     """Replace moto internals that cost far more than they do; semantics unchanged.
 
     Measured with cProfile on a billing drain: moto listed its own package directory
     (listdir plus a stat per entry) on every request to match the Host header, and SQS
     built several datetimes per message in the queue on every receive to test visibility.
+    Sampled with py-spy (GIL held, 1,000-message drain): moto listed every response
+    class's methods through inspect.getmembers on every request, 2.7% of the endpoint.
     """
     from moto import backends
+    from moto.core import responses as core_responses
     from moto.sqs import models as sqs_models
+
+    core_responses.method_names_from_class = _method_names_from_class
 
     module_names = tuple(backends.list_of_moto_modules())  # the installed package: fixed
     backends.list_of_moto_modules = lambda: module_names
@@ -230,7 +258,15 @@ def endpoint_app(moto_app: Callable[..., Iterable[bytes]], plan: EndpointFaultPl
 
 
 class EndpointRequestHandler(CompleteHeadRequestHandler, MotoRequestHandler):
-    """moto's handler (S3 metadata headers with underscores), refusing cut-off heads."""
+    """moto's handler (S3 metadata headers with underscores), refusing cut-off heads.
+
+    No access line per request: werkzeug logs each one through the logging module to
+    stderr, which the local cloud discards (endpoint.py): formatting and writing a line
+    nobody reads, under the logging module's lock, on every call. Errors are still logged.
+    """
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
@@ -268,7 +304,17 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_INTERVAL_SECONDS,
         help="seconds between AWS/SQS metric samples and alarm evaluations (0: neither)",
     )
+    parser.add_argument(
+        "--preload",
+        default="",
+        help="services (signing names, comma-separated: sts,s3,ssm) whose moto application "
+        "is built in the background from the start (local_cloud/endpoint_preload.py)",
+    )
     args = parser.parse_args(argv)
+    try:
+        preloaded = parse_services(args.preload) if args.preload else []
+    except PreloadError as error:
+        parser.error(f"--preload: {error}")
     if args.monitoring_interval < 0:
         parser.error("--monitoring-interval must be 0 (off) or more")
     if args.parent_pid:
@@ -286,6 +332,14 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    share_region_lookups()  # before moto.ec2 is imported: it asks at import
+    name_failing_resources()  # a resource moto cannot create is named, not a bare 500
+    speed_up_moto()
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    try:  # before binding anything: a bad name is the caller's mistake, reported as such
+        check_services(dispatcher, preloaded)
+    except PreloadError as error:
+        parser.error(f"--preload: {error}")
     if args.fd is None:
         try:
             listener = bind_loopback(args.host, args.port)
@@ -294,11 +348,10 @@ def main(argv: list[str] | None = None) -> None:
         fd = listener.fileno()
     else:
         listener, fd = None, args.fd
-    speed_up_moto()
     server = make_server(
         args.host,
         args.port,
-        endpoint_app(DomainDispatcherApplication(create_backend_app), plan),
+        endpoint_app(dispatcher, plan),
         threaded=True,
         request_handler=EndpointRequestHandler,
         fd=fd,
@@ -317,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.monitoring_interval:
         MonitoringLoop(args.monitoring_interval).start()
         print(f"  alarms: evaluated every {args.monitoring_interval:g} s", flush=True)
+    if preloaded:
+        preload(dispatcher, preloaded)
     server.serve_forever()
 
 

@@ -74,6 +74,46 @@ class HttpApiSpec:
 
 
 @dataclass(frozen=True)
+class RestStageSpec:
+    """A stage of a REST API: its name (the first segment of every URL path) and its
+    stage variables. `logical_id` is the AWS::ApiGateway::Stage or, for the stage a
+    Deployment's StageName creates, the AWS::ApiGateway::Deployment."""
+
+    name: str
+    logical_id: str
+    variables: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RestApiSpec:
+    """A REST API (AWS::ApiGateway::RestApi, API Gateway v1) the local cloud can serve: its
+    routes (every one a Lambda proxy integration, payload format 1.0), its stages, and
+    the media types its body treats as binary (x-amazon-apigateway-binary-media-types)."""
+
+    logical_id: str
+    routes: tuple[HttpRouteSpec, ...]
+    stages: tuple[RestStageSpec, ...]
+    binary_media_types: tuple[str, ...] = ()
+    deployment_logical_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourceNote:
+    """What the local cloud did with one resource of the template (or could not do), kept
+    as data and put into words only where it is printed."""
+
+    logical_id: str
+    resource_type: str
+    how: str  # "created with Subscribe: ...", "served locally at http://...", "not created"
+
+    def __str__(self) -> str:
+        return f"{self.logical_id} ({self.resource_type}): {self.how}"
+
+
+NOT_CREATED = "not created: the endpoint cannot create this type"
+
+
+@dataclass(frozen=True)
 class DeployedStack:
     stack_name: str
     endpoint_url: str
@@ -81,7 +121,7 @@ class DeployedStack:
     outputs: dict[str, str]
     functions: tuple[FunctionSpec, ...]
     sqs_event_sources: tuple[SqsEventSourceSpec, ...]
-    unsupported_resources: tuple[str, ...] = ()  # "LogicalId (Type)", reported, never hidden
+    unsupported_resources: tuple[ResourceNote, ...] = ()  # reported, never hidden
 
     def function(self, name_or_logical_id: str) -> FunctionSpec:
         for spec in self.functions:

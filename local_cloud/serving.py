@@ -22,15 +22,8 @@ from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local_cloud.errors import NotLoopback, PortUnavailable
 from local_cloud.http_guard import CompleteHeadRequestHandler
-
-
-class PortUnavailable(OSError):
-    """The port cannot be bound; the message names it and what to do."""
-
-
-class NotLoopback(PortUnavailable):
-    """A listener was asked for on an address other than loopback: refused."""
 
 
 def bind_loopback(host: str, port: int | None) -> socket.socket:

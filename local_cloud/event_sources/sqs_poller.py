@@ -65,11 +65,13 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
-from local_cloud.call_log import function_access_key
+# Not `from local_cloud.event_sources import ...`: that runs the package's __init__, which
+# imports this module (tests/unit/test_import_graph.py).
+import local_cloud.event_sources.mapping_rules as mapping_rules
+from local_cloud.aws_session import function_credentials
 from local_cloud.event_sources.batch_response import BatchMessage, Settlement, settle_batch
 from local_cloud.event_sources.filtering import (
     FilterPattern,
-    InvalidFilterCriteria,
     compile_filters,
     matches,
 )
@@ -79,7 +81,7 @@ from local_cloud.event_sources.scaling import (
     ScalingRule,
     default_local_cap,
 )
-from local_cloud.event_sources.sqs_event import lambda_event, lambda_record, region_of
+from local_cloud.event_sources.sqs_event import lambda_event, lambda_record
 from local_cloud.lambda_runtime.faults import BATCH_ACTIONS, FaultClaims
 from local_cloud.lambda_runtime.service import InvocationResult, Throttled
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
@@ -94,7 +96,6 @@ RECORD_OVERHEAD_BYTES = 1024  # keys, attributes, receipt handle of one record, 
 FIFO_IDLE_SECONDS = 0.2
 THROTTLE_BACKOFF_SECONDS = 0.5
 ERROR_BACKOFF_SECONDS = 1.0
-DUMMY_CREDENTIAL = "testing"
 RECENT_BATCHES = 100  # kept for recent_batches()
 _GAUGES = frozenset({"pollers", "concurrency", "peak_concurrency"})  # MappingStats, not counts
 
@@ -109,45 +110,6 @@ class FunctionInvoker(Protocol):
     def function(self, name_or_logical_id: str) -> FunctionSpec: ...
 
     def concurrency_limit(self, name_or_logical_id: str) -> int: ...
-
-
-class InvalidEventSourceMapping(ValueError):
-    """The mapping would be rejected by CreateEventSourceMapping."""
-
-
-def validate_mapping(spec: SqsEventSourceSpec) -> None:
-    """AWS's limits on an SQS mapping; the message names the offending property."""
-    region_of(spec.queue_arn)  # raises on a malformed ARN
-    limit = 10 if spec.is_fifo else 10_000
-    if not 1 <= spec.batch_size <= limit:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: BatchSize {spec.batch_size} must be between 1 and {limit} "
-            f"for a {'FIFO' if spec.is_fifo else 'standard'} queue"
-        )
-    window = spec.maximum_batching_window_seconds
-    if not 0 <= window <= 300:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: MaximumBatchingWindowInSeconds {window} must be between 0 and 300"
-        )
-    if spec.is_fifo and window:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: MaximumBatchingWindowInSeconds is not supported for FIFO queues"
-        )
-    if spec.batch_size > 10 and window < 1:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: BatchSize {spec.batch_size} > 10 needs "
-            "MaximumBatchingWindowInSeconds >= 1"
-        )
-    concurrency = spec.maximum_concurrency
-    if concurrency is not None and not 2 <= concurrency <= 1000:
-        raise InvalidEventSourceMapping(
-            f"{spec.logical_id}: ScalingConfig.MaximumConcurrency {concurrency} "
-            "must be between 2 and 1000"
-        )
-    try:
-        compile_filters(spec.filter_patterns)
-    except InvalidFilterCriteria as error:
-        raise InvalidEventSourceMapping(f"{spec.logical_id}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -307,7 +269,7 @@ class SqsEventSourcePoller:
     ) -> None:
         """concurrency pins the number of concurrent batches (no scaling); else the mapping
         scales (scaling.py) up to max_concurrent_batches at most (default max(5, 4 x CPUs))."""
-        validate_mapping(spec)
+        mapping_rules.check(spec)
         self.spec = spec
         self._filters: tuple[FilterPattern, ...] = compile_filters(spec.filter_patterns)
         self._faults = faults
@@ -361,11 +323,7 @@ class SqsEventSourcePoller:
             endpoint_url=self._endpoint_url,
             region_name=self._region,
             # The function's key: on AWS a mapping acts with the function's execution role.
-            aws_access_key_id=function_access_key(
-                self._lambda.function(self.spec.function_name).logical_id
-            ),
-            aws_secret_access_key=DUMMY_CREDENTIAL,
-            aws_session_token=DUMMY_CREDENTIAL,
+            **function_credentials(self._lambda.function(self.spec.function_name).logical_id),
             config=Config(
                 read_timeout=self._poll_wait + 10,
                 retries={"mode": "standard", "max_attempts": 3},
@@ -419,17 +377,16 @@ class SqsEventSourcePoller:
             self._invokers.append(invoker)
 
     def _check_visibility_timeout(self) -> None:
-        # CreateEventSourceMapping refuses a function timeout above the visibility timeout.
+        # CreateEventSourceMapping refuses a function timeout above the visibility timeout;
+        # the queue's value is read here, once, as the mapping starts.
         response = self._client().get_queue_attributes(
             QueueUrl=self.spec.queue_url, AttributeNames=["VisibilityTimeout"]
         )
-        visibility = int(response["Attributes"]["VisibilityTimeout"])
-        timeout = self._lambda.function(self.spec.function_name).timeout_seconds
-        if timeout > visibility:
-            raise InvalidEventSourceMapping(
-                f"{self.spec.logical_id}: queue visibility timeout {visibility} s is less than "
-                f"the function timeout {timeout} s of {self.spec.function_name}"
-            )
+        mapping_rules.check(
+            self.spec,
+            function_timeout_seconds=self._lambda.function(self.spec.function_name).timeout_seconds,
+            visibility_timeout_seconds=int(response["Attributes"]["VisibilityTimeout"]),
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop receiving; every batch already received is invoked and settled first."""

@@ -1,4 +1,5 @@
-"""HTTP APIs (AWS::ApiGatewayV2::Api) served locally, like `sam local start-api`."""
+"""HTTP APIs (AWS::ApiGatewayV2::Api) and REST APIs (AWS::ApiGateway::RestApi, rest.py)
+served locally, like `sam local start-api`."""
 
 from local_cloud.http_api.events import api_id, build_event, function_response
 from local_cloud.http_api.routing import RouteMatch, Router

@@ -1,6 +1,9 @@
-"""Serve HTTP APIs on loopback like `sam local start-api`: each request becomes an API
-Gateway proxy event, invokes its function through the Lambda service, and the result
-becomes the response. One thread per request; the function's concurrency limit applies.
+"""Serve HTTP APIs and REST APIs on loopback like `sam local start-api`: each request becomes
+an API Gateway proxy event, invokes its function through the Lambda service, and the result
+becomes the response. A REST API is served under its stages (`/Prod/hello`, as AWS serves
+https://{api}.execute-api.{region}.amazonaws.com/Prod/hello; local_cloud/http_api/rest.py),
+an HTTP API at the root (its `$default` stage). One thread per request; the function's
+concurrency limit applies.
 A body over the HTTP API's 10 MB payload limit is refused with 413 as API Gateway does,
 without reading it, and so is one whose event would be over Lambda's 6 MB.
 
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request, Response
 
+from local_cloud.errors import HttpApiError, PortUnavailable
 from local_cloud.http_api.events import (
     HttpResponse,
     MalformedResponse,
@@ -32,11 +36,20 @@ from local_cloud.http_api.events import (
     message_response,
     now,
 )
+from local_cloud.http_api.rest import (
+    RestMatch,
+    RestRouter,
+    bad_gateway,
+    build_rest_event,
+    gateway_response,
+    missing_authentication_token,
+    rest_function_response,
+)
 from local_cloud.http_api.routing import Router
 from local_cloud.http_guard import check_request
 from local_cloud.lambda_runtime import LambdaServiceError, RequestTooLarge, Throttled
-from local_cloud.model import HttpApiSpec
-from local_cloud.serving import PortUnavailable, ServedApp, serve_in_background
+from local_cloud.model import HttpApiSpec, RestApiSpec
+from local_cloud.serving import ServedApp, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000  # sam local start-api's
@@ -56,10 +69,6 @@ class FunctionInvoker(Protocol):
     def invoke(self, function_name_or_logical_id: str, event: Any) -> Any: ...
 
 
-class HttpApiError(RuntimeError):
-    pass
-
-
 class HttpApiApp:
     """The WSGI application: route, build the event, invoke, map the result."""
 
@@ -70,8 +79,10 @@ class HttpApiApp:
         *,
         account_id: str = "123456789012",
         access_log: AccessLog | None = None,
+        rest_apis: Iterable[RestApiSpec] = (),
     ) -> None:
         self.router = Router(apis)
+        self.rest_router = RestRouter(rest_apis)
         self._invoker = invoker
         self._account_id = account_id
         self._access_log = access_log
@@ -84,16 +95,20 @@ class HttpApiApp:
         refusal = check_request(environ, MAX_BODY_BYTES)
         request = Request(environ)
         request_id = str(uuid.uuid4())
-        match = self.router.match(request.method, request.path)
-        target, api = (
-            ("no route", "-")
-            if match is None
-            else (match.route.function_logical_id, match.api_logical_id)
-        )
+        rest = self.rest_router.match(request.method, request.path)
+        match = None if rest is not None else self.router.match(request.method, request.path)
+        target, api = ("no route", "-")
+        if rest is not None:
+            target, api = rest.route.route.function_logical_id, rest.api.logical_id
+        elif match is not None:
+            target, api = match.route.function_logical_id, match.api_logical_id
         if refusal is not None:
             answer = _refused(refusal.status)
+        elif rest is not None:
+            context = RequestContext(request_id, now(), self._account_id)
+            answer = self._invoke_rest(request, rest, context)
         elif match is None:
-            answer = message_response(404, "Not Found")
+            answer = self._no_route(request.path)
         else:
             context = RequestContext(request_id, now(), self._account_id)
             event = build_event(request, match, context)
@@ -109,8 +124,57 @@ class HttpApiApp:
         del response.headers["Content-Type"]  # only what the function or API Gateway set
         for name, value in answer.headers:
             response.headers.add(name, value)
-        response.headers["apigw-requestid"] = request_id
+        if rest is not None or (match is None and self._is_rest_path(request.path)):
+            response.headers["x-amzn-RequestId"] = request_id  # what a REST API sends
+        else:
+            response.headers["apigw-requestid"] = request_id
         return response(environ, start_response)
+
+    def _is_rest_path(self, path: str) -> bool:
+        """A path a REST API answers for: under one of its stages, or anything where no
+        HTTP API is served."""
+        if not self.rest_router.apis:
+            return False
+        first = path.lstrip("/").split("/", 1)[0]
+        return first in self.rest_router.stages or not self.router.routes
+
+    def _no_route(self, path: str) -> HttpResponse:
+        # A REST API answers 403 Missing Authentication Token for a path or method it has no
+        # method for; an HTTP API answers 404.
+        if self._is_rest_path(path):
+            return missing_authentication_token()
+        return message_response(404, "Not Found")
+
+    def _invoke_rest(
+        self, request: Request, match: RestMatch, context: RequestContext
+    ) -> HttpResponse:
+        function = match.route.route.function_logical_id
+        event = build_rest_event(request, match, context)
+        # "Handling Lambda errors with an API Gateway API": Lambda rejecting the invocation
+        # (a throttle among them) is a 500, a function error or a malformed answer a 502,
+        # both {"message": "Internal server error"}.
+        try:
+            result = self._invoker.invoke(function, event)
+        except RequestTooLarge:
+            return gateway_response(413, "Request Too Long")  # as H2: what a REST API answered
+        except LambdaServiceError as error:  # Throttled included
+            logger.error("%s: invocation refused: %s", function, error)
+            return gateway_response(500, "Internal server error")
+        if result.error is not None:
+            # An unhandled error, a timeout or a crash: a REST API answers 502 and hides
+            # the detail.
+            logger.info("%s: function error %s", function, result.error.get("errorType"))
+            return bad_gateway()
+        try:
+            return rest_function_response(
+                result.payload,
+                result.raw_payload,
+                accept=request.headers.get("Accept"),
+                binary_media_types=match.api.binary_media_types,
+            )
+        except MalformedResponse as error:
+            logger.error("%s: malformed Lambda proxy response: %s", function, error)
+            return bad_gateway()
 
     def _invoke(self, function: str, event: dict[str, Any], version: str) -> HttpResponse:
         try:
@@ -158,9 +222,12 @@ def start_http_api(
     port: int | None = DEFAULT_PORT,
     account_id: str = "123456789012",
     access_log: AccessLog | None = None,
+    rest_apis: Iterable[RestApiSpec] = (),
 ) -> HttpApiServer:
     """Serve in a background thread; port=None or 0 picks a free port (for tests)."""
-    app = HttpApiApp(apis, invoker, account_id=account_id, access_log=access_log)
+    app = HttpApiApp(
+        apis, invoker, account_id=account_id, access_log=access_log, rest_apis=rest_apis
+    )
     try:
         # HttpApiApp logs one line per request itself: no werkzeug access lines
         serving = serve_in_background(

@@ -22,7 +22,8 @@ InvocationResult.injected_fault says what acted.
 
 Idle environments go only when asked (`reclaim_idle_workers`, which an SQS mapping calls
 when it scales down), not after some idle minutes as in Lambda. Not emulated: memory size
-does not limit memory, and every python runtime runs on this interpreter.
+does not limit memory, and every python runtime runs on this interpreter (INIT_START names
+the version that ran; the deployer warns when the template asks for another).
 """
 
 from __future__ import annotations
@@ -30,16 +31,18 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import platform
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_cloud import errors
 from local_cloud.lambda_runtime.faults import INVOCATION_ACTIONS, ClaimedFault, FaultClaims
 from local_cloud.lambda_runtime.worker import Outcome, Worker
 from local_cloud.model import FunctionSpec
@@ -79,7 +82,7 @@ class RequestTooLarge(LambdaServiceError):
     error_code = "RequestTooLargeException"
 
 
-class UnsupportedRuntime(LambdaServiceError):
+class UnsupportedRuntime(LambdaServiceError, errors.UnsupportedRuntime):
     error_code = "InvalidRuntimeException"
 
 
@@ -148,6 +151,45 @@ class _FunctionPool:
             if worker is not None and worker.alive:
                 self.idle.append(worker)
 
+    def started(self, worker: Worker) -> None:
+        """A cold start: worker is a new environment of this function."""
+        with self.lock:
+            self.live.add(worker)
+            self.cold_starts += 1
+
+    def forget(self, worker: Worker) -> None:
+        """worker is gone (dead, failed its init, or crashed): discard it."""
+        worker.discard()
+        with self.lock:
+            self.live.discard(worker)
+
+    def failed(self, *, timed_out: bool = False, crashed: bool = False) -> None:
+        """Count an invocation that ended in error (a failed init too); an invocation that
+        timed out or whose runtime exited is also counted apart."""
+        with self.lock:
+            self.errors += 1
+            self.timeouts += timed_out
+            self.crashes += crashed
+
+    def take_idle(self, keep: int) -> list[Worker]:
+        """Remove and return the least recently used idle workers until at most `keep`
+        environments, busy and idle, are left; never a busy one."""
+        with self.lock:
+            surplus = max(0, min(len(self.idle), self.busy + len(self.idle) - keep))
+            taken = self.idle[:surplus]  # the bottom of the stack: the longest idle
+            del self.idle[:surplus]
+            self.live.difference_update(taken)
+        return taken
+
+    def take_all(self) -> tuple[list[Worker], list[Worker]]:
+        """(idle, busy): every worker; the idle ones are removed from the pool."""
+        with self.lock:
+            idle = list(self.idle)
+            busy = [worker for worker in self.live if worker not in self.idle]
+            self.idle.clear()
+            self.live.difference_update(idle)
+        return idle, busy
+
     def stats(self) -> FunctionStats:
         with self.lock:
             return FunctionStats(
@@ -166,6 +208,54 @@ class _FunctionPool:
 
 def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+_TIMED_OUT = "Sandbox.Timedout"
+_EXIT_ERROR = "Runtime.ExitError"
+
+
+def sandbox_error(
+    request_id: str,
+    outcome: Outcome,
+    *,
+    phase: str,
+    timeout_seconds: float = 0.0,
+    exit_description: str = "",
+) -> dict[str, Any] | None:
+    """Lambda's error object when the sandbox, not the handler, ended the phase ("init" or
+    "invoke"): a timeout (Sandbox.Timedout) or the runtime exiting (Runtime.ExitError).
+    None when the handler returned or raised (its own error, if any, stands)."""
+    if outcome is Outcome.TIMED_OUT:
+        if phase == "init":
+            message = f"{_timestamp()} {request_id} Task timed out during init"
+        else:
+            message = (
+                f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds"
+            )
+        return {"errorMessage": message, "errorType": _TIMED_OUT, "requestId": request_id}
+    if outcome is Outcome.CRASHED:
+        return {
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+            f"{exit_description}",
+            "errorType": _EXIT_ERROR,
+            "requestId": request_id,
+        }
+    return None
+
+
+@dataclass
+class _Invocation:
+    """What one invocation gathers on its way to an InvocationResult."""
+
+    request_id: str
+    cold_start: bool
+    lines: list[str] = field(default_factory=list)
+    init_ms: float | None = None
+    duration_ms: float = 0.0
+    raw_payload: str | None = None
+    error: dict[str, Any] | None = None
+    memory_used_mb: int | None = None
+    injected_fault: dict[str, Any] | None = None
 
 
 class LambdaService:
@@ -295,155 +385,120 @@ class LambdaService:
         self, pool: _FunctionPool, worker: Worker | None, event: Any, fault: ClaimedFault | None
     ) -> tuple[InvocationResult, Worker | None]:
         spec = pool.spec
-        request_id = str(uuid.uuid4())
-        lines: list[str] = []
         if worker is not None and worker.process.poll() is not None:
             # It died while idle (killed from outside): a fresh environment, not an error.
-            self._forget(pool, worker)
+            pool.forget(worker)
             worker = None
-        cold_start = worker is None
-        init_ms: float | None = None
+        run = _Invocation(request_id=str(uuid.uuid4()), cold_start=worker is None)
         if worker is None:
-            started = time.perf_counter()
-            worker = self._start_worker(spec)
-            with pool.lock:
-                pool.live.add(worker)
-                pool.cold_starts += 1
-            init = worker.wait_for_init()
-            init_ms = (time.perf_counter() - started) * 1000
-            lines.append(f"INIT_START Runtime Version: {spec.runtime} Runtime Environment: local")
-            lines.extend(worker.read_new_logs().splitlines())
-            init_error = init.error
-            if init.outcome is Outcome.TIMED_OUT:
-                init_error = {
-                    "errorMessage": f"{_timestamp()} {request_id} Task timed out during init",
-                    "errorType": "Sandbox.Timedout",
-                }
-            elif init.outcome is Outcome.CRASHED:
-                init_error = {
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"{init.exit_description}",
-                    "errorType": "Runtime.ExitError",
-                }
-            if init_error is not None:
-                init_error.setdefault("requestId", request_id)
-                self._forget(pool, worker)
-                with pool.lock:
-                    pool.errors += 1
-                lines.append(
-                    f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\t"
-                    f"Error Type: {init_error['errorType']}"
-                )
-                return self._finish(
-                    spec, request_id, lines, None, init_error, 0.0, True, init_ms, None
-                ), None
+            worker = self._cold_start(pool, run)
+            if worker is None:
+                return self._finish(spec, run), None
 
-        lines.append(f"START RequestId: {request_id} Version: $LATEST")
+        run.lines.append(f"START RequestId: {run.request_id} Version: $LATEST")
         started = time.perf_counter()
         outcome = worker.invoke(
-            request_id,
+            run.request_id,
             event,
             timeout_seconds=spec.timeout_seconds,
             invoked_function_arn=self._function_arn(spec),
             fault=None if fault is None else fault.for_worker(),
         )
-        duration_ms = (time.perf_counter() - started) * 1000
-        lines.extend(worker.read_new_logs().splitlines())
-        error = outcome.error
-        if outcome.outcome is Outcome.TIMED_OUT:
-            message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
-            lines.append(f"{_timestamp()} {request_id} {message}")
-            error = {
-                "errorMessage": f"RequestId: {request_id} Error: {message}",
-                "errorType": "Sandbox.Timedout",
-            }
-            with pool.lock:
-                pool.timeouts += 1
-        elif outcome.outcome is Outcome.CRASHED:
-            error = {
-                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                f"{outcome.exit_description}",
-                "errorType": "Runtime.ExitError",
-            }
-            lines.append(error["errorMessage"])
-            lines.append("Runtime.ExitError")
-            with pool.lock:
-                pool.crashes += 1
-        if error is not None:
-            error.setdefault("requestId", request_id)
-            with pool.lock:
-                pool.errors += 1
-        if not worker.alive:
-            self._forget(pool, worker)
-        result = self._finish(
-            spec,
-            request_id,
-            lines,
-            outcome.payload,
-            error,
-            duration_ms,
-            cold_start,
-            init_ms,
-            outcome.max_memory_used_mb,
-            outcome.fault_fired,
+        run.duration_ms = (time.perf_counter() - started) * 1000
+        run.lines.extend(worker.read_new_logs().splitlines())
+        run.raw_payload = outcome.payload
+        run.memory_used_mb = outcome.max_memory_used_mb
+        run.injected_fault = outcome.fault_fired
+        run.error = sandbox_error(
+            run.request_id,
+            outcome.outcome,
+            phase="invoke",
+            timeout_seconds=spec.timeout_seconds,
+            exit_description=outcome.exit_description,
         )
-        return result, (worker if worker.alive else None)
+        if run.error is not None and run.error["errorType"] == _TIMED_OUT:
+            message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
+            run.lines.append(f"{_timestamp()} {run.request_id} {message}")
+        elif run.error is not None:
+            run.lines.extend([run.error["errorMessage"], run.error["errorType"]])
+        else:
+            run.error = outcome.error
+        if run.error is not None:
+            run.error.setdefault("requestId", run.request_id)
+            pool.failed(
+                timed_out=outcome.outcome is Outcome.TIMED_OUT,
+                crashed=outcome.outcome is Outcome.CRASHED,
+            )
+        if not worker.alive:
+            pool.forget(worker)
+        return self._finish(spec, run), (worker if worker.alive else None)
 
-    def _finish(
-        self,
-        spec: FunctionSpec,
-        request_id: str,
-        lines: list[str],
-        raw_payload: str | None,
-        error: dict[str, Any] | None,
-        duration_ms: float,
-        cold_start: bool,
-        init_ms: float | None,
-        memory_used_mb: int | None,
-        injected_fault: dict[str, Any] | None = None,
-    ) -> InvocationResult:
-        lines.append(f"END RequestId: {request_id}")
+    def _cold_start(self, pool: _FunctionPool, run: _Invocation) -> Worker | None:
+        """A new environment through its init phase; None (run.error set) if init failed."""
+        spec = pool.spec
+        started = time.perf_counter()
+        worker = self._start_worker(spec)
+        pool.started(worker)
+        init = worker.wait_for_init()
+        run.init_ms = (time.perf_counter() - started) * 1000
+        # Lambda names the runtime version that ran; here that is this interpreter.
+        run.lines.append(
+            f"INIT_START Runtime Version: python:{platform.python_version()}\t"
+            f"Runtime Environment: local ({spec.runtime} in the template)"
+        )
+        run.lines.extend(worker.read_new_logs().splitlines())
+        error = sandbox_error(
+            run.request_id, init.outcome, phase="init", exit_description=init.exit_description
+        )
+        error = error if error is not None else init.error
+        if error is None:
+            return worker
+        error.setdefault("requestId", run.request_id)
+        run.error = error
+        pool.forget(worker)
+        pool.failed()
+        run.lines.append(
+            f"INIT_REPORT Init Duration: {run.init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+            f"Error Type: {error['errorType']}"
+        )
+        return None
+
+    def _finish(self, spec: FunctionSpec, run: _Invocation) -> InvocationResult:
+        lines = [*run.lines, f"END RequestId: {run.request_id}"]
+        duration_ms, init_ms, error = run.duration_ms, run.init_ms, run.error
+        memory_used = run.memory_used_mb if run.memory_used_mb is not None else "-"
         report = [
-            f"REPORT RequestId: {request_id}",
+            f"REPORT RequestId: {run.request_id}",
             f"Duration: {duration_ms:.2f} ms",
             f"Billed Duration: {math.ceil(duration_ms + (init_ms or 0.0))} ms",
             f"Memory Size: {spec.memory_mb} MB",
-            f"Max Memory Used: {memory_used_mb if memory_used_mb is not None else '-'} MB",
+            f"Max Memory Used: {memory_used} MB",
         ]
         if init_ms is not None:
             report.append(f"Init Duration: {init_ms:.2f} ms")
-        if error is not None and error.get("errorType") in ("Sandbox.Timedout",):
+        if error is not None and error.get("errorType") == _TIMED_OUT:
             report.append("Status: timeout")
         elif error is not None and str(error.get("errorType", "")).startswith("Runtime."):
             report.append(f"Status: error\tError Type: {error['errorType']}")
         lines.append("\t".join(report))
+        raw_payload = run.raw_payload
         payload = error if error is not None else (json.loads(raw_payload) if raw_payload else None)
         return InvocationResult(
             payload=payload,
             error=error,
             logs="\n".join(lines) + "\n",
             duration_ms=duration_ms,
-            cold_start=cold_start,
-            request_id=request_id,
+            cold_start=run.cold_start,
+            request_id=run.request_id,
             init_duration_ms=init_ms,
             raw_payload=raw_payload if error is None else json.dumps(error),
-            injected_fault=injected_fault,
+            injected_fault=run.injected_fault,
         )
-
-    def _forget(self, pool: _FunctionPool, worker: Worker) -> None:
-        worker.discard()
-        with pool.lock:
-            pool.live.discard(worker)
 
     def reclaim_idle_workers(self, name_or_logical_id: str, *, keep: int) -> int:
         """Discard the function's least recently used idle workers until at most `keep`
         environments, busy and idle, are left; never a busy one. Returns how many went."""
-        pool = self._pool(name_or_logical_id)
-        with pool.lock:
-            surplus = max(0, min(len(pool.idle), pool.busy + len(pool.idle) - keep))
-            reclaimed = pool.idle[:surplus]  # the bottom of the stack: the longest idle
-            del pool.idle[:surplus]
-            pool.live.difference_update(reclaimed)
+        reclaimed = self._pool(name_or_logical_id).take_idle(keep)
         for worker in reclaimed:
             worker.discard()
         return len(reclaimed)
@@ -456,11 +511,7 @@ class LambdaService:
         """Kill every worker, idle or busy. Invocations still running end as crashes."""
         self._closed = True
         for pool in self._pools.values():
-            with pool.lock:
-                idle = list(pool.idle)
-                busy = [worker for worker in pool.live if worker not in pool.idle]
-                pool.idle.clear()
-                pool.live.difference_update(idle)
+            idle, busy = pool.take_all()
             for worker in idle:
                 worker.discard()
             # A busy worker's pipes belong to the thread invoking it: killing the process

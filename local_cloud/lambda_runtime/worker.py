@@ -21,13 +21,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from local_cloud.call_log import function_access_key
+from local_cloud.aws_session import function_credentials
 from local_cloud.lambda_runtime.bootstrap import FRAME_HEADER, encode_frame
 from local_cloud.model import FunctionSpec
 
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.py")
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase of an on-demand environment
-DUMMY_CREDENTIAL = "testing"  # the local endpoint accepts any; real ones never reach a worker
+# Every function runs on the interpreter running the local cloud, whatever its runtime says.
+LOCAL_PYTHON_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def runtime_note(runtime: str) -> str | None:
+    """What a deploy should say about a function's runtime here, or None: a runtime that is
+    not Python cannot run; another Python version runs on this interpreter."""
+    if not runtime.startswith("python"):
+        return f"runtime {runtime} cannot be run by the local cloud"
+    if runtime != LOCAL_PYTHON_RUNTIME:
+        return (
+            f"runtime {runtime} runs on this machine's {LOCAL_PYTHON_RUNTIME} (the only "
+            "interpreter the local cloud has); differences between the versions are not emulated"
+        )
+    return None
 
 
 class WorkerGone(Exception):
@@ -108,9 +122,9 @@ def worker_environment(
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "AWS_ENDPOINT_URL": endpoint_url,
             # Its own key ID: the endpoint tells its calls apart (local_cloud/call_log.py).
-            "AWS_ACCESS_KEY_ID": function_access_key(spec.logical_id),
-            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
-            "AWS_SESSION_TOKEN": DUMMY_CREDENTIAL,
+            **{
+                name.upper(): value for name, value in function_credentials(spec.logical_id).items()
+            },
         }
     )
     # Only so the interpreter itself can start where it needs a non-standard libpython.

@@ -18,8 +18,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local_cloud.aws_session import aws_session
+from local_cloud.errors import CommandError
 from local_cloud.operations.dlq import (
-    DeadLetterError,
     DeadLetterListing,
     dead_letter_queues,
     find_queue,
@@ -28,6 +29,7 @@ from local_cloud.operations.dlq import (
     redrive,
     stack_outputs,
 )
+from local_cloud.running_stack import read_state, settings_from_args, stack_from_state
 
 BODY_PREVIEW = 160
 
@@ -61,8 +63,6 @@ def _target_arguments(sub: argparse.ArgumentParser) -> None:
 
 def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str, str]:
     """(SQS client, the stack's Outputs, where, stack name) for the command's stack."""
-    from local_cloud.cli import CommandError, read_state, settings_from_args, stack_from_state
-    from local_cloud.stack.deploy import aws_session
 
     settings = settings_from_args(args)
     configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
@@ -95,8 +95,6 @@ def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str, str]:
 
 
 def command_dlq(args: argparse.Namespace) -> int:
-    from local_cloud.cli import CommandError
-
     sqs, outputs, where, stack = _target(args)
     try:
         queues = dead_letter_queues(sqs, outputs)
@@ -140,14 +138,10 @@ def render_listing(listing: DeadLetterListing, now: datetime) -> str:
 
 
 def command_redrive(args: argparse.Namespace) -> int:
-    from local_cloud.cli import CommandError
-
     sqs, outputs, where, _ = _target(args)
     try:
         queue = find_queue(dead_letter_queues(sqs, outputs), args.dlq)
         result = redrive(sqs, queue, max_per_second=args.rate, use_move_task=not args.loop)
-    except DeadLetterError as error:
-        raise CommandError(str(error)) from None
     except (ClientError, BotoCoreError) as error:
         raise CommandError(f"redrive of {args.dlq} at {where}: {error}") from None
     to = result.destination_arn.rsplit(":", 1)[-1] if result.destination_arn else queue.sources

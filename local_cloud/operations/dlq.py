@@ -36,6 +36,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local_cloud.errors import DeadLetterError
+
 UNKNOWN_REASON = "unknown (redelivered until maxReceiveCount)"
 # Message attributes a consumer sets when it dead-letters a message itself (issue #8);
 # shown in this order, then any other attribute whose name starts with "Error".
@@ -53,10 +55,6 @@ MOVE_TASK_UNSUPPORTED = frozenset(
 )
 _QUEUE_URL = re.compile(r"^https?://[^/]+/\d{12}/[^/]+$")
 PEEK_VISIBILITY_SECONDS = 30  # how long a listed message stays hidden, at most
-
-
-class DeadLetterError(Exception):
-    """A DLQ that cannot be found or redriven as asked; the message says why."""
 
 
 @dataclass(frozen=True)

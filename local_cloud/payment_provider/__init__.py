@@ -10,8 +10,8 @@ from local_cloud.payment_provider.faults import Fault, FaultKind, FaultPhase
 from local_cloud.payment_provider.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
-    PaymentProviderError,
     PaymentProviderServer,
+    PaymentSimulatorError,
     start_payment_provider,
 )
 
@@ -23,8 +23,8 @@ __all__ = [
     "FaultPhase",
     "PaymentProviderApp",
     "PaymentProviderControl",
-    "PaymentProviderError",
     "PaymentProviderServer",
+    "PaymentSimulatorError",
     "SimulatorHookError",
     "start_payment_provider",
 ]

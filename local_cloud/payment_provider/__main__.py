@@ -11,7 +11,7 @@ import threading
 from local_cloud.payment_provider.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
-    PaymentProviderError,
+    PaymentSimulatorError,
     start_payment_provider,
 )
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         server = start_payment_provider(args.host, args.port)
-    except PaymentProviderError as error:
+    except PaymentSimulatorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     # The first line on stdout is the URL, so a parent process can read the port.

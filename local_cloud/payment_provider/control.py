@@ -8,9 +8,11 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from local_cloud.errors import FaultControlError
 
-class SimulatorHookError(RuntimeError):
-    pass
+
+class SimulatorHookError(FaultControlError):
+    """The simulator refused a test-hook request; the message is its own."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from local_cloud.errors import FaultSpecError
+
 
 class FaultKind(StrEnum):
     DELAY = "delay"
@@ -36,10 +38,6 @@ class FaultPhase(StrEnum):
 
 ERROR_STATUSES = frozenset({500, 502, 503, 504})
 MAX_DELAY_MS = 120_000
-
-
-class FaultSpecError(ValueError):
-    """A fault description that cannot be honoured; the message names the field."""
 
 
 @dataclass(frozen=True)

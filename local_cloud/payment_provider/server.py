@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from local_cloud.errors import PaymentSimulatorError, PortUnavailable
 from local_cloud.payment_provider.app import PaymentProviderApp
-from local_cloud.serving import PortUnavailable, ServedApp, serve_in_background
+from local_cloud.serving import ServedApp, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 12111  # stripe-mock's port, so tools pointed at stripe-mock work unchanged
 
 logger = logging.getLogger("local_cloud.payment_provider")
-
-
-class PaymentProviderError(RuntimeError):
-    pass
 
 
 PaymentProviderServer = ServedApp[PaymentProviderApp]
@@ -31,6 +28,6 @@ def start_payment_provider(
     try:
         serving = serve_in_background(app, host, port, name="payment-provider", logger=logger)
     except PortUnavailable as error:
-        raise PaymentProviderError(str(error)) from error
+        raise PaymentSimulatorError(str(error)) from error
     logger.info("payment provider simulator listening on %s", serving.url)
     return PaymentProviderServer(app=app, _serving=serving)

@@ -5,6 +5,15 @@ keyed by the requirements, the constraints and the Python version, so an unchang
 stack installs nothing the second time. The Lambda runtime's own boto3 (what
 /var/runtime holds on AWS) is built the same way, pinned to the venv's version: workers
 run with this, never with the venv's site-packages, so what runs locally is what ships.
+
+Each function and layer build is keyed by its inputs (the source files copied, the
+dependency set linked in, the layout): a build whose key file matches is reused as it is,
+not deleted and copied again. Rebuilding the shared layer (its ~1,400 dependency
+directories removed, copied and hard-linked) took 4.4-7.4 s of a warm `make local`
+on a loaded 2-core machine; checking its key takes milliseconds. The key is written last,
+after the build is complete, and removed first when a build starts, so a build cut off
+halfway is never taken for a current one. A build directory edited by hand is not
+noticed: its inputs are what is checked.
 """
 
 from __future__ import annotations
@@ -24,6 +33,9 @@ from local_cloud.stack.errors import BuildError
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache")
 _COMPLETE_MARKER = ".complete"
+# Part of every build key: bump it when what a build holds changes for the same inputs.
+_BUILD_FORMAT = "1"
+_KEY_SUFFIX = ".build-key"
 
 
 def python_tag() -> str:
@@ -58,6 +70,23 @@ def requirements_key(requirements: list[str], constraints: str, tag: str) -> str
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()[:20]
+
+
+def source_digest(source: Path) -> str:
+    """sha256 over what a build copies from source: each file's relative path, whether it
+    is executable, and its contents, the names copytree ignores (_IGNORED) left out."""
+    digest = hashlib.sha256()
+    for directory, subdirectories, files in os.walk(source, followlinks=True):
+        ignored = _IGNORED(directory, [*subdirectories, *files])
+        subdirectories[:] = sorted(name for name in subdirectories if name not in ignored)
+        relative = Path(directory).relative_to(source)
+        for name in sorted(name for name in files if name not in ignored):
+            path = Path(directory) / name
+            digest.update((relative / name).as_posix().encode())
+            digest.update(b"\0x\0" if os.access(path, os.X_OK) else b"\0-\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 class PackageInstaller(Protocol):
@@ -130,22 +159,33 @@ class DependencyCache:
 
 @dataclass
 class Builder:
-    """Builds functions and layers of one stack under build_dir."""
+    """Builds functions and layers of one stack under build_dir; a build whose inputs have
+    not changed since the last one is reused (see the module's docstring)."""
 
     build_dir: Path
     dependencies: DependencyCache
+    keys: dict[Path, str] = field(default_factory=dict)  # build directory -> its key
+    reused: list[Path] = field(default_factory=list)  # builds found current, not rebuilt
 
     def function(self, logical_id: str, source: Path) -> Path:
         """CodeUri's files plus its requirements.txt installed: what /var/task holds."""
         destination = self.build_dir / "functions" / logical_id
-        self._copy_source(logical_id, source, destination)
-        self._add_dependencies(source / "requirements.txt", destination)
+        self._check_source(logical_id, source)
+        installed = self.dependencies.for_requirements_file(source / "requirements.txt")
+        key = self._key("function", source, installed)
+        if self._is_current(destination, key):
+            return destination
+        self._start(destination)
+        self._copy_source(source, destination)
+        if installed is not None:
+            link_tree(installed, destination)
+        self._finish(destination, key)
         return destination
 
     def inline_function(self, logical_id: str, code: str) -> Path:
         """InlineCode / ZipFile: Lambda stores it as index.py."""
         destination = self.build_dir / "functions" / logical_id
-        shutil.rmtree(destination, ignore_errors=True)
+        self._start(destination)
         destination.mkdir(parents=True)
         (destination / "index.py").write_text(code)
         return destination
@@ -154,12 +194,23 @@ class Builder:
         """A Python layer: ContentUri's files under python/ (Lambda's /opt/python) plus its
         requirements; a ContentUri that already has python/ at its top is taken as laid out."""
         destination = self.build_dir / "layers" / logical_id
+        self._check_source(logical_id, source)
         if (source / "python").is_dir():
-            self._copy_source(logical_id, source, destination)
+            key = self._key("layer-as-laid-out", source, None)
+            if not self._is_current(destination, key):
+                self._start(destination)
+                self._copy_source(source, destination)
+                self._finish(destination, key)
             return destination
-        shutil.rmtree(destination, ignore_errors=True)
-        self._copy_source(logical_id, source, destination / "python")
-        self._add_dependencies(source / "requirements.txt", destination / "python")
+        installed = self.dependencies.for_requirements_file(source / "requirements.txt")
+        key = self._key("layer", source, installed)
+        if self._is_current(destination, key):
+            return destination
+        self._start(destination)
+        self._copy_source(source, destination / "python")
+        if installed is not None:
+            link_tree(installed, destination / "python")
+        self._finish(destination, key)
         return destination
 
     def runtime(self) -> Path:
@@ -169,16 +220,51 @@ class Builder:
         return runtime
 
     @staticmethod
-    def _copy_source(logical_id: str, source: Path, destination: Path) -> None:
+    def _key(layout: str, source: Path, installed: Path | None) -> str:
+        """What the build is made from: the layout, the source files and the installed
+        dependency set (its directory is named by the requirements' own cache key)."""
+        digest = hashlib.sha256()
+        for part in (
+            _BUILD_FORMAT,
+            layout,
+            source_digest(source),
+            installed.name if installed else "",
+        ):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return digest.hexdigest()[:32]
+
+    def _is_current(self, destination: Path, key: str) -> bool:
+        key_file = _key_file(destination)
+        current = destination.is_dir() and key_file.is_file() and key_file.read_text() == key
+        if current:
+            self.keys[destination] = key
+            self.reused.append(destination)
+        return current
+
+    @staticmethod
+    def _start(destination: Path) -> None:
+        """The key goes first: a build cut off from here on is not taken for current."""
+        _key_file(destination).unlink(missing_ok=True)
+        shutil.rmtree(destination, ignore_errors=True)
+
+    def _finish(self, destination: Path, key: str) -> None:
+        _key_file(destination).write_text(key)
+        self.keys[destination] = key
+
+    @staticmethod
+    def _check_source(logical_id: str, source: Path) -> None:
         if not source.is_dir():
             raise BuildError(f"{logical_id}: code directory {source} does not exist")
-        shutil.rmtree(destination, ignore_errors=True)
+
+    @staticmethod
+    def _copy_source(source: Path, destination: Path) -> None:
         shutil.copytree(source, destination, ignore=_IGNORED)
 
-    def _add_dependencies(self, requirements: Path, destination: Path) -> None:
-        installed = self.dependencies.for_requirements_file(requirements)
-        if installed is not None:
-            link_tree(installed, destination)
+
+def _key_file(destination: Path) -> Path:
+    """Beside the build, not in it: it must not end up in the zip or on the code path."""
+    return destination.with_name(destination.name + _KEY_SUFFIX)
 
 
 def link_tree(source: Path, destination: Path) -> None:

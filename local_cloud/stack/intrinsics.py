@@ -15,13 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from local_cloud.errors import TemplateError
+
 NO_VALUE = object()  # what Ref AWS::NoValue evaluates to: the property is removed
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
-class IntrinsicError(ValueError):
-    """An intrinsic that cannot be evaluated; the message names it and why."""
+class IntrinsicError(TemplateError, ValueError):
+    """An intrinsic that cannot be evaluated; the message names it and why. A template
+    problem: the CLI reports it in one line like any other (local_cloud/errors.py)."""
 
 
 class ResourceLookup(Protocol):

@@ -1,18 +1,17 @@
-"""Turn resolved template properties into the specs the runtime and pollers consume,
-and enforce the rules AWS enforces when it creates an SQS event source mapping."""
+"""Turn resolved template properties into the specs the runtime and pollers consume.
+(The rules Lambda enforces on an SQS mapping are in event_sources/mapping_rules.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from local_cloud.errors import InvalidEventSourceMapping
 from local_cloud.event_sources.filtering import (
     InvalidFilterCriteria,
-    compile_filters,
     filter_patterns,
 )
 from local_cloud.model import HttpApiSpec, HttpRouteSpec, SqsEventSourceSpec
-from local_cloud.stack.errors import DeploymentError
 
 # Resource types whose absence from DescribeStackResources is expected: the local cloud
 # handles them itself (pollers run the mappings; alarms are put with PutMetricAlarm; queue
@@ -26,10 +25,6 @@ HTTP_API_STAGE = "AWS::ApiGatewayV2::Stage"
 _ANY_METHOD = "x-amazon-apigateway-any-method"
 _OPENAPI_METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
 
-_MAX_BATCH_SIZE_STANDARD = 10_000
-_MAX_BATCH_SIZE_FIFO = 10
-_MAX_BATCHING_WINDOW_SECONDS = 300
-
 
 def sqs_event_source_spec(
     logical_id: str, properties: Mapping[str, Any], *, function_name: str, queue_url: str
@@ -40,7 +35,7 @@ def sqs_event_source_spec(
     try:
         patterns = filter_patterns(properties.get("FilterCriteria"))
     except InvalidFilterCriteria as error:
-        raise DeploymentError(
+        raise InvalidEventSourceMapping(
             f"{logical_id} (AWS::Lambda::EventSourceMapping): InvalidParameterValueException: "
             f"{error}"
         ) from None
@@ -57,45 +52,6 @@ def sqs_event_source_spec(
         enabled=_as_bool(properties.get("Enabled", True)),
         filter_patterns=patterns,
     )
-
-
-def check_sqs_event_source(
-    spec: SqsEventSourceSpec, *, function_timeout_seconds: int, visibility_timeout_seconds: int
-) -> None:
-    """Raise DeploymentError with Lambda's own message where CreateEventSourceMapping fails."""
-    problems = []
-    if function_timeout_seconds > visibility_timeout_seconds:
-        problems.append(
-            f"Queue visibility timeout: {visibility_timeout_seconds} seconds is less than "
-            f"Function timeout: {function_timeout_seconds} seconds"
-        )
-    window = spec.maximum_batching_window_seconds
-    if spec.is_fifo and window > 0:
-        problems.append("Batching window is not supported for FIFO queues")
-    if not 0 <= window <= _MAX_BATCHING_WINDOW_SECONDS:
-        problems.append(
-            f"MaximumBatchingWindowInSeconds {window} is outside 0-{_MAX_BATCHING_WINDOW_SECONDS}"
-        )
-    limit = _MAX_BATCH_SIZE_FIFO if spec.is_fifo else _MAX_BATCH_SIZE_STANDARD
-    if not 1 <= spec.batch_size <= limit:
-        problems.append(f"BatchSize {spec.batch_size} is outside 1-{limit} for this queue")
-    if spec.batch_size > 10 and window < 1 and not spec.is_fifo:
-        problems.append(
-            "Maximum batch window in seconds must be greater than 0 if maximum batch size "
-            "is greater than 10"
-        )
-    concurrency = spec.maximum_concurrency
-    if concurrency is not None and not 2 <= concurrency <= 1000:
-        problems.append(f"ScalingConfig.MaximumConcurrency {concurrency} is outside 2-1000")
-    try:
-        compile_filters(spec.filter_patterns)
-    except InvalidFilterCriteria as error:
-        problems.append(str(error))
-    if problems:
-        raise DeploymentError(
-            f"{spec.logical_id} (AWS::Lambda::EventSourceMapping): InvalidParameterValueException: "
-            + "; ".join(problems)
-        )
 
 
 def not_created(

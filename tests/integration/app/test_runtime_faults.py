@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local_cloud.endpoint import EndpointFaults
-from tests.integration.app.conftest import StackUnderTest, eventually
+from tests.integration.app.conftest import POLL_SECONDS, StackUnderTest, eventually
 from tests.unit.billing.fakes import sqs_event, sqs_record
 
 
@@ -164,7 +164,7 @@ def test_a_twin_delivered_while_the_first_still_runs_is_charged_once(
         writes = idempotency_writes(faults, probes)
         if writes.count("PutItem") >= 2 and "UpdateItem" in writes:
             break
-        time.sleep(0.5)
+        time.sleep(POLL_SECONDS)
     eventually(
         lambda: stack.queue_depth("BillingQueueUrl") == (0, 0),
         timeout=120,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import time_machine
@@ -43,6 +43,7 @@ from tests.unit.billing.fakes import (
 )
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
 
 pytestmark = pytest.mark.usefixtures("billing")
@@ -310,7 +311,10 @@ def test_a_charge_without_a_transaction_id_is_refused_by_the_idempotency_layer(
     keyless = ChargeRequest.model_construct(
         **{k: v for k, v in charge_body().items() if k != "transaction_id"}
     )
-    billing.register_lambda_context(context)
+    # Powertools' LambdaContext is a class, not a Protocol (and types the remaining time as a
+    # staticmethod, so a subclass cannot override it as a method): the fake has what billing
+    # reads of it, and says so by this cast.
+    billing.register_lambda_context(cast("LambdaContext", context))
 
     with pytest.raises(IdempotencyKeyError):
         billing.charge(keyless)

@@ -56,3 +56,12 @@ def test_scaling_raises_visibility_when_rounding_would_break_the_rule():
     # Timeout 11 -> 2 and window 1 -> 1 need 13 s; 67 / 10 rounds up only to 7.
     assert scaled["Resources"]["Queue"]["Properties"]["VisibilityTimeout"] == 13
     assert scaled["Resources"]["Fn"]["Properties"]["CodeUri"] == "/app/fn"
+
+
+def test_a_function_no_queue_feeds_keeps_its_timeout():
+    template, changes = scale_timeouts(load_template(ROOT / "template.yaml"), ROOT, factor=10)
+    resources = template["Resources"]
+    # No visibility timeout waits on SignupFunction's: scaled, it only timed out under load.
+    assert resources["SignupFunction"]["Properties"]["Timeout"] == 10
+    assert not [c for c in changes if c.resource == "SignupFunction"]
+    assert resources["BillingFunction"]["Properties"]["Timeout"] == 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from importlib import metadata
 from pathlib import Path
+from typing import cast
 
 import pytest
 from packaging.markers import default_environment
@@ -26,7 +27,9 @@ LAYER_INPUT = REPO / "layers/shared/requirements.in"
 TOOL_LOCKS = sorted((REPO / "tools").glob("*.txt"))
 HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
 # The Lambda runtime the layer is built for (template.yaml: python3.13, arm64).
-LAMBDA_ENVIRONMENT = default_environment() | {
+# default_environment() is a TypedDict whose fields are all str; mypy reads a TypedDict as a
+# Mapping[str, object], so the cast says what it holds, for the `| {"extra": ...}` below.
+LAMBDA_ENVIRONMENT = cast(dict[str, str], default_environment()) | {
     "python_version": "3.13",
     "python_full_version": "3.13.0",
     "sys_platform": "linux",
@@ -55,7 +58,7 @@ def inputs(path: Path) -> list[Requirement]:
 
 
 def constraints() -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in requirement_lines((REPO / "constraints.txt").read_text()):
         requirement = Requirement(line)
         pins[canonicalize_name(requirement.name)] = next(iter(requirement.specifier)).version

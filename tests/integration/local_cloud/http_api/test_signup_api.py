@@ -56,13 +56,15 @@ def signup(email: str) -> bytes:
 def test_the_api_is_served_and_reported_as_handled_locally(cloud: LocalCloud) -> None:
     assert cloud.http_api is not None
     assert cloud.deployment is not None
-    assert not any("ApiGatewayV2" in entry for entry in cloud.stack.unsupported_resources)
-    served = [line for line in cloud.deployment.handled_locally if "served locally" in line]
-    assert sorted(line.split(" ", 1)[0] for line in served) == [
+    assert not any(
+        "ApiGatewayV2" in note.resource_type for note in cloud.stack.unsupported_resources
+    )
+    served = [note for note in cloud.deployment.handled_locally if "served locally" in note.how]
+    assert sorted(note.logical_id for note in served) == [
         "SignupHttpApi",
         "SignupHttpApiApiGatewayDefaultStage",
     ]
-    assert all(line.endswith(f"served locally at {cloud.http_api.url}") for line in served)
+    assert all(note.how == f"served locally at {cloud.http_api.url}" for note in served)
 
 
 def test_a_signup_is_created_then_replayed_to_its_key_and_refused_without_it(

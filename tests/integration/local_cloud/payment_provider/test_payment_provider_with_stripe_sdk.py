@@ -17,8 +17,8 @@ from stripe.params import PaymentIntentCreateParams
 
 from local_cloud.payment_provider import (
     PaymentProviderControl,
-    PaymentProviderError,
     PaymentProviderServer,
+    PaymentSimulatorError,
     start_payment_provider,
 )
 
@@ -308,7 +308,7 @@ def test_a_client_timeout_then_a_retry_with_the_same_key_charges_once(
 
 
 def test_a_port_in_use_is_a_clear_error(server: PaymentProviderServer) -> None:
-    with pytest.raises(PaymentProviderError, match="cannot listen"):
+    with pytest.raises(PaymentSimulatorError, match="cannot listen"):
         start_payment_provider(port=server.port)
 
 

@@ -32,6 +32,7 @@ def test_faults_from_a_file_are_pending_at_the_simulator_once_the_cloud_is_up(
         serve_http_apis=False,
         provider_faults=faults,
     ) as cloud:
+        assert cloud.payment_provider is not None, "the settings start the payment simulator"
         pending = PaymentProviderControl(cloud.payment_provider.url).pending_faults()
 
     assert [(f["kind"], f["status"], f["remaining"]) for f in pending] == [("error", 503, 2)]

@@ -23,8 +23,13 @@ import boto3
 import pytest
 
 from local_cloud.endpoint import Endpoint, EndpointFaults, start_endpoint
-from local_cloud.event_sources import SqsEventSourcePoller
-from local_cloud.lambda_runtime import FaultClaims, LambdaService, prepare_runtime_dir
+from local_cloud.event_sources import BatchReport, SqsEventSourcePoller
+from local_cloud.lambda_runtime import (
+    FaultClaims,
+    InvocationResult,
+    LambdaService,
+    prepare_runtime_dir,
+)
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 
 REGION = "us-east-1"
@@ -47,6 +52,30 @@ def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sqs(endpoint: Endpoint) -> Any:
     return boto3.client("sqs", endpoint_url=endpoint.url, region_name=REGION)
+
+
+def received(report: BatchReport | None) -> BatchReport:
+    """The report of a batch that came (process_next_batch gives None when none did)."""
+    assert report is not None, "no batch came: the poller received no message"
+    return report
+
+
+def invoked(report: BatchReport) -> InvocationResult:
+    """The invocation of a batch (a throttled batch has none)."""
+    assert report.result is not None, "the batch was throttled, not invoked"
+    return report.result
+
+
+def error_of(result: InvocationResult) -> dict[str, Any]:
+    """Lambda's error object of an invocation that failed."""
+    assert result.error is not None, f"the invocation succeeded, returning {result.payload!r}"
+    return result.error
+
+
+def injected_fault_of(result: InvocationResult) -> dict[str, Any]:
+    """The worker's report of an injected fault that acted in an invocation."""
+    assert result.injected_fault is not None, "no injected fault acted in the invocation"
+    return result.injected_fault
 
 
 @dataclass(frozen=True)

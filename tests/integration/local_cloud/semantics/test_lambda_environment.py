@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from local_cloud.lambda_runtime import Throttled
+from local_cloud.model import FunctionSpec
+from tests.integration.local_cloud.semantics.conftest import Cloud, error_of
 
 PROBE_LAYER = Path(__file__).resolve().parent / "layers" / "probe_layer"
 
 
-def _probe(cloud: Any, **function_options: Any) -> tuple[Any, dict[str, Any]]:
+def _probe(cloud: Cloud, **function_options: Any) -> tuple[FunctionSpec, dict[str, Any]]:
     function = cloud.function(**function_options)
     service = cloud.service(function)
     event = {"Records": [{"messageId": "m1", "body": '{"probe": true}'}]}
@@ -22,7 +24,7 @@ def _probe(cloud: Any, **function_options: Any) -> tuple[Any, dict[str, Any]]:
     return function, result.payload
 
 
-def test_the_function_imports_only_what_lambda_would_give_it(cloud: Any) -> None:
+def test_the_function_imports_only_what_lambda_would_give_it(cloud: Cloud) -> None:
     _, seen = _probe(cloud, layers=(PROBE_LAYER,))
 
     assert seen["importable"] == {
@@ -35,7 +37,7 @@ def test_the_function_imports_only_what_lambda_would_give_it(cloud: Any) -> None
 
 
 def test_the_import_path_is_task_root_then_layers_then_runtime_then_stdlib(
-    cloud: Any, runtime_dir: Any
+    cloud: Cloud, runtime_dir: Path
 ) -> None:
     function, seen = _probe(cloud, layers=(PROBE_LAYER,))
     layer_python = PROBE_LAYER / "python"
@@ -50,7 +52,7 @@ def test_the_import_path_is_task_root_then_layers_then_runtime_then_stdlib(
 
 
 def test_the_environment_has_lambdas_variables_and_not_ours(
-    cloud: Any, monkeypatch: pytest.MonkeyPatch
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ONLY_IN_THE_TEST_PROCESS", "1")
     function, seen = _probe(cloud, environment={"FROM_TEMPLATE": "yes"})
@@ -74,7 +76,7 @@ def test_the_environment_has_lambdas_variables_and_not_ours(
     assert os.environ.get("ONLY_IN_THE_TEST_PROCESS") == "1"
 
 
-def test_the_context_describes_the_function_and_counts_down_in_real_time(cloud: Any) -> None:
+def test_the_context_describes_the_function_and_counts_down_in_real_time(cloud: Cloud) -> None:
     function, seen = _probe(cloud, timeout=3)
     context = seen["context"]
 
@@ -88,19 +90,22 @@ def test_the_context_describes_the_function_and_counts_down_in_real_time(cloud: 
     assert first - second >= 500  # the probe slept 0.5 s between the two readings
 
 
-def test_a_module_that_fails_to_import_is_an_import_module_error(cloud: Any) -> None:
+def test_a_module_that_fails_to_import_is_an_import_module_error(cloud: Cloud) -> None:
     function = cloud.function("broken_import")
     service = cloud.service(function)
 
     result = service.invoke(function.function_name, {})
 
-    assert result.error["errorType"] == "Runtime.ImportModuleError"
-    assert "Unable to import module 'app': No module named 'pytest'" in result.error["errorMessage"]
+    assert error_of(result)["errorType"] == "Runtime.ImportModuleError"
+    assert (
+        "Unable to import module 'app': No module named 'pytest'"
+        in error_of(result)["errorMessage"]
+    )
     assert result.cold_start
     assert service.stats()[function.logical_id].warm_workers == 0
 
 
-def test_an_invocation_beyond_reserved_concurrency_is_throttled(cloud: Any) -> None:
+def test_an_invocation_beyond_reserved_concurrency_is_throttled(cloud: Cloud) -> None:
     function = cloud.function(reserved=0)
     service = cloud.service(function)
 

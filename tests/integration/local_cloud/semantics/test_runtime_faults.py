@@ -13,10 +13,18 @@ from typing import Any
 
 from local_cloud.endpoint import start_endpoint
 from local_cloud.endpoint_faults import LambdaAction
+from local_cloud.event_sources import BatchReport, SqsEventSourcePoller
 from local_cloud.lambda_runtime import FaultClaims
 from local_cloud.lambda_runtime.faults import INVOCATION_ACTIONS
 from local_cloud.model import FunctionSpec
-from tests.integration.local_cloud.semantics.conftest import Cloud, Queue
+from tests.integration.local_cloud.semantics.conftest import (
+    Cloud,
+    Queue,
+    error_of,
+    injected_fault_of,
+    invoked,
+    received,
+)
 
 
 def outbox_calls(cloud: Cloud, outbox: Queue, expect: int) -> list[dict[str, Any]]:
@@ -27,10 +35,17 @@ def outbox_calls(cloud: Cloud, outbox: Queue, expect: int) -> list[dict[str, Any
     return sorted(calls, key=lambda call: int(call["call"]))
 
 
-def next_batch(cloud: Cloud, poller: Any, timeout: float = 60.0) -> Any:
+def next_batch(cloud: Cloud, poller: SqsEventSourcePoller, timeout: float = 60.0) -> BatchReport:
     """Process the next batch that arrives (a redelivery, once its visibility lapsed)."""
-    reports: list[Any] = []
-    cloud.wait_until(lambda: reports.append(poller.process_next_batch()) or reports[-1], timeout)
+    reports: list[BatchReport] = []
+
+    def arrived() -> bool:
+        report = poller.process_next_batch()
+        if report is not None:
+            reports.append(report)
+        return report is not None
+
+    cloud.wait_until(arrived, timeout)
     return reports[-1]
 
 
@@ -55,20 +70,20 @@ def test_a_worker_killed_after_its_second_call_keeps_that_call_and_the_batch_com
     )
     [message_id] = cloud.send(queue, {"calls": 3})
 
-    crashed = poller.process_next_batch()
+    crashed = received(poller.process_next_batch())
 
-    assert crashed.result.error["errorType"] == "Runtime.ExitError"
-    assert crashed.result.error["errorMessage"].endswith(
+    assert error_of(invoked(crashed))["errorType"] == "Runtime.ExitError"
+    assert error_of(invoked(crashed))["errorMessage"].endswith(
         "Error: Runtime exited with error: signal: killed"
     )
-    assert crashed.result.injected_fault["calls"] == 2
-    assert "[local cloud] injected fault" in crashed.result.logs
+    assert injected_fault_of(invoked(crashed))["calls"] == 2
+    assert "[local cloud] injected fault" in invoked(crashed).logs
     assert crashed.settlement.whole_batch_failed
     # Calls 1 and 2 happened (call 2's answer had arrived), call 3 never did.
     calls = outbox_calls(cloud, outbox, expect=2)
     assert [(c["call"], c["request_id"]) for c in calls] == [
-        (1, crashed.result.request_id),
-        (2, crashed.result.request_id),
+        (1, invoked(crashed).request_id),
+        (2, invoked(crashed).request_id),
     ]
     [fired] = cloud.faults.fired()
     assert fired["id"] == added["id"]
@@ -77,7 +92,7 @@ def test_a_worker_killed_after_its_second_call_keeps_that_call_and_the_batch_com
         function.logical_id,
         "crash",
     )
-    assert fired["request_id"] == crashed.result.request_id
+    assert fired["request_id"] == invoked(crashed).request_id
     assert fired["call"].startswith(f"POST {cloud.endpoint_url}/")
     assert cloud.faults.pending() == []
 
@@ -85,9 +100,9 @@ def test_a_worker_killed_after_its_second_call_keeps_that_call_and_the_batch_com
     # is spent, so this time all three calls are made: calls 1 and 2 twice in all.
     again = next_batch(cloud, poller)
     assert again.message_ids == (message_id,)
-    assert again.result.error is None
-    assert again.result.cold_start
-    assert again.result.payload == {"batchItemFailures": []}
+    assert invoked(again).error is None
+    assert invoked(again).cold_start
+    assert invoked(again).payload == {"batchItemFailures": []}
     assert [c["call"] for c in outbox_calls(cloud, outbox, expect=3)] == [1, 2, 3]
     assert cloud.counts(queue) == (0, 0)
     assert service.stats()[function.logical_id].crashes == 1
@@ -126,12 +141,12 @@ def test_a_hang_after_the_first_call_exceeds_the_timeout(cloud: Cloud) -> None:
     cloud.faults.add(service="lambda", function=function.logical_id, action="hang", after_calls=1)
     cloud.send(queue, {"calls": 2})
 
-    hung = poller.process_next_batch()
+    hung = received(poller.process_next_batch())
 
-    assert hung.result.error["errorType"] == "Sandbox.Timedout"
-    assert "Task timed out after 2.00 seconds" in hung.result.error["errorMessage"]
-    assert hung.result.duration_ms >= 2000
-    assert hung.result.injected_fault["action"] == "hang"
+    assert error_of(invoked(hung))["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 2.00 seconds" in error_of(invoked(hung))["errorMessage"]
+    assert invoked(hung).duration_ms >= 2000
+    assert injected_fault_of(invoked(hung))["action"] == "hang"
     assert [c["call"] for c in outbox_calls(cloud, outbox, expect=1)] == [1]
     [fired] = cloud.faults.fired()
     assert (fired["action"], fired["calls"], fired["error_type"]) == ("hang", 1, "Sandbox.Timedout")
@@ -146,8 +161,8 @@ def test_a_hang_before_the_handler_times_out_without_a_call(cloud: Cloud) -> Non
 
     result = service.invoke(function.logical_id, {"Records": [_record({"calls": 1})]})
 
-    assert result.error["errorType"] == "Sandbox.Timedout"
-    assert result.injected_fault["calls"] == 0
+    assert error_of(result)["errorType"] == "Sandbox.Timedout"
+    assert injected_fault_of(result)["calls"] == 0
     assert cloud.sqs.receive_message(QueueUrl=outbox.url, WaitTimeSeconds=1).get("Messages") is None
 
 

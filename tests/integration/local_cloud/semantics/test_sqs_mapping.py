@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from local_cloud.event_sources import BatchReport
+from tests.integration.local_cloud.semantics.conftest import Cloud, error_of, invoked, received
+
 AWS_SAMPLES = Path(__file__).resolve().parents[3] / "unit/local_cloud/event_sources/aws_samples"
 
 
@@ -28,7 +31,7 @@ def _aws_sample(name: str) -> dict[str, Any]:
 # -- the event -------------------------------------------------------------------------------
 
 
-def test_standard_queue_event_has_the_shape_of_aws_sample(cloud: Any) -> None:
+def test_standard_queue_event_has_the_shape_of_aws_sample(cloud: Cloud) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function))
@@ -43,9 +46,9 @@ def test_standard_queue_event_has_the_shape_of_aws_sample(cloud: Any) -> None:
     )
     cloud.sqs.send_message(QueueUrl=queue.url, MessageBody=body)
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
-    records = report.result.payload["event"]["Records"]
+    records = invoked(report).payload["event"]["Records"]
     sample_with_attributes, sample_without = _aws_sample("sqs_standard.json")["Records"]
     with_attributes = next(r for r in records if r["messageAttributes"])
     without = next(r for r in records if not r["messageAttributes"])
@@ -71,15 +74,15 @@ def test_standard_queue_event_has_the_shape_of_aws_sample(cloud: Any) -> None:
     }
 
 
-def test_fifo_queue_event_carries_group_deduplication_id_and_sequence_number(cloud: Any) -> None:
+def test_fifo_queue_event_carries_group_deduplication_id_and_sequence_number(cloud: Cloud) -> None:
     queue = cloud.queue(fifo=True)
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function))
     cloud.send(queue, {"probe": True}, group="g1")
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
-    (record,) = report.result.payload["event"]["Records"]
+    (record,) = invoked(report).payload["event"]["Records"]
     (sample,) = _aws_sample("sqs_fifo.json")["Records"]
     assert list(record) == list(sample)
     assert list(record["attributes"]) == list(sample["attributes"])
@@ -89,29 +92,29 @@ def test_fifo_queue_event_carries_group_deduplication_id_and_sequence_number(clo
 # -- success and failure of the whole batch --------------------------------------------------
 
 
-def test_success_deletes_the_whole_batch(cloud: Any) -> None:
+def test_success_deletes_the_whole_batch(cloud: Cloud) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function))
     cloud.send(queue, {}, {}, {})
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
     assert len(report.message_ids) == 3
     assert cloud.counts(queue) == (0, 0)
 
 
 def test_function_error_fails_the_batch_and_it_comes_back_with_a_higher_receive_count(
-    cloud: Any,
+    cloud: Cloud,
 ) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function))
     ids = cloud.send(queue, {"raise": "boom"}, {})
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
-    assert report.result.error["errorType"] == "RuntimeError"
+    assert error_of(invoked(report))["errorType"] == "RuntimeError"
     assert report.settlement.whole_batch_failed
     assert cloud.counts(queue) == (0, 2)
     again = cloud.receive_all(queue, expect=2)  # once the visibility timeout lapsed
@@ -119,32 +122,32 @@ def test_function_error_fails_the_batch_and_it_comes_back_with_a_higher_receive_
     assert {m["Attributes"]["ApproximateReceiveCount"] for m in again} == {"2"}
 
 
-def test_timeout_fails_the_batch_and_the_next_invocation_is_cold(cloud: Any) -> None:
+def test_timeout_fails_the_batch_and_the_next_invocation_is_cold(cloud: Cloud) -> None:
     queue = cloud.queue()  # outlives the 1 s timeout by far, so we see the batch in flight
     function = cloud.function(timeout=1)
     service = cloud.service(function)
     poller = cloud.mapping(queue, function, service)
     cloud.send(queue, {"sleep": 5}, {})
 
-    timed_out = poller.process_next_batch()
+    timed_out = received(poller.process_next_batch())
 
-    assert timed_out.result.error["errorType"] == "Sandbox.Timedout"
-    assert "Task timed out after 1.00 seconds" in timed_out.result.error["errorMessage"]
+    assert error_of(invoked(timed_out))["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in error_of(invoked(timed_out))["errorMessage"]
     assert cloud.counts(queue) == (0, 2)
     assert service.invoke(function.function_name, {"Records": []}).cold_start
 
 
-def test_crashed_worker_fails_the_batch_and_the_next_invocation_is_cold(cloud: Any) -> None:
+def test_crashed_worker_fails_the_batch_and_the_next_invocation_is_cold(cloud: Cloud) -> None:
     queue = cloud.queue()
     function = cloud.function()
     service = cloud.service(function)
     poller = cloud.mapping(queue, function, service)
     cloud.send(queue, {"exit": 7})
 
-    crashed = poller.process_next_batch()
+    crashed = received(poller.process_next_batch())
 
-    assert crashed.result.error["errorType"] == "Runtime.ExitError"
-    assert "exit status 7" in crashed.result.error["errorMessage"]
+    assert error_of(invoked(crashed))["errorType"] == "Runtime.ExitError"
+    assert "exit status 7" in error_of(invoked(crashed))["errorMessage"]
     assert cloud.counts(queue) == (0, 1)
     assert service.invoke(function.function_name, {"Records": []}).cold_start
 
@@ -176,7 +179,7 @@ ALL_KEPT = "all kept"
         pytest.param("a string", ALL_KEPT, id="a-string"),
     ],
 )
-def test_batch_item_failures_response_rule(cloud: Any, response: Any, expected: str) -> None:
+def test_batch_item_failures_response_rule(cloud: Cloud, response: Any, expected: str) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(
@@ -184,10 +187,10 @@ def test_batch_item_failures_response_rule(cloud: Any, response: Any, expected: 
     )
     cloud.send(queue, {"respond": response}, {}, {})
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
     assert len(report.message_ids) == 3
-    assert report.result.error is None
+    assert invoked(report).error is None
     if expected == ALL_DELETED:
         assert cloud.counts(queue) == (0, 0)
     else:
@@ -195,7 +198,7 @@ def test_batch_item_failures_response_rule(cloud: Any, response: Any, expected: 
         assert cloud.counts(queue) == (0, 3)
 
 
-def test_only_the_listed_failures_stay_in_the_queue(cloud: Any) -> None:
+def test_only_the_listed_failures_stay_in_the_queue(cloud: Cloud) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(
@@ -203,7 +206,7 @@ def test_only_the_listed_failures_stay_in_the_queue(cloud: Any) -> None:
     )
     _, failing, _ = cloud.send(queue, {}, {"fail": True}, {})
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
     assert report.settlement.retained_ids == {failing}
     assert cloud.counts(queue) == (0, 1)
@@ -212,7 +215,7 @@ def test_only_the_listed_failures_stay_in_the_queue(cloud: Any) -> None:
     assert again["Attributes"]["ApproximateReceiveCount"] == "2"
 
 
-def test_without_report_batch_item_failures_a_listed_failure_is_still_deleted(cloud: Any) -> None:
+def test_without_report_batch_item_failures_a_listed_failure_is_still_deleted(cloud: Cloud) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function))
@@ -224,7 +227,7 @@ def test_without_report_batch_item_failures_a_listed_failure_is_still_deleted(cl
 
 
 def test_a_function_error_fails_the_whole_batch_even_with_report_batch_item_failures(
-    cloud: Any,
+    cloud: Cloud,
 ) -> None:
     queue = cloud.queue()
     function = cloud.function()
@@ -242,7 +245,7 @@ def test_a_function_error_fails_the_whole_batch_even_with_report_batch_item_fail
 
 
 def test_a_message_failing_max_receive_count_times_moves_to_the_dead_letter_queue(
-    cloud: Any,
+    cloud: Cloud,
 ) -> None:
     dead_letter = cloud.queue()
     # maxReceiveCount 2 and a 1 s visibility timeout keep the test short (nothing in flight
@@ -265,7 +268,7 @@ def test_a_message_failing_max_receive_count_times_moves_to_the_dead_letter_queu
 # -- FIFO ------------------------------------------------------------------------------------
 
 
-def test_fifo_keeps_group_order_and_stops_the_group_at_its_first_failure(cloud: Any) -> None:
+def test_fifo_keeps_group_order_and_stops_the_group_at_its_first_failure(cloud: Cloud) -> None:
     queue = cloud.queue(fifo=True, visibility_timeout=2)
     function = cloud.function()
     poller = cloud.mapping(
@@ -274,7 +277,7 @@ def test_fifo_keeps_group_order_and_stops_the_group_at_its_first_failure(cloud: 
     a1, a2, a3 = cloud.send(queue, {}, {"fail": True}, {}, group="a")
     b1, b2 = cloud.send(queue, {}, {}, group="b")
 
-    first = poller.process_next_batch()
+    first = received(poller.process_next_batch())
 
     assert first.message_ids == (a1, a2, a3, b1, b2)
     # a3 was not listed, but it comes after a2 in group a: it stays, so a keeps its order.
@@ -283,28 +286,28 @@ def test_fifo_keeps_group_order_and_stops_the_group_at_its_first_failure(cloud: 
     (a4,) = cloud.send(queue, {}, group="a")
     cloud.wait_until(lambda: cloud.counts(queue)[1] == 0)  # a2 visible again
 
-    retry = poller.process_next_batch()
+    retry = received(poller.process_next_batch())
 
     # The group's retries come first, then its newer message.
     assert retry.message_ids == (a2, a3, a4)
     assert retry.settlement.retained_ids == {a2, a3, a4}
 
 
-def test_fifo_retries_a_failed_batch_in_the_same_order(cloud: Any) -> None:
+def test_fifo_retries_a_failed_batch_in_the_same_order(cloud: Cloud) -> None:
     queue = cloud.queue(fifo=True, visibility_timeout=2)
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function))
     ids = cloud.send(queue, {}, {"raise": "once"}, {}, group="a")
 
-    failed = poller.process_next_batch()
+    failed = received(poller.process_next_batch())
     cloud.wait_until(lambda: cloud.counts(queue)[1] == 0)
-    retry = poller.process_next_batch()
+    retry = received(poller.process_next_batch())
 
     assert failed.settlement.whole_batch_failed
     assert failed.message_ids == retry.message_ids == tuple(ids)
 
 
-def test_fifo_does_not_hand_out_a_group_that_is_in_flight(cloud: Any) -> None:
+def test_fifo_does_not_hand_out_a_group_that_is_in_flight(cloud: Cloud) -> None:
     # Long enough that a1 is still in flight at the second receive, however slow the first
     # invocation was.
     queue = cloud.queue(fifo=True, visibility_timeout=60)
@@ -317,7 +320,7 @@ def test_fifo_does_not_hand_out_a_group_that_is_in_flight(cloud: Any) -> None:
     (a2,) = cloud.send(queue, {}, group="a")
     (b1,) = cloud.send(queue, {}, group="b")
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
     assert report.message_ids == (b1,)  # a1 is in flight, so a2 must wait behind it
     assert {a1, a2}.isdisjoint(report.message_ids)
@@ -326,18 +329,18 @@ def test_fifo_does_not_hand_out_a_group_that_is_in_flight(cloud: Any) -> None:
 # -- batching --------------------------------------------------------------------------------
 
 
-def test_no_batching_window_invokes_with_what_one_receive_returned(cloud: Any) -> None:
+def test_no_batching_window_invokes_with_what_one_receive_returned(cloud: Cloud) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function), batch_size=10)
     cloud.send(queue, {}, {})
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
 
     assert len(report.message_ids) == 2
 
 
-def test_batching_window_gathers_beyond_one_receive(cloud: Any) -> None:
+def test_batching_window_gathers_beyond_one_receive(cloud: Cloud) -> None:
     queue = cloud.queue(visibility_timeout=10)
     function = cloud.function()
     poller = cloud.mapping(
@@ -358,7 +361,7 @@ def test_batching_window_gathers_beyond_one_receive(cloud: Any) -> None:
     late = threading.Timer(0.5, lambda: cloud.send(queue, {}, {}))
     late.start()
 
-    report = poller.process_next_batch()
+    report = received(poller.process_next_batch())
     late.join()
 
     # 15 were there, 2 arrived during the window: more than one receive (max 10) can hold.
@@ -366,7 +369,7 @@ def test_batching_window_gathers_beyond_one_receive(cloud: Any) -> None:
     assert cloud.counts(queue) == (0, 0)
 
 
-def test_batching_window_ends_early_when_the_batch_is_full(cloud: Any) -> None:
+def test_batching_window_ends_early_when_the_batch_is_full(cloud: Cloud) -> None:
     queue = cloud.queue(visibility_timeout=10)
     function = cloud.function()
     poller = cloud.mapping(
@@ -382,14 +385,16 @@ def test_batching_window_ends_early_when_the_batch_is_full(cloud: Any) -> None:
             Entries=[{"Id": str(i), "MessageBody": "{}"} for i in range(count)],
         )
 
-    report = poller.process_next_batch()  # would take 60 s if the full batch did not end it
+    report = received(
+        poller.process_next_batch()
+    )  # would take 60 s if the full batch did not end it
 
     assert len(report.message_ids) == 12
     assert cloud.counts(queue) == (1, 0)
 
 
 def test_on_an_idle_queue_the_batching_window_is_a_maximum_and_gathers_what_arrives(
-    cloud: Any,
+    cloud: Cloud,
 ) -> None:
     window = 2
     queue = cloud.queue(visibility_timeout=10)
@@ -427,14 +432,14 @@ def test_on_an_idle_queue_the_batching_window_is_a_maximum_and_gathers_what_arri
         assert window <= report.batching_seconds <= window + 4.5
 
 
-def _seen_ids(report: Any) -> list[str]:
-    return [record["messageId"] for record in report.result.payload["event"]["Records"]]
+def _seen_ids(report: BatchReport) -> list[str]:
+    return [record["messageId"] for record in invoked(report).payload["event"]["Records"]]
 
 
 # -- concurrency -----------------------------------------------------------------------------
 
 
-def test_reserved_concurrency_of_one_never_runs_two_batches_at_once(cloud: Any) -> None:
+def test_reserved_concurrency_of_one_never_runs_two_batches_at_once(cloud: Cloud) -> None:
     side_channel = cloud.queue(visibility_timeout=30)
     queue = cloud.queue(visibility_timeout=2)
     function = cloud.function(reserved=1, environment={"SIDE_CHANNEL_QUEUE_URL": side_channel.url})
@@ -456,7 +461,7 @@ def test_reserved_concurrency_of_one_never_runs_two_batches_at_once(cloud: Any) 
     assert service.stats()[function.logical_id].max_concurrent == 1
 
 
-def test_stop_is_prompt_and_joins_the_pollers(cloud: Any) -> None:
+def test_stop_is_prompt_and_joins_the_pollers(cloud: Cloud) -> None:
     queue = cloud.queue()
     function = cloud.function()
     poller = cloud.mapping(queue, function, cloud.service(function))

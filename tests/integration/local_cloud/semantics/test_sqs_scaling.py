@@ -11,14 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from local_cloud.event_sources import SqsEventSourcePoller
-from local_cloud.model import SqsEventSourceSpec
+from local_cloud.lambda_runtime import LambdaService
+from local_cloud.model import FunctionSpec, SqsEventSourceSpec
+from tests.integration.local_cloud.semantics.conftest import Cloud, Queue
 
 REGION = "us-east-1"
 MESSAGES = 60
 DEADLINE = 300.0
 
 
-def _scaling_mapping(cloud: Any, **options: Any) -> tuple[SqsEventSourcePoller, Any, Any, Any]:
+def _scaling_mapping(
+    cloud: Cloud, **options: Any
+) -> tuple[SqsEventSourcePoller, Queue, FunctionSpec, LambdaService]:
     """A queue of MESSAGES sleepy messages, a function and a scaling mapping (not started)."""
     queue = cloud.queue(visibility_timeout=30)
     function = cloud.function(timeout=10)
@@ -44,7 +48,7 @@ def _scaling_mapping(cloud: Any, **options: Any) -> tuple[SqsEventSourcePoller, 
     return poller, queue, function, service
 
 
-def test_a_deep_queue_scales_the_mapping_beyond_five_batches_and_back(cloud: Any) -> None:
+def test_a_deep_queue_scales_the_mapping_beyond_five_batches_and_back(cloud: Cloud) -> None:
     # 8: this machine's default cap with 2 CPUs (4 per CPU), set so that any machine has it
     poller, queue, function, service = _scaling_mapping(cloud, max_concurrent_batches=8)
     ceiling = min(8, service.concurrency_limit(function.function_name))  # the function's: 10
@@ -70,7 +74,7 @@ def test_a_deep_queue_scales_the_mapping_beyond_five_batches_and_back(cloud: Any
     cloud.wait_until(back_to_five, timeout=DEADLINE)
 
 
-def test_maximum_concurrency_below_the_cap_is_never_exceeded(cloud: Any) -> None:
+def test_maximum_concurrency_below_the_cap_is_never_exceeded(cloud: Cloud) -> None:
     poller, queue, function, service = _scaling_mapping(
         cloud, maximum_concurrency=6, max_concurrent_batches=10
     )

@@ -20,7 +20,7 @@ import pytest
 from local_cloud.event_sources import (
     InvalidEventSourceMapping,
     SqsEventSourcePoller,
-    validate_mapping,
+    mapping_rules,
 )
 from local_cloud.event_sources.filtering import (
     InvalidFilterCriteria,
@@ -32,7 +32,7 @@ from local_cloud.event_sources.sqs_event import lambda_record
 from local_cloud.lambda_runtime import InvocationResult
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 from local_cloud.stack.errors import DeploymentError
-from local_cloud.stack.specs import check_sqs_event_source, sqs_event_source_spec
+from local_cloud.stack.specs import sqs_event_source_spec
 
 QUEUE_ARN = "arn:aws:sqs:us-west-2:123456789012:my-queue"
 
@@ -320,7 +320,7 @@ def test_the_spec_carries_the_templates_filter_patterns() -> None:
         queue_url="http://localhost/q",
     )
     assert spec.filter_patterns == (pattern,)
-    check_sqs_event_source(spec, function_timeout_seconds=3, visibility_timeout_seconds=30)
+    mapping_rules.check(spec, function_timeout_seconds=3, visibility_timeout_seconds=30)
     unfiltered = sqs_event_source_spec(
         "Mapping", PROPERTIES, function_name="fn", queue_url="http://localhost/q"
     )
@@ -336,7 +336,7 @@ def test_an_invalid_pattern_fails_the_deploy_like_create_event_source_mapping() 
         filter_patterns=('{"body": {"kind": "charge"}}',),
     )
     with pytest.raises(DeploymentError) as raised:
-        check_sqs_event_source(spec, function_timeout_seconds=3, visibility_timeout_seconds=30)
+        mapping_rules.check(spec, function_timeout_seconds=3, visibility_timeout_seconds=30)
     assert str(raised.value).startswith(
         "Mapping (AWS::Lambda::EventSourceMapping): InvalidParameterValueException: "
         "FilterCriteria.Filters[0].Pattern: invalid filter pattern definition: body.kind"
@@ -450,5 +450,5 @@ def test_the_poller_refuses_an_invalid_pattern() -> None:
         queue_url="http://queue",
         filter_patterns=("{oops",),
     )
-    with pytest.raises(InvalidEventSourceMapping, match=r"Mapping: FilterCriteria.Filters\[0\]"):
-        validate_mapping(spec)
+    with pytest.raises(InvalidEventSourceMapping, match=r"Mapping .*: FilterCriteria.Filters\[0\]"):
+        mapping_rules.check(spec)

@@ -16,7 +16,6 @@ from local_cloud.event_sources import (
     InvalidEventSourceMapping,
     SqsEventSourcePoller,
     sqs_poller,
-    validate_mapping,
 )
 from local_cloud.lambda_runtime import InvocationResult, Throttled
 from local_cloud.model import FunctionSpec, SqsEventSourceSpec
@@ -137,31 +136,6 @@ def _poller(queue: FakeQueue, lambda_: FakeLambda, **options: Any) -> SqsEventSo
 
 
 @pytest.mark.parametrize(
-    ("options", "complaint"),
-    [
-        ({"batch_size": 0}, "BatchSize 0"),
-        ({"batch_size": 10_001, "maximum_batching_window_seconds": 1}, "BatchSize 10001"),
-        ({"batch_size": 11, "queue_arn": FIFO_ARN}, "FIFO"),
-        ({"batch_size": 11}, "needs MaximumBatchingWindowInSeconds >= 1"),
-        ({"maximum_batching_window_seconds": 301}, "MaximumBatchingWindowInSeconds 301"),
-        ({"maximum_batching_window_seconds": 1, "queue_arn": FIFO_ARN}, "not supported for FIFO"),
-        ({"maximum_concurrency": 1}, "MaximumConcurrency 1"),
-        ({"queue_arn": "jobs"}, "not an SQS queue ARN"),
-    ],
-)
-def test_a_mapping_aws_would_reject_is_rejected(options: dict[str, Any], complaint: str) -> None:
-    spec = SqsEventSourceSpec(
-        logical_id="Mapping",
-        function_name="fn",
-        queue_url="http://queue",
-        **{"queue_arn": QUEUE_ARN, **options},
-    )
-
-    with pytest.raises(ValueError, match=complaint):
-        validate_mapping(spec)
-
-
-@pytest.mark.parametrize(
     ("maximum_concurrency", "function_limit", "expected"),
     [(None, 10, 5), (2, 10, 2), (None, 1, 1), (100, 3, 3)],
 )
@@ -196,7 +170,10 @@ def test_a_function_timeout_above_the_visibility_timeout_is_rejected_at_start() 
 
     poller = _poller(ShortVisibility([]), FakeLambda())
 
-    with pytest.raises(InvalidEventSourceMapping, match="visibility timeout 2 s is less than"):
+    with pytest.raises(
+        InvalidEventSourceMapping,
+        match="Queue visibility timeout: 2 seconds is less than Function timeout",
+    ):
         poller.start()
 
 

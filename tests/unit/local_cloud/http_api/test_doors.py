@@ -11,6 +11,7 @@ import pytest
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
 from local_cloud.http_api import HttpApiApp
+from local_cloud.http_guard import RequestBody
 from tests.unit.local_cloud.http_api.test_app import SIGNUP_API, FakeLambda
 
 BODY = b'{"email": "a@example.com", "name": "Ada", "payment_method": "pm_card_visa"}'
@@ -53,7 +54,7 @@ def test_clients_on_this_machine_and_local_pages_pass(headers: dict[str, str]) -
     assert len(fake.calls) == 1
 
 
-def post_raw(fake: FakeLambda, headers: dict[str, str], stream: io.RawIOBase, **env: Any) -> int:
+def post_raw(fake: FakeLambda, headers: dict[str, str], stream: RequestBody, **env: Any) -> int:
     built = EnvironBuilder(path="/accounts", method="POST", headers=list(headers.items()))
     environ = built.get_environ()
     environ.pop("CONTENT_LENGTH", None)

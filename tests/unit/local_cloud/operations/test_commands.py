@@ -36,7 +36,7 @@ from moto import mock_aws
 from moto.sqs.exceptions import SQSException
 from moto.sqs.responses import SQSResponse
 
-from local_cloud import cli
+from local_cloud import cli, running_stack
 from local_cloud.model import DeployedStack
 from local_cloud.operations.dlq import UNKNOWN_REASON
 
@@ -390,8 +390,8 @@ def test_dlq_uses_the_running_ups_outputs_and_endpoint(
             asked.append((service, endpoint_url))
             return self._session.client(service, **kwargs)
 
-    monkeypatch.setattr("local_cloud.stack.deploy.aws_session", InProcessSession)
-    monkeypatch.setattr(cli, "is_answering", lambda url: url == endpoint)
+    monkeypatch.setattr("local_cloud.operations.commands.aws_session", InProcessSession)
+    monkeypatch.setattr(running_stack, "is_answering", lambda url: url == endpoint)
     message_id = poison(sqs, dlq, "{}")
 
     assert run("dlq", "--stack", "up-stack") == 0

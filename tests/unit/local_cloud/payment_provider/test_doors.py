@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from stripe._encode import _api_encode
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from local_cloud.http_guard import RequestBody
 from local_cloud.payment_provider.app import MAX_BODY_BYTES
 from tests.unit.local_cloud.payment_provider.simulator import API_KEY, CHARGE, Simulator
 
@@ -57,7 +58,7 @@ def test_the_sdk_and_local_pages_pass(sim: Simulator) -> None:
     assert local.status_code == 200
 
 
-def post_raw(sim: Simulator, path: str, length: int, stream: io.RawIOBase) -> tuple[int, Any]:
+def post_raw(sim: Simulator, path: str, length: int, stream: RequestBody) -> tuple[int, Any]:
     built = EnvironBuilder(
         path=path,
         method="POST",

@@ -1,8 +1,10 @@
-"""Host-native builds: the dependency cache installs each requirement set once."""
+"""Host-native builds: the dependency cache installs each requirement set once, and a
+build whose inputs have not changed is reused, not made again."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from local_cloud.stack.build import (
     python_tag,
     requirement_lines,
     requirements_key,
+    source_digest,
 )
 from local_cloud.stack.errors import BuildError
 
@@ -129,3 +132,126 @@ def test_link_tree_links_files_and_keeps_existing_ones(tmp_path: Path) -> None:
     link_tree(tmp_path / "src", tmp_path / "dst")
     assert (tmp_path / "dst/pkg/mod.py").read_text() == "own"
     assert (tmp_path / "dst/other.py").read_text() == "x"
+
+
+def _function_source(root: Path) -> Path:
+    source = root / "functions/orders"
+    source.mkdir(parents=True)
+    (source / "app.py").write_text("VERSION = 1\n")
+    (source / "requirements.txt").write_text("stripe==16.1.0\n")
+    return source
+
+
+def test_an_unchanged_function_is_not_built_again(tmp_path: Path) -> None:
+    source = _function_source(tmp_path)
+    cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
+    first = Builder(tmp_path / "build", cache).function("OrdersFunction", source)
+    (first / "left-by-the-first-build").write_text("")  # gone if the build is redone
+    again = Builder(tmp_path / "build", cache)  # a later `make local`
+    assert again.function("OrdersFunction", source) == first
+    assert again.reused == [first]
+    assert (first / "left-by-the-first-build").is_file()
+    assert again.keys[first] == Builder(tmp_path / "build", cache)._key(
+        "function", source, cache.for_requirements_file(source / "requirements.txt")
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda source: (source / "app.py").write_text("VERSION = 2\n"), id="edit"),
+        pytest.param(lambda source: (source / "new.py").write_text(""), id="new-file"),
+        pytest.param(lambda source: (source / "app.py").rename(source / "main.py"), id="rename"),
+        pytest.param(lambda source: (source / "app.py").chmod(0o755), id="exec-bit"),
+        pytest.param(
+            lambda source: (source / "requirements.txt").write_text("stripe==16.2.0\n"),
+            id="requirements",
+        ),
+    ],
+)
+def test_a_changed_input_builds_the_function_again(tmp_path: Path, change: Any) -> None:
+    source = _function_source(tmp_path)
+    cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
+    first_builder = Builder(tmp_path / "build", cache)
+    built = first_builder.function("OrdersFunction", source)
+    first_key = first_builder.keys[built]
+    (built / "left-by-the-first-build").write_text("")
+    change(source)
+    again = Builder(tmp_path / "build", cache)
+    assert again.function("OrdersFunction", source) == built
+    assert again.reused == []
+    assert again.keys[built] != first_key
+    assert not (built / "left-by-the-first-build").exists()
+    built_files = sorted(p.name for p in built.iterdir())
+    assert built_files == sorted(
+        {p.name for p in source.iterdir()} | {"stripe.py"}  # RecordingInstaller's module
+    )
+    for path in source.iterdir():
+        assert (built / path.name).read_bytes() == path.read_bytes()
+
+
+def test_a_change_that_copytree_ignores_reuses_the_build(tmp_path: Path) -> None:
+    source = _function_source(tmp_path)
+    cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
+    Builder(tmp_path / "build", cache).function("OrdersFunction", source)
+    (source / "__pycache__").mkdir()
+    (source / "__pycache__/app.cpython-313.pyc").write_bytes(b"compiled")
+    again = Builder(tmp_path / "build", cache)
+    again.function("OrdersFunction", source)
+    assert len(again.reused) == 1
+
+
+def test_a_build_cut_off_halfway_is_built_again(tmp_path: Path) -> None:
+    source = _function_source(tmp_path)
+    cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
+
+    class CutOff(Exception):
+        pass
+
+    def cut_off(_source: Path, destination: Path) -> None:
+        destination.mkdir(parents=True)  # some of the files copied, then the crash
+        (destination / "requirements.txt").write_text("stripe==16.1.0\n")
+        raise CutOff
+
+    first = Builder(tmp_path / "build", cache)
+    built = first.function("OrdersFunction", source)
+    (source / "app.py").write_text("VERSION = 2\n")
+    interrupted = Builder(tmp_path / "build", cache)
+    interrupted._copy_source = cut_off  # type: ignore[method-assign,assignment]
+    with pytest.raises(CutOff):
+        interrupted.function("OrdersFunction", source)
+    (source / "app.py").write_text("VERSION = 1\n")  # back to what the first build had
+    again = Builder(tmp_path / "build", cache)
+    again.function("OrdersFunction", source)
+    assert again.reused == []  # its key went first: the half-built one is not current
+    assert (built / "app.py").read_text() == "VERSION = 1\n"
+
+
+def test_an_unchanged_layer_is_reused_and_a_changed_one_rebuilt(tmp_path: Path) -> None:
+    source = tmp_path / "layers/shared"
+    (source / "delivery_guarantees").mkdir(parents=True)
+    (source / "delivery_guarantees/__init__.py").write_text("A = 1\n")
+    (source / "requirements.txt").write_text("stripe==16.1.0\n")
+    cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
+    layer = Builder(tmp_path / "build", cache).layer("SharedLayer", source)
+    again = Builder(tmp_path / "build", cache)
+    assert again.layer("SharedLayer", source) == layer
+    assert again.reused == [layer]
+    (source / "delivery_guarantees/__init__.py").write_text("A = 2\n")
+    changed = Builder(tmp_path / "build", cache)
+    changed.layer("SharedLayer", source)
+    assert changed.reused == []
+    assert (layer / "python/delivery_guarantees/__init__.py").read_text() == "A = 2\n"
+    assert (layer / "python/stripe.py").is_file()
+    assert not list(layer.rglob("*.build-key"))  # the key lives beside the build
+
+
+def test_the_source_digest_follows_what_is_copied(tmp_path: Path) -> None:
+    source = _function_source(tmp_path)
+    first = source_digest(source)
+    (source / ".mypy_cache").mkdir()
+    (source / ".mypy_cache/x.json").write_text("{}")
+    assert source_digest(source) == first
+    (source / "pkg").mkdir()
+    (source / "pkg/mod.py").write_text("")
+    assert source_digest(source) != first

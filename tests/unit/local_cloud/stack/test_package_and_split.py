@@ -1,12 +1,17 @@
-"""Zips are named by content; what moto receives has no event source mappings."""
+"""Zips are named by their build's key or their content; what moto receives has no event
+source mappings."""
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from local_cloud.stack import package
 from local_cloud.stack.deploy import _without_event_source_mappings
-from local_cloud.stack.package import tree_digest, zip_tree
+from local_cloud.stack.package import S3ArtifactStore, tree_digest, zip_tree
 
 
 def test_the_digest_follows_names_and_contents(tmp_path: Path) -> None:
@@ -44,3 +49,38 @@ def test_mappings_are_kept_for_the_pollers_and_references_to_them_dropped() -> N
     assert "DependsOn" not in for_moto["Resources"]["Alarm"]
     assert for_moto["Resources"]["Other"]["DependsOn"] == ["Fn"]
     assert "Mapping" in template["Resources"]  # the input is not modified
+
+
+def test_a_keyed_build_is_zipped_under_its_key_without_reading_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build/app.py").write_text("z = 1\n")
+
+    def no_digest(directory: Path) -> str:
+        raise AssertionError("a keyed build's files are not read for a digest")
+
+    monkeypatch.setattr(package, "tree_digest", no_digest)
+    archive = zip_tree(tmp_path / "build", tmp_path / "zips", "k1")
+    assert archive.name == "build-k1.zip"
+    assert zip_tree(tmp_path / "build", tmp_path / "zips", "k1") == archive
+    (tmp_path / "build/app.py").write_text("z = 2\n")  # rebuilt: a new key
+    other = zip_tree(tmp_path / "build", tmp_path / "zips", "k2")
+    assert other != archive
+    with zipfile.ZipFile(other) as bundle:
+        assert bundle.read("app.py") == b"z = 2\n"
+
+
+def test_the_store_puts_a_zip_in_one_request(tmp_path: Path) -> None:
+    archive = tmp_path / "build-k1.zip"
+    archive.write_bytes(b"PK-not-really")
+    calls: list[dict[str, Any]] = []
+
+    class S3:
+        def put_object(self, **request: Any) -> None:
+            calls.append({**request, "Body": request["Body"].read()})
+
+    assert S3ArtifactStore(S3(), "bucket").upload(archive) == ("bucket", "artifacts/build-k1.zip")
+    assert calls == [
+        {"Bucket": "bucket", "Key": "artifacts/build-k1.zip", "Body": b"PK-not-really"}
+    ]

@@ -1,14 +1,11 @@
-"""Lambda's deploy-time rules for SQS mappings, the not-created report, alarm requests."""
+"""Specs from template properties, the not-created report, alarm requests. (Lambda's rules
+for SQS mappings: tests/unit/local_cloud/event_sources/test_mapping_rules.py.)"""
 
 from __future__ import annotations
 
-import pytest
-
 from local_cloud.model import SqsEventSourceSpec
-from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.specs import (
     alarm_request,
-    check_sqs_event_source,
     not_created,
     sqs_event_source_spec,
 )
@@ -50,48 +47,6 @@ def test_properties_become_a_spec_with_aws_defaults() -> None:
     assert full.is_fifo
     assert (full.batch_size, full.maximum_concurrency, full.enabled) == (5, 3, False)
     assert full.report_batch_item_failures is True
-
-
-def test_a_function_timeout_above_the_visibility_timeout_fails_with_lambdas_message() -> None:
-    with pytest.raises(DeploymentError) as raised:
-        check_sqs_event_source(spec(), function_timeout_seconds=60, visibility_timeout_seconds=30)
-    assert "Queue visibility timeout: 30 seconds is less than Function timeout: 60 seconds" in str(
-        raised.value
-    )
-    # equal is accepted by AWS (though the house rule asks for 6x)
-    check_sqs_event_source(spec(), function_timeout_seconds=30, visibility_timeout_seconds=30)
-
-
-def test_a_batch_above_ten_needs_a_window() -> None:
-    with pytest.raises(DeploymentError, match="Maximum batch window in seconds must be greater"):
-        check_sqs_event_source(
-            spec(batch_size=11), function_timeout_seconds=3, visibility_timeout_seconds=30
-        )
-    check_sqs_event_source(
-        spec(batch_size=11, maximum_batching_window_seconds=1),
-        function_timeout_seconds=3,
-        visibility_timeout_seconds=30,
-    )
-
-
-def test_fifo_takes_no_window_and_at_most_ten() -> None:
-    with pytest.raises(DeploymentError, match="Batching window is not supported for FIFO queues"):
-        check_sqs_event_source(
-            spec(FIFO, maximum_batching_window_seconds=1),
-            function_timeout_seconds=3,
-            visibility_timeout_seconds=30,
-        )
-    with pytest.raises(DeploymentError, match="BatchSize 11 is outside 1-10"):
-        check_sqs_event_source(
-            spec(FIFO, batch_size=11), function_timeout_seconds=3, visibility_timeout_seconds=30
-        )
-
-
-def test_maximum_concurrency_range() -> None:
-    with pytest.raises(DeploymentError, match="MaximumConcurrency 1"):
-        check_sqs_event_source(
-            spec(maximum_concurrency=1), function_timeout_seconds=3, visibility_timeout_seconds=30
-        )
 
 
 def test_every_resource_the_endpoint_did_not_create_is_reported() -> None:

@@ -1,14 +1,17 @@
-"""Templates load, parameters are checked as CreateStack checks them, SAM translates offline."""
+"""Templates load, parameters are checked as CreateStack checks them, SAM translates offline
+(and a translation is made again only when one of its inputs changed)."""
 
 from __future__ import annotations
 
 import datetime
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from local_cloud.stack import template as template_module
 from local_cloud.stack.errors import TemplateError
 from local_cloud.stack.template import (
     effective_parameters,
@@ -163,3 +166,65 @@ def test_other_scalars_and_short_form_intrinsics_load_as_before() -> None:
 def test_yaml_safe_load_keeps_reading_dates_for_everyone_else() -> None:
     parse_template("Version: 2012-10-17")
     assert yaml.safe_load("Version: 2012-10-17") == {"Version": datetime.date(2012, 10, 17)}
+
+
+def _orders_packaged() -> dict[str, Any]:
+    sam = load_template(ORDERS_TEMPLATE)
+    sam["Resources"]["OrdersFunction"]["Properties"]["CodeUri"] = {"Bucket": "b", "Key": "k"}
+    return sam
+
+
+class _CountingTranslator:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = template_module._translate
+
+        def counting(*args: Any) -> dict[str, Any]:
+            self.calls += 1
+            return real(*args)
+
+        monkeypatch.setattr(template_module, "_translate", counting)
+
+
+def test_a_cached_translation_is_read_back_not_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sam = _orders_packaged()
+    parameters = effective_parameters(sam, {})
+    uncached = translate(sam, parameters, "us-east-1")
+    translator = _CountingTranslator(monkeypatch)
+    first = translate(sam, parameters, "us-east-1", cache_dir=tmp_path)
+    again = translate(_orders_packaged(), parameters, "us-east-1", cache_dir=tmp_path)
+    assert translator.calls == 1
+    assert first == again == uncached
+    assert [path.suffix for path in tmp_path.iterdir()] == [".json"]  # no staging left
+
+
+@pytest.mark.parametrize("change", ["template", "parameter", "region", "translator"])
+def test_a_changed_input_is_translated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    sam = _orders_packaged()
+    parameters = effective_parameters(sam, {})
+    region = "us-east-1"
+    translator = _CountingTranslator(monkeypatch)
+    before = translate(sam, parameters, region, cache_dir=tmp_path)
+    if change == "template":
+        sam["Resources"]["OrdersFunction"]["Properties"]["CodeUri"]["Key"] = "k2"
+    elif change == "parameter":
+        parameters = {**parameters, next(iter(parameters)): "another"}
+    elif change == "region":
+        region = "eu-west-1"
+    else:
+        real_version = template_module.metadata.version
+        monkeypatch.setattr(
+            template_module.metadata,
+            "version",
+            lambda name: "0.0.1" if name == "aws-sam-translator" else real_version(name),
+        )
+    after = translate(sam, parameters, region, cache_dir=tmp_path)
+    assert translator.calls == 2
+    if change == "template":
+        code = after["Resources"]["OrdersFunction"]["Properties"]["Code"]
+        assert code == {"S3Bucket": "b", "S3Key": "k2"}
+        assert before != after

@@ -104,16 +104,18 @@ def environ(
     body: bytes | io.RawIOBase = b"",
     path: str = "/",
     method: str = "POST",
-    **extra: Any,
+    input_terminated: bool = False,
 ) -> dict[str, Any]:
-    """An environ as werkzeug's server makes it (wsgi.input the raw stream)."""
+    """An environ as werkzeug's server makes it (wsgi.input the raw stream; for a chunked
+    body, wsgi.input_terminated)."""
     built = EnvironBuilder(path=path, method=method, headers=list((headers or {}).items()))
     env = built.get_environ()
     env.pop("CONTENT_LENGTH", None)
     if headers and "Content-Length" in headers:
         env["CONTENT_LENGTH"] = headers["Content-Length"]
     env["wsgi.input"] = io.BytesIO(body) if isinstance(body, bytes) else body
-    env.update(extra)
+    if input_terminated:
+        env["wsgi.input_terminated"] = True
     return env
 
 
@@ -201,9 +203,7 @@ def test_a_body_at_the_limit_passes() -> None:
 def test_a_chunked_body_over_the_limit_is_a_413_read_one_chunk_past_it_at_most() -> None:
     limit = 1024 * 1024
     stream = CountingStream(100 * limit)
-    env = environ(
-        headers={"Transfer-Encoding": "chunked"}, body=stream, **{"wsgi.input_terminated": True}
-    )
+    env = environ(headers={"Transfer-Encoding": "chunked"}, body=stream, input_terminated=True)
     refusal = check_request(env, limit)
     assert refusal is not None
     assert refusal.status == 413
@@ -214,7 +214,7 @@ def test_a_chunked_body_under_the_limit_is_read_and_becomes_a_plain_one() -> Non
     env = environ(
         headers={"Transfer-Encoding": "chunked"},
         body=CountingStream(3000),
-        **{"wsgi.input_terminated": True},
+        input_terminated=True,
     )
     assert check_request(env, 1024 * 1024) is None
     assert env["CONTENT_LENGTH"] == "3000"
@@ -233,7 +233,7 @@ def test_a_malformed_chunked_body_is_a_400() -> None:
     env = environ(
         headers={"Transfer-Encoding": "chunked"},
         body=BadChunks(),
-        **{"wsgi.input_terminated": True},
+        input_terminated=True,
     )
     refusal = check_request(env, 1024)
     assert refusal is not None
@@ -252,7 +252,7 @@ def test_content_length_with_transfer_encoding_is_a_400() -> None:
     env = environ(
         headers={"Content-Length": "3", "Transfer-Encoding": "chunked"},
         body=b"3\r\nabc\r\n0\r\n\r\n",
-        **{"wsgi.input_terminated": True},
+        input_terminated=True,
     )
     refusal = check_request(env, 1024)
     assert refusal is not None

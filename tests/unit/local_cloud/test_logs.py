@@ -36,7 +36,9 @@ def test_the_tail_keeps_the_last_lines_across_functions_and_chains_the_next_sink
     assert printed == [("F0", "line 0"), ("F1", "line 1"), ("F2", "line 2")]
 
 
-def scripted_waits(*actions: Callable[[], None]) -> tuple[Callable[[], None], Callable[[], bool]]:
+def scripted_waits(
+    *actions: Callable[[], object],
+) -> tuple[Callable[[], None], Callable[[], bool]]:
     """wait() runs the next action (a write to the file); stopped() once they are used up."""
     remaining = list(actions)
 

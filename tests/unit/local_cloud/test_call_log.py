@@ -22,7 +22,7 @@ from local_cloud.call_log import (
 )
 from local_cloud.endpoint_faults import EndpointFault, EndpointFaultPlan
 from local_cloud.endpoint_server import endpoint_app
-from tests.unit.local_cloud.endpoint.in_process import (
+from tests.unit.local_cloud.in_process import (
     ENDPOINT_URL,
     NO_RETRIES,
     FakeMoto,
@@ -50,7 +50,8 @@ def listing(app: Any) -> dict[str, Any]:
     response = Client(app).get(CALLS_PATH)
     assert response.status_code == 200
     assert response.content_type == "application/json"
-    result: dict[str, Any] = response.json
+    result: dict[str, Any] | None = response.json
+    assert result is not None, "the listing is a JSON document"
     return result
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from local_cloud.endpoint_faults import LambdaAction
 from local_cloud.event_sources import SqsEventSourcePoller
-from local_cloud.lambda_runtime import LambdaService, bootstrap
+from local_cloud.lambda_runtime import InvocationResult, LambdaService, bootstrap
 from local_cloud.lambda_runtime.bootstrap import (
     HANG_GRACE_SECONDS,
     OutgoingCallFault,
@@ -56,7 +56,7 @@ class FakeSocket:
 def call(path: str, *, host: str = "provider.test", port: int = 12111) -> int:
     """One outgoing call through http.client, as urllib3 (botocore, requests) makes it."""
     connection = http.client.HTTPConnection(host, port)
-    connection.sock = FakeSocket()  # type: ignore[assignment]
+    connection.sock = FakeSocket()
     connection.request("POST", path, body=b"{}")
     response = connection.getresponse()
     response.read()
@@ -384,15 +384,14 @@ def test_a_fault_that_never_acted_is_settled_as_not_fired(service: Any) -> None:
 def test_release_visibility_makes_the_batch_visible_before_it_is_invoked() -> None:
     queue = FakeQueue([_message(1), _message(2), _message(3)])
     claims = Claims(claimed("release_visibility", fault_id=5), None)
-    lambda_ = FakeLambda({"batchItemFailures": []})
     invoked_with_released: list[list[str]] = []
-    original_invoke = lambda_.invoke
 
-    def invoke(name: str, event: Any) -> Any:
-        invoked_with_released.append(list(queue.released))
-        return original_invoke(name, event)
+    class RecordingLambda(FakeLambda):
+        def invoke(self, function_name_or_logical_id: str, event: Any) -> InvocationResult:
+            invoked_with_released.append(list(queue.released))
+            return super().invoke(function_name_or_logical_id, event)
 
-    lambda_.invoke = invoke  # type: ignore[method-assign]
+    lambda_ = RecordingLambda({"batchItemFailures": []})
     spec = SqsEventSourceSpec(
         logical_id="Mapping",
         function_name="fn",

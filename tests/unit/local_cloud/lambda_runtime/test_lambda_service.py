@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from local_cloud.lambda_runtime import (
     Throttled,
     UnsupportedRuntime,
 )
+from local_cloud.lambda_runtime.worker import LOCAL_PYTHON_RUNTIME, runtime_note
 from local_cloud.model import FunctionSpec
 
 HANDLER = """
@@ -125,7 +127,11 @@ def test_logs_are_framed_like_lambdas(make_service: Any) -> None:
     warm = service.invoke("Fn", {"n": 2})
 
     cold_lines = cold.logs.splitlines()
-    assert cold_lines[0].startswith("INIT_START")
+    # INIT_START names the interpreter that ran, and the template's runtime beside it.
+    assert cold_lines[0].startswith(
+        f"INIT_START Runtime Version: python:{platform.python_version()}"
+    )
+    assert "in the template" in cold_lines[0]
     assert "initialising" in cold_lines
     assert f"START RequestId: {cold.request_id} Version: $LATEST" in cold_lines
     assert "handling 1" in cold_lines
@@ -277,3 +283,12 @@ def test_a_worker_that_died_while_idle_is_replaced_not_reported(make_service: An
 
     assert after.error is None
     assert after.cold_start
+
+
+def test_a_deploy_notes_a_runtime_this_machine_runs_differently() -> None:
+    assert runtime_note(LOCAL_PYTHON_RUNTIME) is None
+    other = "python3.9" if LOCAL_PYTHON_RUNTIME != "python3.9" else "python3.12"
+    note = runtime_note(other)
+    assert note is not None
+    assert f"runtime {other} runs on this machine's {LOCAL_PYTHON_RUNTIME}" in note
+    assert runtime_note("nodejs22.x") == "runtime nodejs22.x cannot be run by the local cloud"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from typing import Any
 
@@ -64,25 +65,32 @@ def test_other_paths_go_to_moto() -> None:
 def test_the_faster_retention_check_keeps_moto_s_rule(age_seconds: int, kept: bool) -> None:
     sqs = boto3.client("sqs", region_name="us-east-1")
     sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})
-    from moto.sqs.models import sqs_backends
+    from moto.sqs.models import Message, sqs_backends
 
     backend = sqs_backends["123456789012"]["us-east-1"]
+    sent = Message("m-1", "{}")
+    # moto's Message starts with sent_timestamp = None, so mypy takes None for its type; moto
+    # sets the milliseconds when the message is sent, as here.
+    sent.sent_timestamp = (time.time() - age_seconds) * 1000  # type: ignore[assignment]
 
-    class Sent:
-        sent_timestamp = (time.time() - age_seconds) * 1000
-
-    original = SQSBackend.is_message_valid_based_on_retention_period(backend, "q", Sent())
-    faster = endpoint_server._retention_check_without_queue_attributes(backend, "q", Sent())
+    original = SQSBackend.is_message_valid_based_on_retention_period(backend, "q", sent)
+    faster = endpoint_server._retention_check_without_queue_attributes(backend, "q", sent)
     assert original is kept
     assert faster is kept
 
 
 def test_the_speed_up_keeps_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto import backends
+    from moto.core import responses as core_responses
     from moto.core import utils
+    from moto.dynamodb.responses import DynamoHandler
     from moto.sqs import models as sqs_models
+    from moto.sqs.responses import SQSResponse
 
     modules = list(backends.list_of_moto_modules())
+    monkeypatch.setattr(
+        core_responses, "method_names_from_class", core_responses.method_names_from_class
+    )
     # monkeypatch puts moto's own functions back after the test
     monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
     monkeypatch.setattr(sqs_models, "unix_time", sqs_models.unix_time)
@@ -101,3 +109,23 @@ def test_the_speed_up_keeps_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> N
     assert abs(sqs_models.unix_time_millis() - utils.unix_time_millis()) < 1000.0
     fixed = utils.utcfromtimestamp(1_700_000_000)
     assert sqs_models.unix_time(fixed) == utils.unix_time(fixed) == 1_700_000_000
+    assert core_responses.method_names_from_class is not utils.method_names_from_class
+    for clazz in (SQSResponse, DynamoHandler):
+        names = core_responses.method_names_from_class(clazz)
+        assert names == utils.method_names_from_class(clazz)
+        assert "receive_message" in names or "update_item" in names
+        names.append("not_a_method")  # a caller's change is its own
+        assert core_responses.method_names_from_class(clazz) == utils.method_names_from_class(clazz)
+
+
+def test_the_endpoint_logs_no_access_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    """werkzeug's access line per request went to a stderr the local cloud discards."""
+    from local_cloud.endpoint_server import EndpointRequestHandler
+
+    handler = EndpointRequestHandler.__new__(EndpointRequestHandler)
+    handler.requestline = "POST / HTTP/1.1"
+    handler.command, handler.path, handler.request_version = "POST", "/", "HTTP/1.1"
+    handler.client_address = ("127.0.0.1", 50000)
+    with caplog.at_level(logging.DEBUG):
+        handler.log_request(200, 42)
+    assert caplog.records == []

@@ -3,6 +3,7 @@ the flag file, and the runtime's client (FaultClaims) against a real loopback se
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import logging
@@ -32,7 +33,7 @@ from local_cloud.endpoint_faults import (
 )
 from local_cloud.lambda_runtime.faults import BATCH_ACTIONS, INVOCATION_ACTIONS, FaultClaims
 from local_cloud.model import FunctionSpec
-from tests.unit.local_cloud.endpoint.in_process import FakeMoto, client_through
+from tests.unit.local_cloud.in_process import FakeMoto, client_through
 
 CRASH = {
     "service": "lambda",
@@ -374,7 +375,11 @@ class Loopback:
         body = response.get_data()
         if response.status_code >= 400:
             raise urllib.error.HTTPError(
-                request.full_url, response.status_code, response.status, {}, io.BytesIO(body)
+                request.full_url,
+                response.status_code,
+                response.status,
+                http.client.HTTPMessage(),  # the headers' type urllib gives an HTTPError
+                io.BytesIO(body),
             )
         return io.BytesIO(body)
 

@@ -16,7 +16,7 @@ from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 from local_cloud.endpoint_faults import FAULTS_PATH, EndpointFault, EndpointFaultPlan
 from local_cloud.endpoint_server import SES_MESSAGES_PATH, endpoint_app
 from local_cloud.http_guard import HOOK_BODY_LIMIT
-from tests.unit.local_cloud.endpoint.in_process import FakeMoto, client_through
+from tests.unit.local_cloud.in_process import FakeMoto, client_through
 
 EVIL = {"Origin": "http://evil.example"}
 SEND_FORM = (
@@ -36,7 +36,9 @@ def test_a_web_page_cannot_add_faults() -> None:
     endpoint, _moto, plan = app()
     response = Client(endpoint).post(FAULTS_PATH, json=A_FAULT, headers=EVIL)
     assert response.status_code == 403
-    assert "http://evil.example" in response.json["message"]
+    answer = response.json
+    assert answer is not None, "the refusal is a JSON document"
+    assert "http://evil.example" in answer["message"]
     assert plan.listing()["pending"] == []
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from local_cloud.cloud import Settings, SettingsError, load_settings
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_repositorys_settings_describe_our_stack() -> None:
@@ -59,3 +59,26 @@ def test_numbers_in_tables_become_parameter_strings(tmp_path: Path) -> None:
     config = tmp_path / "local-cloud.toml"
     config.write_text("[parameter_overrides]\nSignupChargeAmount = 500\n")
     assert load_settings(config).parameter_overrides == {"SignupChargeAmount": "500"}
+
+
+def test_another_template_leaves_behind_what_the_file_sets_up_for_its_own(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        template=tmp_path / "ours.yaml",
+        stack="ours",
+        region="eu-west-1",
+        ssm_parameters={"/ours/key": "sk_test_x"},
+        ses_verified_identities=("welcome@example.com",),
+        payment_provider=True,
+        max_concurrent_batches=7,
+    )
+    other = settings.with_overrides(template=tmp_path / "theirs.yaml")
+    assert other.template == tmp_path / "theirs.yaml"
+    assert (other.ssm_parameters, other.ses_verified_identities) == ({}, ())
+    assert other.payment_provider is False
+    # The machine's settings still apply.
+    assert (other.region, other.max_concurrent_batches, other.stack) == ("eu-west-1", 7, "ours")
+    same = settings.with_overrides(template=tmp_path / "ours.yaml")
+    assert same.payment_provider is True
+    assert same.ssm_parameters == {"/ours/key": "sk_test_x"}

@@ -19,7 +19,7 @@ from local_cloud.endpoint_faults import (
     WithFaults,
     error_answer,
 )
-from tests.unit.local_cloud.endpoint.in_process import FakeMoto, client_through
+from tests.unit.local_cloud.in_process import FakeMoto, client_through
 
 QUEUE_URL = "http://127.0.0.1:4566/123456789012/jobs"
 
