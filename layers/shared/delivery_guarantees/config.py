@@ -129,9 +129,13 @@ class BillingSettings:
 
 
 # How many records of one batch a consumer processes at once when RECORD_CONCURRENCY is
-# not set: the event source mapping's BatchSize (template.yaml), so a full batch waits
-# for one round of provider or SES calls, not one per record.
-BILLING_RECORD_CONCURRENCY = 5
+# not set. Welcome emails: the mapping's BatchSize (template.yaml), so a full batch waits
+# for one round of SES calls, not one per record. Billing: one after another, as before,
+# until parallel charges are proven under the model-based tests: one run in five of
+# tests/model failed with records in parallel (a valid charge left in the DLQ) and its
+# cause is not found yet. RECORD_CONCURRENCY=5 turns it on (the unit tests of
+# test_parallel_records.py and the benchmark run billing in parallel).
+BILLING_RECORD_CONCURRENCY = 1
 WELCOME_EMAIL_RECORD_CONCURRENCY = 10
 
 
