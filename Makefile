@@ -133,6 +133,7 @@ demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario under faults,
 
 bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput, start-up
 	$(PY) benchmarks/cold_imports.py
+	$(PY) benchmarks/parallel_records.py
 	$(PY) benchmarks/local_cloud_throughput.py
 	$(PY) benchmarks/start_up.py
 

@@ -9,6 +9,7 @@ fails it fails like any other record (delivery_guarantees.poison).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from functools import cache
@@ -16,16 +17,13 @@ from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from delivery_guarantees.adapters.payment_provider import PaymentProviderError
+from delivery_guarantees.batch import FirstCallAlone, ParallelBatchProcessor, add_metric
 from delivery_guarantees.billing import (
     ChargeDeferred,
     ConflictingCharge,
@@ -34,7 +32,12 @@ from delivery_guarantees.billing import (
     SettledFrom,
     billing_from_settings,
 )
-from delivery_guarantees.config import BillingSettings, DeadLetterSettings
+from delivery_guarantees.config import (
+    BILLING_RECORD_CONCURRENCY,
+    BillingSettings,
+    DeadLetterSettings,
+    RecordConcurrencySettings,
+)
 from delivery_guarantees.poison import PoisonMessageRouter, safe_error_message
 from delivery_guarantees.tracing import function_tracer
 
@@ -47,11 +50,24 @@ metrics = Metrics()
 # record failed is answered with every record in batchItemFailures, not raised: SQS
 # redelivers the same records either way, and a raise would be a function error, moving
 # the Errors alarm for one in-progress duplicate or one failing record.
-processor = BatchProcessor(
-    event_type=EventType.SQS,
+# Records run in parallel, up to RECORD_CONCURRENCY (default: BatchSize, 5) at once; the
+# records of one transaction run one after another, as do a FIFO message group's
+# (delivery_guarantees.batch).
+processor = ParallelBatchProcessor(
+    concurrency=lambda: (
+        RecordConcurrencySettings.from_env(default=BILLING_RECORD_CONCURRENCY).record_concurrency
+    ),
+    ordering_keys=lambda record: same_transaction(record),
+    ready=lambda: warmed_up(),
     logger=cast(logging.Logger, logger),
     raise_on_entire_batch_failure=False,
 )
+# The first charge through a billing wiring, and the first DLQ copy through a router,
+# run alone: they configure Powertools' persistence layer, fetch the Stripe key and
+# create clients, none of which may happen on several threads at once. Until the first
+# charge has run, a batch's records run one at a time, in order (`warmed_up`).
+first_charge_alone = FirstCallAlone()
+first_copy_alone = FirstCallAlone()
 # Built on the first invocation (settings, clients); tests install their own.
 billing = LazyBilling(lambda: billing_from_settings(BillingSettings.from_env()))
 
@@ -62,8 +78,28 @@ def poison_router() -> PoisonMessageRouter:
     return PoisonMessageRouter(DeadLetterSettings.from_env().dead_letter_queue_url)
 
 
+def warmed_up() -> bool:
+    """Whether the first charge through the current billing wiring has run."""
+    return first_charge_alone.has_run(billing.get())
+
+
+def same_transaction(record: SQSRecord) -> tuple[str, ...]:
+    """The record's transaction_id, read leniently (none for a body that is no charge).
+
+    Two records of one transaction in a batch run one after the other: the second is a
+    duplicate answered from the stored result, not a twin racing the first for the
+    idempotency record (which would fail it, to be redelivered).
+    """
+    try:
+        body = json.loads(record.body)
+    except Exception:  # not JSON (or nested too deep): record_handler dead-letters it
+        return ()
+    transaction_id = body.get("transaction_id") if isinstance(body, dict) else None
+    return (transaction_id,) if isinstance(transaction_id, str) else ()
+
+
 def count(metric: str) -> None:
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    add_metric(metrics, metric, unit=MetricUnit.Count)  # records run in parallel
 
 
 def dead_letter(
@@ -72,7 +108,8 @@ def dead_letter(
     """Copy a poison record to the DLQ, then acknowledge it; if the copy fails, fail it."""
     function_name = lambda_context.function_name if lambda_context else "BillingFunction"
     try:
-        copy_id = poison_router().dead_letter(record, error, function_name)
+        router = poison_router()
+        copy_id = first_copy_alone(router, lambda: router.dead_letter(record, error, function_name))
     except Exception as copy_error:
         logger.exception(
             "poison charge NOT copied to the DLQ; the record returns to the queue",
@@ -98,7 +135,8 @@ def record_handler(
 ) -> dict[str, Any]:
     current = billing.get()
     try:
-        result = current.charge(current.parse(record.body))
+        charge = current.parse(record.body)
+        result = first_charge_alone(current, lambda: current.charge(charge))
     except InvalidChargeMessage as error:
         count("InvalidChargeMessage")
         return dead_letter(record, error, lambda_context)

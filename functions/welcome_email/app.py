@@ -26,11 +26,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -41,7 +37,14 @@ from delivery_guarantees.adapters.email_sender import (
     SesEmailSender,
     send_worst_case_seconds,
 )
-from delivery_guarantees.config import DeadLetterSettings, WelcomeEmailSettings
+from delivery_guarantees.batch import FirstCallAlone, ParallelBatchProcessor, add_metric
+from delivery_guarantees.config import (
+    WELCOME_EMAIL_RECORD_CONCURRENCY,
+    ConfigurationError,
+    DeadLetterSettings,
+    RecordConcurrencySettings,
+    WelcomeEmailSettings,
+)
 from delivery_guarantees.poison import PoisonMessageRouter, safe_error_message
 from delivery_guarantees.tracing import function_tracer
 from delivery_guarantees.welcome_email import (
@@ -58,7 +61,22 @@ tracer = function_tracer()
 metrics = Metrics()
 # Every record failed: answered with all of them in batchItemFailures, not raised, so a
 # single failing email is no function error (Errors counts crashes and timeouts only).
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Records run in parallel, up to RECORD_CONCURRENCY (default: BatchSize, 10) at once; a
+# FIFO message group's one after another (delivery_guarantees.batch).
+processor = ParallelBatchProcessor(
+    concurrency=lambda: (
+        RecordConcurrencySettings.from_env(
+            default=WELCOME_EMAIL_RECORD_CONCURRENCY
+        ).record_concurrency
+    ),
+    ready=lambda: warmed_up(),
+    raise_on_entire_batch_failure=False,
+)
+# The first send through a sender and the first DLQ copy through a router run alone: each
+# creates its boto3 client on first use, which may not happen on several threads at once.
+# Until the first send has run, a batch's records run one at a time, in order (`warmed_up`).
+first_send_alone = FirstCallAlone()
+first_copy_alone = FirstCallAlone()
 copy_config_to_registered_loggers(source_logger=logger, include={"delivery_guarantees"})
 # The worst case of one send is read from the very config the SES client is built with
 # (adapters/email_sender.send_worst_case_seconds: attempts, timeouts, botocore's back-off).
@@ -81,22 +99,40 @@ def poison_router() -> PoisonMessageRouter:
     return PoisonMessageRouter(DeadLetterSettings.from_env().dead_letter_queue_url)
 
 
+def warmed_up() -> bool:
+    """Whether the first send through the sender has run.
+
+    A sender that cannot be built (SENDER_EMAIL_ADDRESS unset) has nothing to warm: each
+    record fails on its own, as it always did.
+    """
+    try:
+        sender = email_sender()
+    except ConfigurationError:
+        return True
+    return first_send_alone.has_run(sender)
+
+
+def count(metric: str) -> None:
+    add_metric(metrics, metric, unit=MetricUnit.Count)  # records run in parallel
+
+
 def dead_letter(
     record: SQSRecord, error: InvalidWelcomeEmailJob, lambda_context: LambdaContext | None
 ) -> str:
     """Copy a malformed job to the DLQ, then acknowledge it; if the copy fails, fail it."""
     function_name = lambda_context.function_name if lambda_context else "WelcomeEmailFunction"
     try:
-        copy_id = poison_router().dead_letter(record, error, function_name)
+        router = poison_router()
+        copy_id = first_copy_alone(router, lambda: router.dead_letter(record, error, function_name))
     except Exception as copy_error:
-        metrics.add_metric(name="WelcomeEmailsFailed", unit=MetricUnit.Count, value=1)
+        count("WelcomeEmailsFailed")
         logger.exception(
             "malformed welcome-email job NOT copied to the DLQ; the record returns to the queue",
             message_id=record.message_id,
             field=error.field,
         )
         raise error from copy_error
-    metrics.add_metric(name="PoisonMessageDeadLettered", unit=MetricUnit.Count, value=1)
+    count("PoisonMessageDeadLettered")
     logger.warning(
         "malformed welcome-email job copied to the DLQ and acknowledged",
         message_id=record.message_id,
@@ -114,10 +150,11 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
     except InvalidWelcomeEmailJob as error:
         return dead_letter(record, error, lambda_context)
     try:
-        message_id = send_welcome_email(job, email_sender(), deadline)
+        sender = email_sender()
+        message_id = first_send_alone(sender, lambda: send_welcome_email(job, sender, deadline))
     except EmailDeferred as deferred:
         # Too little time left for one send: nothing sent, the record is redelivered.
-        metrics.add_metric(name="WelcomeEmailsDeferred", unit=MetricUnit.Count, value=1)
+        count("WelcomeEmailsDeferred")
         logger.warning(
             "welcome email deferred; the record returns to the queue",
             message_id=record.message_id,
@@ -125,14 +162,14 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
         )
         raise
     except Exception:
-        metrics.add_metric(name="WelcomeEmailsFailed", unit=MetricUnit.Count, value=1)
+        count("WelcomeEmailsFailed")
         logger.exception(
             "welcome email failed; the record returns to the queue",
             message_id=record.message_id,
             receive_count=record.attributes.approximate_receive_count,
         )
         raise
-    metrics.add_metric(name="WelcomeEmailsSent", unit=MetricUnit.Count, value=1)
+    count("WelcomeEmailsSent")
     logger.info("welcome email sent", account_id=job.account_id, ses_message_id=message_id)
     return message_id
 

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,6 +118,16 @@ class ModelProvider:
     charged for (all four defining fields), whether this delivery reached the provider,
     and every call made for a transaction the journal already holds as final (the design
     says a final row answers without the provider: docs/design.md, the charge journal).
+
+    The records of a batch run in parallel (delivery_guarantees.batch), so calls come
+    from several threads at once. The provider answers one request at a time (`_lock`),
+    as Stripe's server is atomic per request, and the model's bookkeeping depends on it:
+    `charge` reads which intents its own call created by the intents' count before and
+    after (another thread's intent would be booked to this request), the fake numbers
+    intents by that count (two at once would share an ID), a fault armed for "the next
+    call" must strike one call, and a lagging search hides the recent intents from
+    `fake.intents` while it runs (a charge meanwhile would append to the hidden list and
+    be lost when it is put back).
     """
 
     def __init__(self, row_status: Callable[[str], str | None]) -> None:
@@ -127,6 +138,7 @@ class ModelProvider:
         self._down = False
         self._search_lag = 0.0  # seconds: intents younger than this are not found yet
         self._row_status = row_status
+        self._lock = threading.Lock()  # one request at a time (see the class docstring)
 
     @property
     def intents(self) -> list[dict[str, Any]]:
@@ -162,30 +174,32 @@ class ModelProvider:
             self.calls_for_settled.append(call)
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
-        self._called("a charge", request.transaction_id)
-        before = len(self.fake.intents)
-        timeouts = self.fake.timeouts_to_simulate
-        try:
-            return self.fake.charge(request)
-        finally:
-            for intent in self.fake.intents[before:]:
-                self.requests_by_intent[intent["id"]] = request
-            if self.fake.timeouts_to_simulate == timeouts:  # it reached the provider
-                self.reached = True
+        with self._lock:
+            self._called("a charge", request.transaction_id)
+            before = len(self.fake.intents)
+            timeouts = self.fake.timeouts_to_simulate
+            try:
+                return self.fake.charge(request)
+            finally:
+                for intent in self.fake.intents[before:]:
+                    self.requests_by_intent[intent["id"]] = request
+                if self.fake.timeouts_to_simulate == timeouts:  # it reached the provider
+                    self.reached = True
 
     def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
-        self._called("a search", request.transaction_id)
-        self.reached = True
-        if not self._search_lag:
-            return self.fake.find_charge(request)
-        # Stripe's search may lag writes: what it has not indexed yet is not found.
-        indexed_before = self.fake.clock() - self._search_lag
-        everything = self.fake.intents
-        self.fake.intents = [i for i in everything if i["created"] <= indexed_before]
-        try:
-            return self.fake.find_charge(request)
-        finally:
-            self.fake.intents = everything
+        with self._lock:
+            self._called("a search", request.transaction_id)
+            self.reached = True
+            if not self._search_lag:
+                return self.fake.find_charge(request)
+            # Stripe's search may lag writes: what it has not indexed yet is not found.
+            indexed_before = self.fake.clock() - self._search_lag
+            everything = self.fake.intents
+            self.fake.intents = [i for i in everything if i["created"] <= indexed_before]
+            try:
+                return self.fake.find_charge(request)
+            finally:
+                self.fake.intents = everything
 
     def intents_by_transaction(self) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -201,6 +215,12 @@ class DynamoDbWriteFaults:
     the SDK raises once its retries are spent, before the request is sent (nothing is
     written); "answer lost" and "kill" let the write happen, then raise a read timeout
     or kill the function (`FunctionKilled`) before the adapter sees the answer.
+
+    The records of a batch run in parallel on one client, so its calls overlap: the
+    write in flight between the two hooks is the calling thread's (botocore runs both
+    hooks of a call on the thread that makes it), not one slot shared by every thread,
+    where another record's call would clear it (its answer not lost) or find it (a read
+    failing as the write should). `fired` counts under a lock; a kill strikes one write.
     """
 
     WRITES = ("PutItem", "UpdateItem", "DeleteItem")
@@ -210,7 +230,8 @@ class DynamoDbWriteFaults:
         self.mode: Literal["throttled", "answer lost", "kill"] = "throttled"
         self.fired = 0
         self._provider = provider
-        self._writing: str | None = None  # the table of the write in flight
+        self._lock = threading.Lock()
+        self._thread = threading.local()  # .writing: the table of this thread's write in flight
         client.meta.events.register("provide-client-params.dynamodb", self._before)
         client.meta.events.register("after-call.dynamodb", self._after)
 
@@ -218,7 +239,7 @@ class DynamoDbWriteFaults:
         self.table, self.mode = table, mode
 
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self._writing = None
+        self._thread.writing = None
         if not (
             self.table is not None
             and model.name in self.WRITES
@@ -227,9 +248,10 @@ class DynamoDbWriteFaults:
         ):
             return
         if self.mode != "throttled":
-            self._writing = self.table
+            self._thread.writing = self.table
             return
-        self.fired += 1
+        with self._lock:
+            self.fired += 1
         raise ClientError(
             {
                 "Error": {
@@ -242,12 +264,17 @@ class DynamoDbWriteFaults:
         )
 
     def _after(self, model: Any, **_: Any) -> None:
-        if self._writing is None:
+        writing = getattr(self._thread, "writing", None)
+        if writing is None:
             return
-        self._writing = None
-        self.fired += 1
+        self._thread.writing = None
+        with self._lock:
+            if self.mode == "kill":
+                if self.table != writing:  # another record's write was the one killed
+                    return
+                self.table = None
+            self.fired += 1
         if self.mode == "kill":
-            self.table = None
             raise FunctionKilled(f"killed after {model.name} on the journal")
         raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
 
@@ -259,13 +286,16 @@ class BillingContext(FakeLambdaContext):
     def __init__(self) -> None:
         self._looks = 0
         self._nearly_out_of_time = False
+        self._lock = threading.Lock()  # records in parallel look at once
 
     def reset(self, *, nearly_out_of_time: bool = False) -> None:
         self._looks, self._nearly_out_of_time = 0, nearly_out_of_time
 
     def get_remaining_time_in_millis(self) -> int:
-        self._looks += 1
-        return 10_000 if self._nearly_out_of_time and self._looks > 1 else 30_000
+        with self._lock:
+            self._looks += 1
+            looks = self._looks
+        return 10_000 if self._nearly_out_of_time and looks > 1 else 30_000
 
 
 class BillingWorld:

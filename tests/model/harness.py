@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
 from collections import Counter
@@ -119,22 +120,26 @@ def session(purpose: str = "model") -> boto3.session.Session:
 
 class SendMessageHooks:
     """Every SendMessage made through session("handlers"), the session the handlers'
-    clients come from: counted, and failed on demand (SQS unreachable)."""
+    clients come from: counted, and failed on demand (SQS unreachable). Counted under a
+    lock: consumers copy a batch's poison records to their DLQs from several threads."""
 
     def __init__(self, events: Any) -> None:
         self.sent = 0
         self.failed = 0
         self.fail = False
+        self._lock = threading.Lock()
         events.register("before-call.sqs.SendMessage", self._before)
 
     def _before(self, **_: Any) -> None:
         if self.fail:
-            self.failed += 1
+            with self._lock:
+                self.failed += 1
             raise ClientError(
                 {"Error": {"Code": "ServiceUnavailable", "Message": "SQS down (simulated)"}},
                 "SendMessage",
             )
-        self.sent += 1
+        with self._lock:
+            self.sent += 1
 
 
 _SEND_MESSAGE_HOOKS: list[SendMessageHooks] = []

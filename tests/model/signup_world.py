@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -92,12 +93,18 @@ WELCOME_FAULTS: tuple[WelcomeFault, ...] = (
 
 
 class HandlerFaults:
-    """One fault armed for one invocation, raised from botocore hooks on `events`."""
+    """One fault armed for one invocation, raised from botocore hooks on `events`.
+
+    WelcomeEmailFunction sends a batch's emails in parallel (delivery_guarantees.batch),
+    so its hooks run on several threads at once: a fault that fires once is taken under
+    a lock, so one send and only one is struck.
+    """
 
     def __init__(self, events: Any) -> None:
         self.armed: str = "none"
         self.fired: list[str] = []
         self._failed_before = 0
+        self._lock = threading.Lock()
         events.register("before-parameter-build.dynamodb.UpdateItem", self._before_recording)
         events.register("before-call.ses.SendEmail", self._before_send_email)
         events.register("after-call.ses.SendEmail", self._after_send_email)
@@ -116,31 +123,34 @@ class HandlerFaults:
         fired, self.armed, self.fired = self.fired, "none", []
         return fired
 
-    def _fire(self, *, once: bool = True) -> None:
-        self.fired.append(self.armed)
-        if once:
-            self.armed = "none"
+    def _fire(self, *kinds: str, once: bool = True) -> bool:
+        """Whether the armed fault is one of `kinds`: then it fired (and, `once`, is spent)."""
+        with self._lock:
+            if self.armed not in kinds:
+                return False
+            self.fired.append(self.armed)
+            if once:
+                self.armed = "none"
+            return True
 
     def _before_recording(self, params: dict[str, Any], **_: Any) -> None:
         job = params.get("ExpressionAttributeNames", {}).get("#job")
-        if (self.armed, job) in (
-            ("killed before recording the charge", "outbox_first_charge"),
-            ("killed before recording the welcome job", "outbox_welcome_email"),
-        ):
-            self._fire()
+        kind = {
+            "outbox_first_charge": "killed before recording the charge",
+            "outbox_welcome_email": "killed before recording the welcome job",
+        }.get(job)
+        if kind is not None and self._fire(kind):
             raise FunctionKilled(f"killed before recording {job}")
 
     def _before_send_email(self, **_: Any) -> None:
-        if self.armed in ("SES down", "SES throttled"):
-            self._fire(once=False)
+        if self._fire("SES down", "SES throttled", once=False):
             raise ClientError(
                 {"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}},
                 "SendEmail",
             )
 
     def _after_send_email(self, **_: Any) -> None:
-        if self.armed == "killed after SES accepted":
-            self._fire()
+        if self._fire("killed after SES accepted"):
             raise FunctionKilled("killed after SES accepted the email")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from delivery_guarantees.adapters.payment_provider import (
 )
 from delivery_guarantees.models import ChargeOutcome, ChargeRequest
 from tests.support.events import load_event
+from tests.unit.welcome_email.fakes import CallProbe
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -46,6 +48,11 @@ class FakePaymentProvider:
     Faults: `time_out_next` fails before anything reaches the provider; `lose_response_next`
     charges, then the answer is lost (a read timeout); `kill_after_charge_next` charges,
     then the function dies (`FunctionKilled`).
+
+    One request at a time (`_lock`), as Stripe's server answers each atomically: the
+    records of a batch call it from several threads (delivery_guarantees.batch), and two
+    charges at once would number their intents alike (`pi_fake_<count + 1>`) and both
+    take a fault armed for the next call.
     """
 
     clock: Callable[[], float] = time.time
@@ -56,6 +63,7 @@ class FakePaymentProvider:
     lost_responses_to_simulate: int = 0
     kills_to_simulate: int = 0
     _keys: dict[str, tuple[float, ChargeRequest, ChargeOutcome]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def idempotency_keys(self) -> list[str]:
@@ -76,6 +84,10 @@ class FakePaymentProvider:
         self.kills_to_simulate = times
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        with self._lock:
+            return self._charge(request)
+
+    def _charge(self, request: ChargeRequest) -> ChargeOutcome:
         self.calls.append(request)
         if self.timeouts_to_simulate:
             self.timeouts_to_simulate -= 1
@@ -94,8 +106,9 @@ class FakePaymentProvider:
         return outcome
 
     def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
-        self.searches.append(request.transaction_id)
-        return adoptable_outcome(request, self.intents_for(request.transaction_id))
+        with self._lock:
+            self.searches.append(request.transaction_id)
+            return adoptable_outcome(request, self.intents_for(request.transaction_id))
 
     def _replay_or_execute(self, request: ChargeRequest) -> ChargeOutcome:
         now = self.clock()
@@ -226,3 +239,40 @@ def dead_letters(queue_url: str) -> list[DeadLetterCopy]:
             copies.append(DeadLetterCopy(message["Body"], attributes))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return copies
+
+
+@dataclass
+class ConcurrentPaymentProvider:
+    """`FakePaymentProvider` behind a network, safe to call from several threads at once.
+
+    Each call is one request in flight on `probe`; it takes `latency` seconds, calls
+    `hold` (if set) with the request while in flight, then fails as unavailable for the
+    transactions in `unavailable_for`, or reaches the fake, which answers one request at
+    a time (its bookkeeping is not thread-safe; Stripe's server is atomic per request).
+    """
+
+    inner: FakePaymentProvider = field(default_factory=FakePaymentProvider)
+    latency: float = 0.0
+    hold: Callable[[ChargeRequest], None] | None = None
+    unavailable_for: set[str] = field(default_factory=set)
+    probe: CallProbe = field(default_factory=CallProbe)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def calls(self) -> list[ChargeRequest]:
+        return self.inner.calls
+
+    def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        with self.probe.call(request.transaction_id):
+            if self.latency:
+                time.sleep(self.latency)
+            if self.hold is not None:
+                self.hold(request)
+            if request.transaction_id in self.unavailable_for:
+                raise PaymentProviderUnavailable(request.transaction_id, "HTTP 503 (simulated)")
+            with self._lock:
+                return self.inner.charge(request)
+
+    def find_charge(self, request: ChargeRequest) -> ChargeOutcome | None:
+        with self._lock:
+            return self.inner.find_charge(request)

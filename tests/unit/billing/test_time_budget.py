@@ -75,6 +75,18 @@ class HangingProvider:
         return self.inner.find_charge(request)
 
 
+@pytest.fixture(autouse=True)
+def records_one_after_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests model the batch as records run one after another on one simulated
+    # clock: a hung call moves it for every record after it, and the assertions count
+    # which records reached the provider in batch order. With records in parallel (the
+    # default, RECORD_CONCURRENCY of BatchSize) the records after a hung call would have
+    # started beside it, before the clock moved. The parallel case, where each record
+    # checks the budget on the invocation's clock when it starts its call, is tested in
+    # test_parallel_records.py (records queued behind hung calls are deferred).
+    monkeypatch.setenv("RECORD_CONCURRENCY", "1")
+
+
 @pytest.fixture
 def invocation() -> SimulatedInvocation:
     return SimulatedInvocation()

@@ -7,10 +7,13 @@ and the real adapter all run and the error is the `ClientError` botocore itself 
 
 from __future__ import annotations
 
+import copy
 import io
+import threading
+import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,3 +108,78 @@ def throttle_ses_send_email(
     session.events.register_first("before-send.ses.SendEmail", before_send)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
     yield attempts
+
+
+class CallProbe:
+    """Calls in flight across threads: the most at once, the order they started and ended.
+
+    Records run in parallel (delivery_guarantees.batch); a probe around a fake's call says
+    how many were in flight together without timing anything.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.started: list[str] = []
+        self.ended: list[str] = []
+        self.log: list[tuple[str, str]] = []  # ("start" or "end", name), as they happened
+
+    @contextmanager
+    def call(self, name: str) -> Iterator[None]:
+        with self._changed:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.started.append(name)
+            self.log.append(("start", name))
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_flight -= 1
+                self.ended.append(name)
+                self.log.append(("end", name))
+                self._changed.notify_all()
+
+    def wait_ended(self, name: str, timeout: float) -> bool:
+        """Wait until the call `name` has ended; False after `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: name in self.ended, timeout)
+
+    def wait_for(self, in_flight: int, timeout: float) -> bool:
+        """Wait until `in_flight` calls have been in flight together (at any moment, so a
+        call that ends meanwhile cannot hide it); False after `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.max_in_flight >= in_flight, timeout)
+
+
+@dataclass
+class ConcurrentEmailSender:
+    """SES behind a network, safe to call from several threads at once.
+
+    Each send is one call in flight on `probe`; it takes `latency` seconds, calls `hold`
+    (if set) with the recipient while in flight, then raises `fail_with` for the
+    recipients in `fail_for`, or is accepted: recorded in `sent`, in the order SES
+    accepted them.
+    """
+
+    latency: float = 0.0
+    hold: Callable[[str], None] | None = None
+    fail_for: set[str] = field(default_factory=set)
+    fail_with: BaseException = field(default_factory=lambda: RuntimeError("SES is down"))
+    probe: CallProbe = field(default_factory=CallProbe)
+    sent: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, to: str, subject: str, text_body: str, html_body: str | None = None) -> str:
+        with self.probe.call(to):
+            if self.latency:
+                time.sleep(self.latency)
+            if self.hold is not None:
+                self.hold(to)
+            if to in self.fail_for:
+                raise copy.copy(self.fail_with)  # one exception (and traceback) per send
+            with self._lock:
+                self.sent.append(to)
+                return f"msg-{len(self.sent)}"

@@ -133,6 +133,18 @@ def fresh_poison_router(ses: Any) -> Iterator[None]:
     app.poison_router.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def records_one_after_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests model the batch as records sent one after another on one simulated
+    # clock: a stuck send moves it for every record after it, and the assertions name
+    # which records were attempted in batch order. With records in parallel (the default,
+    # RECORD_CONCURRENCY of BatchSize) the records after a stuck send would have started
+    # beside it, before the clock moved. The parallel case, where each record checks the
+    # deadline on the invocation's clock when it starts its send, is tested in
+    # test_parallel_records.py (records queued behind stuck sends are deferred).
+    monkeypatch.setenv("RECORD_CONCURRENCY", "1")
+
+
 @pytest.fixture
 def invocation() -> SimulatedInvocation:
     return SimulatedInvocation()
