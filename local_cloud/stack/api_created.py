@@ -25,7 +25,7 @@ from local_cloud.stack.resources import queue_name
 from local_cloud.stack.specs import ALARM, QUEUE_POLICY, alarm_request
 
 SNS_SUBSCRIPTION = "AWS::SNS::Subscription"
-SECRETS_MANAGER_SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a type name
+SECRETS_MANAGER_SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a type name  # nosec B105
 
 Clients = Callable[[str], Any]
 
