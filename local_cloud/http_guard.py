@@ -455,16 +455,38 @@ def _no_write(data: bytes) -> None:
     raise RuntimeError("the local cloud's servers take the response iterable, not write()")
 
 
-def _discard_pending(connection: Any, rfile: Any) -> None:
-    """What werkzeug does before it closes: read what the client already sent (up to
-    10 MB, waiting 10 ms at a time), so it sees the answer instead of a reset."""
-    import selectors
+_LINGER_SECONDS = 5.0
+_LINGER_BYTES = 64 * 1024 * 1024
 
+
+def _discard_pending(connection: Any, rfile: Any) -> None:
+    """A lingering close, after an answer to a request whose body was left unread: stop
+    writing (the client gets the answer, then the end of the stream), then read and drop
+    what the client still sends, up to 64 MiB, waiting up to 1 s for each next piece and
+    5 s in all. Closing a socket with unread bytes in it resets the connection, and the
+    reset can destroy the answer before the client has read it: werkzeug's own discard
+    (10 MB at most, 10 ms per wait) lost the 413 to a client still sending 10 MiB on a
+    busy machine (CI: ENOTCONN on the client's shutdown)."""
+    import selectors
+    import socket
+    import time
+
+    try:
+        connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        return  # the client is gone already
+    deadline = time.monotonic() + _LINGER_SECONDS
+    total = 0
     with selectors.DefaultSelector() as selector:
         selector.register(connection, selectors.EVENT_READ)
-        total = 0
-        while total < 10_000_000 and selector.select(timeout=0.01):
-            data = rfile.read1(65536) if hasattr(rfile, "read1") else rfile.read(65536)
+        while total < _LINGER_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(timeout=min(1.0, left)):
+                break
+            try:
+                data = rfile.read1(65536) if hasattr(rfile, "read1") else rfile.read(65536)
+            except OSError:
+                break
             if not data:
                 break
             total += len(data)

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,9 +57,14 @@ class _Connection:
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
+        self.shut_down_for_writing = False
 
     def fileno(self) -> int:
         return self._read
+
+    def shutdown(self, how: int) -> None:
+        assert how == socket.SHUT_WR
+        self.shut_down_for_writing = True
 
     def close(self) -> None:
         os.close(self._read)
@@ -78,6 +84,9 @@ def _handler(app: Any, raw: bytes, *, stopped: bool = False) -> tuple[_Handler, 
     return handler, writer
 
 
+_LAST_CONNECTION: list[_Connection] = []
+
+
 def _serve(app: Any, raw: bytes) -> tuple[list[bytes], int, int]:
     """Run the handler over one connection carrying `raw`: (answers, writes, requests the
     app saw). Each answer is the head and body as written."""
@@ -89,6 +98,7 @@ def _serve(app: Any, raw: bytes) -> tuple[list[bytes], int, int]:
 
     handler, writer = _handler(HttpGuard(counting, lambda _path: 100), raw)
     connection = _Connection()
+    _LAST_CONNECTION[:] = [connection]
     handler.connection = connection
     try:
         handler.handle()
@@ -135,6 +145,9 @@ def test_a_refused_request_whose_body_was_not_read_closes_the_connection() -> No
     assert len(answers) == 1
     assert answers[0].startswith(b"HTTP/1.1 413")
     assert b"Connection: close" in answers[0]
+    # A lingering close: the answer is followed by the end of the stream, and what the
+    # client still sends is read and dropped, so closing does not reset the answer away.
+    assert _LAST_CONNECTION[0].shut_down_for_writing
 
 
 def test_a_client_asking_to_close_gets_its_connection_closed() -> None:
