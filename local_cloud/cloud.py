@@ -25,6 +25,7 @@ from local_cloud.aws_session import aws_session
 from local_cloud.endpoint import DEFAULT_PORT, Endpoint, check_local, start_endpoint
 from local_cloud.errors import PaymentSimulatorError, SettingsError
 from local_cloud.model import DeployedStack, ResourceNote
+from local_cloud.phases import Stopwatch
 from local_cloud.stack import Deployment, DeployOptions
 from local_cloud.stack.deploy import deploy_prepared, prepare_stack
 
@@ -250,6 +251,7 @@ class LocalCloud:
         then the endpoint is seeded in a helper thread while this one uploads the zips;
         then the stack is created and the functions, their mappings and the HTTP APIs
         start. self.phases has each step's seconds."""
+        watch = Stopwatch(self.phases)
         settings = self.settings
         provider_fault_plan = self._load_provider_faults()
         configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
@@ -258,7 +260,7 @@ class LocalCloud:
             check_local(configured, allow_remote=self._allow_remote_endpoint)
         endpoint_start = self._in_background(self._start_endpoint, name="endpoint-start")
         try:
-            started = time.perf_counter()
+            watch.start()
             from local_cloud.stack.template import load_template
 
             sam = load_template(settings.template)
@@ -292,7 +294,7 @@ class LocalCloud:
                 skip_resources=tuple(self._skip_resources),
                 endpoint_log=self.endpoint_log,
             )
-            self.phases["template"] = time.perf_counter() - started
+            watch.stop("template")
             # Between builds, a failed endpoint start (a port in use, say) stops the start
             # there, before a cold cache's pip installs, as when the endpoint came first.
             prepared = prepare_stack(options, template=sam, check=endpoint_start.check)
@@ -301,16 +303,16 @@ class LocalCloud:
             # either way the endpoint is there for stop() once this returns.
             endpoint_start.join()
             raise
-        waited = time.perf_counter()
+        watch.start()
         endpoint_start.join()
-        self.phases["waited for endpoint"] = time.perf_counter() - waited
+        watch.stop("waited for endpoint")
         assert self.endpoint is not None
         seeding = self._in_background(self._seed_endpoint, name="endpoint-seed")
         options = replace(options, endpoint_url=self.endpoint.url)
         self.deployment = deploy_prepared(prepared, options, before_create=seeding.join)
         self.phases.update(self.deployment.seconds)
 
-        started = time.perf_counter()
+        watch.start()
         from local_cloud.lambda_runtime import FaultClaims, LambdaService
 
         self._fault_claims = FaultClaims(self.endpoint.url, flag=self.endpoint.lambda_fault_flag)
@@ -329,12 +331,12 @@ class LocalCloud:
             faults=self._fault_claims,
             metrics=self._lambda_metrics,
         )
-        self.phases["functions"] = time.perf_counter() - started
-        started = time.perf_counter()
+        watch.stop("functions")
+        watch.start()
         if self._serve_http_apis and (self.deployment.http_apis or self.deployment.rest_apis):
             self._start_http_api()
-        self.phases["http apis"] = time.perf_counter() - started
-        started = time.perf_counter()
+        watch.stop("http apis")
+        watch.start()
         if self._start_pollers:
             from local_cloud.event_sources import SqsEventSourcePoller
 
@@ -349,7 +351,7 @@ class LocalCloud:
                 )
                 self.pollers.append(poller)
                 poller.start()
-        self.phases["mappings"] = time.perf_counter() - started
+        watch.stop("mappings")
 
     def _in_background(self, target: Callable[[], None], *, name: str) -> _Background:
         helper = _Background(target, name=name)
@@ -357,7 +359,8 @@ class LocalCloud:
         return helper
 
     def _start_endpoint(self) -> None:
-        started = time.perf_counter()
+        watch = Stopwatch(self.phases)
+        watch.start()
         # A free port (None) means an endpoint of our own, even where AWS_ENDPOINT_URL
         # names another one: tests must not deploy onto a LocalStack they happen to see.
         self.endpoint = start_endpoint(
@@ -369,13 +372,14 @@ class LocalCloud:
             preload=self._services_to_preload(),
             log_path=self.endpoint_log,
         )
-        self.phases["endpoint"] = time.perf_counter() - started
+        watch.stop("endpoint")
 
     def _seed_endpoint(self) -> None:
+        watch = Stopwatch(self.phases)
         assert self.endpoint is not None
-        started = time.perf_counter()
+        watch.start()
         self._seed(self.endpoint.url)
-        self.phases["seed"] = time.perf_counter() - started
+        watch.stop("seed")
 
     def _services_to_preload(self) -> list[str]:
         """What start-up calls, in about the order it first calls it: the upload and the

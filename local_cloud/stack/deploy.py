@@ -17,20 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
+from botocore.exceptions import ClientError
 
 import local_cloud.stack.api_created as api_created
 from local_cloud.aws_session import aws_session
-from local_cloud.cloudformation_errors import (
-    CANNOT_CREATE,  # not via the package: its __init__ imports us
-)
 from local_cloud.event_sources import mapping_rules
 from local_cloud.lambda_runtime.worker import runtime_note
 from local_cloud.model import (
@@ -42,9 +37,15 @@ from local_cloud.model import (
     RestApiSpec,
     SqsEventSourceSpec,
 )
+from local_cloud.phases import Stopwatch
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError, TemplateError
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
+from local_cloud.stack.lifecycle import (
+    create_stack,
+    describe_resources,
+    roll_back,
+)
 from local_cloud.stack.package import S3ArtifactStore, zip_tree
 from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
 from local_cloud.stack.served_apis import (
@@ -71,8 +72,6 @@ from local_cloud.stack.template import (
 logger = logging.getLogger(__name__)
 
 ARTIFACTS_BUCKET = "local-cloud-artifacts"
-_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
-_STACK_TIMEOUT_SECONDS = 120.0
 _FUNCTION_DEFAULTS = {"Timeout": 3, "MemorySize": 128}
 _QUEUE_DEFAULT_VISIBILITY_TIMEOUT = 30
 
@@ -155,7 +154,8 @@ def prepare_stack(
     endpoint is still starting (LocalCloud). check() is called before each build; what
     it raises ends the preparation."""
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
+    watch = Stopwatch(seconds)
+    watch.start()
     template_dir = options.template_path.resolve().parent
     state_dir = options.state_dir.resolve()
     sam = template if template is not None else load_template(options.template_path)
@@ -167,14 +167,14 @@ def prepare_stack(
     warnings: list[str] = []
     build = _build_artifacts(sam, template_dir, builder, warnings, check or (lambda: None))
     runtime_dir = builder.runtime()
-    seconds["build"] = time.perf_counter() - started
+    watch.stop("build")
 
-    started = time.perf_counter()
+    watch.start()
     archives = {
         location: zip_tree(directory, state_dir / "build" / "zips", builder.keys.get(directory))
         for location, (directory, _) in build.uploads.items()
     }
-    seconds["zip"] = time.perf_counter() - started
+    watch.stop("zip")
     return PreparedStack(
         sam=sam,
         parameter_values=parameter_values,
@@ -199,9 +199,10 @@ def deploy_prepared(
     called once the zips are uploaded, before the stack is created (LocalCloud waits there
     for the endpoint's seeding, which runs meanwhile); what it raises ends the deploy."""
     seconds = dict(prepared.seconds)
+    watch = Stopwatch(seconds)
     sam, build, warnings = prepared.sam, prepared.build, prepared.warnings
     parameter_values = prepared.parameter_values
-    started = time.perf_counter()
+    watch.start()
     clients = _Clients(options.endpoint_url, options.region)
     account_id = str(clients("sts").get_caller_identity()["Account"])
     store = S3ArtifactStore(clients("s3"), f"{ARTIFACTS_BUCKET}-{account_id}-{options.region}")
@@ -212,22 +213,22 @@ def deploy_prepared(
         set_location(bucket, key)
         code_dirs[key] = directory
         logger.debug("packaged %s as s3://%s/%s", location, bucket, key)
-    seconds["upload"] = time.perf_counter() - started
+    watch.stop("upload")
 
     if before_create is not None:
-        started = time.perf_counter()
+        watch.start()
         before_create()
-        seconds["waited before create"] = time.perf_counter() - started
-    started = time.perf_counter()
+        watch.stop("waited before create")
+    watch.start()
     cloudformation = translate(
         sam,
         parameter_values,
         options.region,
         cache_dir=prepared.state_dir / "build" / "translations",
     )
-    seconds["translate"] = time.perf_counter() - started
+    watch.stop("translate")
 
-    started = time.perf_counter()
+    watch.start()
     for_moto, mappings = _without_event_source_mappings(cloudformation)
     check_skipped(cloudformation, options.skip_resources)
     for_moto = without_resources(for_moto, options.skip_resources)
@@ -244,13 +245,13 @@ def deploy_prepared(
         ).resolve,
     )
     for_moto = for_endpoint(for_moto, served)
-    stack_id = _create_stack(
+    stack_id = create_stack(
         clients, options.stack_name, for_moto, parameter_values, options.endpoint_log
     )
-    seconds["create"] = time.perf_counter() - started
+    watch.stop("create")
 
-    started = time.perf_counter()
-    described = _describe_resources(clients, options.stack_name)
+    watch.start()
+    described = describe_resources(clients, options.stack_name)
     resolver = IntrinsicResolver(
         template=cloudformation,
         parameters=typed_parameters(cloudformation, parameter_values),
@@ -297,7 +298,7 @@ def deploy_prepared(
         sources = _sqs_event_sources(mappings, expected, resolver, functions, clients)
     except DeploymentError:
         # The mapping is part of the stack: AWS rolls the whole stack back.
-        _roll_back(clients, options.stack_name)
+        roll_back(clients, options.stack_name)
         raise
     http_apis, http_warnings = http_api_specs(
         cloudformation["Resources"], expected, _function_for_uri(resolver, functions)
@@ -312,7 +313,7 @@ def deploy_prepared(
     warnings.extend(rest_warnings)
     outputs = _outputs(clients, options.stack_name)
     outputs.update(_outputs_moto_dropped(cloudformation, outputs, resolver, warnings))
-    seconds["resolve"] = time.perf_counter() - started
+    watch.stop("resolve")
 
     stack = DeployedStack(
         stack_name=options.stack_name,
@@ -461,134 +462,6 @@ def check_skipped(template: Mapping[str, Any], skip: Iterable[str]) -> None:
             f"--skip-resource {', '.join(unknown)}: no such resource in the translated "
             f"template; its resources: {known}"
         )
-
-
-def _stack_exists(clients: _Clients, stack_name: str) -> bool:
-    try:
-        stacks = clients("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError:
-        return False
-    return any(stack["StackStatus"] != "DELETE_COMPLETE" for stack in stacks)
-
-
-def _delete_stack(clients: _Clients, stack_name: str) -> None:
-    try:
-        clients("cloudformation").delete_stack(StackName=stack_name)
-    except ClientError as error:
-        # moto deletes what it can, then answers the last resource's error (an EC2
-        # DependencyViolation, say) with the stack already gone: only a stack that is still
-        # there is a failure to delete it.
-        if _stack_exists(clients, stack_name):
-            raise DeploymentError(f"DeleteStack {stack_name} failed: {error}") from error
-        logger.info("stack %s deleted; DeleteStack answered: %s", stack_name, error)
-    deadline = time.monotonic() + _STACK_TIMEOUT_SECONDS
-    while _stack_exists(clients, stack_name):
-        if time.monotonic() > deadline:
-            raise DeploymentError(f"stack {stack_name} was not deleted within the timeout")
-        time.sleep(0.2)
-
-
-def _roll_back(clients: _Clients, stack_name: str) -> None:
-    """Delete what a failed deploy created, as AWS rolls back a failed CreateStack. Quietly:
-    the caller raises the first cause, which a failure here must not replace."""
-    try:
-        _delete_stack(clients, stack_name)
-    except (ClientError, DeploymentError) as error:
-        logger.info("rolling back stack %s after the failure: %s", stack_name, error)
-
-
-def _create_stack(
-    clients: _Clients,
-    stack_name: str,
-    template: dict[str, Any],
-    parameters: Mapping[str, str],
-    endpoint_log: Path | None = None,
-) -> str:
-    cloudformation = clients("cloudformation")
-    if _stack_exists(clients, stack_name):
-        logger.info("stack %s exists on the endpoint: deleting it to create it afresh", stack_name)
-        _delete_stack(clients, stack_name)
-    declared = template.get("Parameters") or {}
-    try:
-        stack_id = cloudformation.create_stack(
-            StackName=stack_name,
-            TemplateBody=json.dumps(template),
-            Parameters=[
-                {"ParameterKey": key, "ParameterValue": value}
-                for key, value in parameters.items()
-                if key in declared
-            ],
-            Capabilities=_CAPABILITIES,
-        )["StackId"]
-    # ResponseParserError: an answer that is not CloudFormation's (an HTML 500); not a
-    # BotoCoreError.
-    except (ClientError, BotoCoreError, ResponseParserError) as error:
-        if _stack_exists(clients, stack_name):  # moto keeps what it created before the error
-            _roll_back(clients, stack_name)
-        raise DeploymentError(create_stack_failure(stack_name, error, endpoint_log)) from error
-    deadline = time.monotonic() + _STACK_TIMEOUT_SECONDS
-    while True:
-        stack = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]
-        status = stack["StackStatus"]
-        if status == "CREATE_COMPLETE":
-            return str(stack_id)
-        if status.endswith(("FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS")):
-            reasons = _failure_reasons(clients, stack_id)
-            _roll_back(clients, stack_id)
-            raise DeploymentError(f"stack {stack_name} ended {status}: {reasons}")
-        if time.monotonic() > deadline:
-            raise DeploymentError(f"stack {stack_name} still {status} after the timeout")
-        time.sleep(0.2)
-
-
-def create_stack_failure(stack_name: str, error: Exception, endpoint_log: Path | None) -> str:
-    """What to tell the user when the endpoint refuses CreateStack: its reason, and what to
-    do. A resource the endpoint's CloudFormation could not create is named by the endpoint
-    (local_cloud/cloudformation_errors.py): change it, skip it locally, or report it."""
-    log = f"; the endpoint's log: {endpoint_log}" if endpoint_log is not None else ""
-    reason = (
-        error.response.get("Error", {}).get("Message", str(error))
-        if isinstance(error, ClientError)
-        else str(error)
-    )
-    match = re.match(rf"(\w+) \(([\w:]+)\): {CANNOT_CREATE}", reason)
-    if match is not None:
-        logical_id = match.group(1)
-        return (
-            f"{reason}. Change {logical_id} in the template, leave it out locally with "
-            f"`up --skip-resource {logical_id}`, or report it as a gap of the local cloud{log}"
-        )
-    return f"CreateStack {stack_name} failed on the endpoint: {reason}{log}"
-
-
-def _failure_reasons(clients: _Clients, stack_id: str) -> str:
-    """The first failed resource's reason: the cause. DescribeStackEvents lists the newest
-    first, so the failures of the rollback (a DELETE_FAILED DependencyViolation, say) come
-    before it and would mask it; they are only counted."""
-    events = clients("cloudformation").describe_stack_events(StackName=stack_id)["StackEvents"]
-    failures = [
-        f"{event.get('LogicalResourceId')}: {event['ResourceStatusReason']}"
-        for event in reversed(events)
-        if "FAILED" in event.get("ResourceStatus", "")
-        and event.get("ResourceStatusReason")
-        and event.get("LogicalResourceId") != event.get("StackName")  # the stack's own event
-    ]
-    if not failures:
-        return "no reason given by the endpoint"
-    later = f" (and {len(failures) - 1} later failure(s))" if len(failures) > 1 else ""
-    return failures[0] + later
-
-
-def _describe_resources(clients: _Clients, stack_name: str) -> dict[str, DeployedResource]:
-    described = clients("cloudformation").describe_stack_resources(StackName=stack_name)
-    # moto lists resources it skipped without a LogicalResourceId: they were not created
-    return {
-        item["LogicalResourceId"]: DeployedResource(
-            item["LogicalResourceId"], item.get("ResourceType", ""), item.get("PhysicalResourceId")
-        )
-        for item in described["StackResources"]
-        if item.get("LogicalResourceId")
-    }
 
 
 def _outputs_moto_dropped(

@@ -16,8 +16,8 @@ import pytest
 
 from local_cloud.endpoint import Endpoint, EndpointFaults, start_endpoint
 from local_cloud.stack import DeploymentError, DeployOptions, deploy_stack
-from local_cloud.stack.deploy import _failure_reasons
 from local_cloud.stack.errors import ParameterError
+from local_cloud.stack.lifecycle import failure_reasons
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -190,5 +190,5 @@ class _Events:
 
 
 def test_the_first_failed_resource_is_the_reason_given() -> None:
-    reasons = _failure_reasons(lambda service: _Events(), "s")  # type: ignore[arg-type]
+    reasons = failure_reasons(lambda service: _Events(), "s")
     assert reasons == "Bucket: Bucket name already exists (and 1 later failure(s))"

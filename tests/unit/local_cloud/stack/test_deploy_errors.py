@@ -17,8 +17,9 @@ from moto import mock_aws
 from moto.cloudformation import parsing
 
 from local_cloud.cloudformation_errors import name_failing_resources
-from local_cloud.stack.deploy import check_skipped, create_stack_failure
+from local_cloud.stack.deploy import check_skipped
 from local_cloud.stack.errors import TemplateError
+from local_cloud.stack.lifecycle import create_stack_failure
 from local_cloud.stack.template import without_resources
 
 ROLE_WITHOUT_TRUST_POLICY = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {}}}}
