@@ -40,6 +40,7 @@ from local_cloud.model import (
 from local_cloud.phases import Stopwatch
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError, TemplateError
+from local_cloud.stack.include import expand_includes
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.lifecycle import (
     create_stack,
@@ -159,6 +160,8 @@ def prepare_stack(
     template_dir = options.template_path.resolve().parent
     state_dir = options.state_dir.resolve()
     sam = template if template is not None else load_template(options.template_path)
+    # What `sam deploy` packages and CloudFormation includes before the SAM transform
+    sam = expand_includes(sam, template_dir)
     parameter_values = effective_parameters(sam, options.parameter_overrides)
 
     constraints = options.constraints or _nearest_constraints(template_dir)
