@@ -304,7 +304,10 @@ def deploy_prepared(
         roll_back(clients, options.stack_name)
         raise
     http_apis, http_warnings = http_api_specs(
-        cloudformation["Resources"], expected, _function_for_uri(resolver, functions)
+        cloudformation["Resources"],
+        expected,
+        _function_for_uri(resolver, functions),
+        resolver.resolve,
     )
     warnings.extend(http_warnings)
     rest_apis, rest_warnings = rest_api_specs(
