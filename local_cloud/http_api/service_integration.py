@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from local_cloud.errors import InvalidServiceIntegration
 from local_cloud.http_api.events import (
     HttpResponse,
     RequestContext,
@@ -85,8 +86,8 @@ BODY_SELECTION_LIMIT = 100 * 1024
 _JSON_PATH_STEP = re.compile(r"\.([A-Za-z0-9_$@-]+)|\[(\d+)\]|\['([^']*)'\]")
 
 
-class IntegrationError(ValueError):
-    """A service integration API Gateway would refuse to create: the message names why."""
+# A service integration API Gateway would refuse to create: the message names why
+IntegrationError = InvalidServiceIntegration
 
 
 def integration_spec(
