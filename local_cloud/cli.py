@@ -250,7 +250,7 @@ def _print_report(cloud: LocalCloud) -> None:
     if cloud.http_api is not None:
         print(f"  HTTP API: {cloud.http_api.url}")
         for api, route in cloud.http_api.app.router.routes:
-            print(f"    {route.route_key} -> {route.function_logical_id} "
+            print(f"    {route.route_key} -> {route.target} "
                   f"({api}, payload {route.payload_format_version})")  # fmt: skip
         for rest_api in cloud.http_api.app.rest_router.apis:
             for stage in rest_api.stages:

@@ -395,6 +395,7 @@ class LocalCloud:
 
     def _start_http_api(self) -> None:
         from local_cloud.http_api import start_http_api
+        from local_cloud.http_api.service_integration import send_message_integration
         from local_cloud.http_api.urls import served_resource_types
 
         assert self.deployment is not None
@@ -405,6 +406,9 @@ class LocalCloud:
             port=self._http_api_port,
             access_log=self._log_sink,
             rest_apis=deployment.rest_apis,
+            service_integration=send_message_integration(
+                deployment.stack.endpoint_url, deployment.stack.region
+            ),
         )
         # What we serve is no longer "not created": it is handled locally, at this URL.
         served = served_resource_types(deployment.http_apis, deployment.rest_apis)

@@ -15,7 +15,8 @@ anything else is a bug and keeps its traceback.
     │   │   └── IntrinsicError      a Ref, GetAtt or Sub unresolved (stack/intrinsics.py)
     │   ├── BuildError              a function or layer cannot be built here
     │   └── DeploymentError         the endpoint refused the stack, or a deploy-time rule
-    │       └── InvalidEventSourceMapping   CreateEventSourceMapping would refuse it
+    │       ├── InvalidEventSourceMapping   CreateEventSourceMapping would refuse it
+    │       └── InvalidServiceIntegration   an HTTP API's AWS service integration would be refused
     ├── StartError                  a local server cannot start
     │   ├── PortUnavailable         the port is taken, or not loopback            (OSError)
     │   │   └── NotLoopback
@@ -73,6 +74,11 @@ class DeploymentError(StackError):
 
 class InvalidEventSourceMapping(DeploymentError, ValueError):
     """Lambda's CreateEventSourceMapping would refuse it (event_sources/mapping_rules.py)."""
+
+
+class InvalidServiceIntegration(DeploymentError, ValueError):
+    """API Gateway would refuse to create an HTTP API's AWS service integration, or the local
+    cloud does not serve its subtype (http_api/service_integration.py)."""
 
 
 class StartError(LocalCloudError):

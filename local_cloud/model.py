@@ -51,13 +51,31 @@ class SqsEventSourceSpec:
 
 
 @dataclass(frozen=True)
+class ServiceIntegrationSpec:
+    """An HTTP API route's AWS service integration (`aws_proxy` with an integrationSubtype,
+    e.g. SQS-SendMessage): its request parameters, intrinsics resolved, each value a
+    static string or a mapping expression evaluated per request ("$request.body.id")."""
+
+    subtype: str
+    request_parameters: tuple[tuple[str, str], ...]
+    credentials_arn: str = ""  # the role API Gateway assumes; not checked locally
+
+
+@dataclass(frozen=True)
 class HttpRouteSpec:
-    """One route of an HTTP API (AWS::ApiGatewayV2::Api), as its OpenAPI body declares it."""
+    """One route of an HTTP API (AWS::ApiGatewayV2::Api), as its OpenAPI body declares it:
+    a Lambda proxy to a function, or (function_logical_id "") an AWS service integration."""
 
     method: str  # "POST", ... or "ANY"
     path: str  # "/accounts", "/items/{id}", "/files/{proxy+}", or "$default"
     function_logical_id: str
     payload_format_version: str = "2.0"
+    integration: ServiceIntegrationSpec | None = None
+
+    @property
+    def target(self) -> str:
+        """What the route invokes, for logs: a function's logical ID or the subtype."""
+        return self.integration.subtype if self.integration else self.function_logical_id
 
     @property
     def route_key(self) -> str:
@@ -71,6 +89,9 @@ class HttpApiSpec:
     logical_id: str
     routes: tuple[HttpRouteSpec, ...]
     stage_logical_ids: tuple[str, ...] = ()
+    # The stages' names: `$default` serves at the root, any other name under /{name}
+    # (https://{api-id}.execute-api.{region}.amazonaws.com/prod/...).
+    stage_names: tuple[str, ...] = ("$default",)
 
 
 @dataclass(frozen=True)

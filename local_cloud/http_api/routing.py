@@ -3,7 +3,8 @@
 API Gateway picks the most specific matching route: literal segments beat path
 variables, any route beats a greedy `{proxy+}`, a named method beats ANY, and `$default`
 takes only what no other route matches. Path parameter values are the URL-decoded
-segments (a greedy one keeps its slashes).
+segments (a greedy one keeps its slashes). An API's `$default` stage is served at the
+root, any other stage under its name (`/prod/items`), as execute-api URLs are.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class RouteMatch:
     api_logical_id: str
     route: HttpRouteSpec
     path_parameters: dict[str, str]
+    stage: str = "$default"
 
 
 class RouteError(ValueError):
@@ -58,8 +60,10 @@ class Router:
 
     def __init__(self, apis: Iterable[HttpApiSpec]) -> None:
         self._routes: list[tuple[str, HttpRouteSpec, tuple[_Segment, ...]]] = []
+        self._stages: dict[str, tuple[str, ...]] = {}
         seen: set[str] = set()
         for api in apis:
+            self._stages[api.logical_id] = api.stage_names
             for route in api.routes:
                 if route.route_key in seen:
                     continue
@@ -74,10 +78,14 @@ class Router:
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The route for a request (path URL-decoded), or None: API Gateway's 404."""
         best: tuple[tuple[int, ...], RouteMatch] | None = None
-        requested = path[1:].split("/") if path.startswith("/") else path.split("/")
         for api, route, segments in self._routes:
             if route.method not in ("ANY", method.upper()):
                 continue
+            in_stage = _in_stage(path, self._stages.get(api, ("$default",)))
+            if in_stage is None:
+                continue
+            stage, stage_path = in_stage
+            requested = stage_path[1:].split("/")
             if route.path == "$default":
                 parameters: dict[str, str] | None = {}
                 rank: tuple[int, ...] = (0, 0, 0, 0)
@@ -89,8 +97,20 @@ class Router:
             if parameters is None:
                 continue
             if best is None or rank > best[0]:
-                best = (rank, RouteMatch(api, route, parameters))
+                best = (rank, RouteMatch(api, route, parameters, stage))
         return best[1] if best else None
+
+
+def _in_stage(path: str, stage_names: tuple[str, ...]) -> tuple[str, str] | None:
+    """(stage, the path within it): all of the path for `$default` (served at the root),
+    the rest after /{name} for a named stage (`/prod/items` is `/items` of stage prod);
+    None if the path is under none of the API's stages."""
+    path = path if path.startswith("/") else f"/{path}"
+    for name in stage_names:  # a named stage's prefix first: $default takes what is left
+        prefix = f"/{name}"
+        if name != "$default" and (path == prefix or path.startswith(f"{prefix}/")):
+            return name, path[len(prefix) :] or "/"
+    return ("$default", path) if "$default" in stage_names else None
 
 
 def _match_segments(segments: tuple[_Segment, ...], requested: list[str]) -> dict[str, str] | None:

@@ -46,9 +46,13 @@ from local_cloud.http_api.rest import (
     rest_function_response,
 )
 from local_cloud.http_api.routing import Router
+from local_cloud.http_api.service_integration import (
+    RequestValues,
+    request_values,
+)
 from local_cloud.http_guard import check_request
 from local_cloud.lambda_runtime import LambdaServiceError, RequestTooLarge, Throttled
-from local_cloud.model import HttpApiSpec, RestApiSpec
+from local_cloud.model import HttpApiSpec, RestApiSpec, ServiceIntegrationSpec
 from local_cloud.serving import ServedApp, serve_in_background
 
 DEFAULT_HOST = "127.0.0.1"
@@ -61,6 +65,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 logger = logging.getLogger("local_cloud.http_api")
 
 AccessLog = Callable[[str, str], None]  # (API logical ID, line)
+# Serves a route's AWS service integration (service_integration.SendMessage)
+ServiceIntegration = Callable[[ServiceIntegrationSpec, RequestValues], HttpResponse]
 
 
 class FunctionInvoker(Protocol):
@@ -80,10 +86,12 @@ class HttpApiApp:
         account_id: str = "123456789012",
         access_log: AccessLog | None = None,
         rest_apis: Iterable[RestApiSpec] = (),
+        service_integration: ServiceIntegration | None = None,
     ) -> None:
         self.router = Router(apis)
         self.rest_router = RestRouter(rest_apis)
         self._invoker = invoker
+        self._service_integration = service_integration
         self._account_id = account_id
         self._access_log = access_log
 
@@ -101,7 +109,7 @@ class HttpApiApp:
         if rest is not None:
             target, api = rest.route.route.function_logical_id, rest.api.logical_id
         elif match is not None:
-            target, api = match.route.function_logical_id, match.api_logical_id
+            target, api = match.route.target, match.api_logical_id
         if refusal is not None:
             answer = _refused(refusal.status)
         elif rest is not None:
@@ -109,6 +117,11 @@ class HttpApiApp:
             answer = self._invoke_rest(request, rest, context)
         elif match is None:
             answer = self._no_route(request.path)
+        elif match.route.integration is not None:
+            context = RequestContext(request_id, now(), self._account_id)
+            answer = self._integrate(
+                match.route.integration, request_values(request, match, context)
+            )
         else:
             context = RequestContext(request_id, now(), self._account_id)
             event = build_event(request, match, context)
@@ -176,6 +189,12 @@ class HttpApiApp:
             logger.error("%s: malformed Lambda proxy response: %s", function, error)
             return bad_gateway()
 
+    def _integrate(self, spec: ServiceIntegrationSpec, values: RequestValues) -> HttpResponse:
+        if self._service_integration is None:  # served without an endpoint to call
+            logger.error("%s: no AWS endpoint to call", spec.subtype)
+            return internal_server_error()
+        return self._service_integration(spec, values)
+
     def _invoke(self, function: str, event: dict[str, Any], version: str) -> HttpResponse:
         try:
             result = self._invoker.invoke(function, event)
@@ -223,10 +242,16 @@ def start_http_api(
     account_id: str = "123456789012",
     access_log: AccessLog | None = None,
     rest_apis: Iterable[RestApiSpec] = (),
+    service_integration: ServiceIntegration | None = None,
 ) -> HttpApiServer:
     """Serve in a background thread; port=None or 0 picks a free port (for tests)."""
     app = HttpApiApp(
-        apis, invoker, account_id=account_id, access_log=access_log, rest_apis=rest_apis
+        apis,
+        invoker,
+        account_id=account_id,
+        access_log=access_log,
+        rest_apis=rest_apis,
+        service_integration=service_integration,
     )
     try:
         # HttpApiApp logs one line per request itself: no werkzeug access lines

@@ -38,6 +38,7 @@ import argparse
 import decimal
 import importlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -444,8 +445,9 @@ def run_invocation(
 
     report_fault sends a "fault" frame, if the request carries a fault that acts.
     """
-    global _current_fault
+    global _current_fault, _current_request_id
     request_id = request["request_id"]
+    _current_request_id = request_id
     context = LambdaContext(request_id, request["deadline_ms"], request["invoked_function_arn"])
     # Lambda sets the trace header for every invocation. No X-Ray daemon runs here, so the
     # trace is not sampled: Tracer works as on AWS and sends nothing.
@@ -501,6 +503,33 @@ def run_invocation(
     }
 
 
+# The request being handled, for the log records of the logging module (Lambda's filter)
+_current_request_id = ""
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _current_request_id
+        return True
+
+
+def install_log_handler() -> logging.Handler:
+    """What Lambda's Python runtime gives the root logger: a handler writing each record to
+    the function's log as `[LEVEL]\t<UTC time>Z\t<request ID>\t<message>`. The level stays
+    the logging module's (WARNING) until the function sets another, as on Lambda, where a
+    function's `logging.getLogger().setLevel(logging.INFO)` makes its info records appear."""
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(_RequestIdFilter())
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
 def _flush_logs() -> None:
     # The parent reads the log file once our result arrives: everything must be written by then.
     sys.stdout.flush()
@@ -518,6 +547,7 @@ def main(argv: list[str]) -> int:
     sys.path[:0] = args.sys_path
     # Lines reach the log as they are printed, so a worker killed at its timeout loses nothing.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    install_log_handler()
 
     handler, init_error = load_handler(os.environ["_HANDLER"])
     if init_error is not None:

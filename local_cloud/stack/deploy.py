@@ -40,11 +40,16 @@ from local_cloud.model import (
 from local_cloud.phases import Stopwatch
 from local_cloud.stack.build import Builder, DependencyCache
 from local_cloud.stack.errors import BuildError, DeploymentError, TemplateError
+from local_cloud.stack.include import expand_includes
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.lifecycle import (
     create_stack,
     describe_resources,
     roll_back,
+)
+from local_cloud.stack.local_values import (
+    capacity_provider_values,
+    event_source_mapping_values,
 )
 from local_cloud.stack.package import S3ArtifactStore, zip_tree
 from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
@@ -159,6 +164,8 @@ def prepare_stack(
     template_dir = options.template_path.resolve().parent
     state_dir = options.state_dir.resolve()
     sam = template if template is not None else load_template(options.template_path)
+    # What `sam deploy` packages and CloudFormation includes before the SAM transform
+    sam = expand_includes(sam, template_dir)
     parameter_values = effective_parameters(sam, options.parameter_overrides)
 
     constraints = options.constraints or _nearest_constraints(template_dir)
@@ -234,15 +241,22 @@ def deploy_prepared(
     for_moto = without_resources(for_moto, options.skip_resources)
     # The APIs the local cloud serves are not the endpoint's to create (served_apis.py):
     # references to them get the values CloudFormation would give.
+    before_create_resolve = IntrinsicResolver(
+        template=cloudformation,
+        parameters=typed_parameters(cloudformation, parameter_values),
+        pseudo=pseudo_parameters(options.region, account_id, options.stack_name),
+    ).resolve
     served = served_values(
-        cloudformation,
-        served_resources(cloudformation),
-        options.region,
-        IntrinsicResolver(
-            template=cloudformation,
-            parameters=typed_parameters(cloudformation, parameter_values),
-            pseudo=pseudo_parameters(options.region, account_id, options.stack_name),
-        ).resolve,
+        cloudformation, served_resources(cloudformation), options.region, before_create_resolve
+    )
+    # Not the endpoint's, but referred to (local_values.py): moto fails on such a reference
+    served.update(
+        capacity_provider_values(
+            cloudformation, options.stack_name, options.region, account_id, before_create_resolve
+        )
+    )
+    served.update(
+        event_source_mapping_values(cloudformation, options.stack_name, options.region, account_id)
     )
     for_moto = for_endpoint(for_moto, served)
     stack_id = create_stack(
@@ -295,13 +309,16 @@ def deploy_prepared(
         options.endpoint_url,
     )  # fmt: skip
     try:
-        sources = _sqs_event_sources(mappings, expected, resolver, functions, clients)
+        sources = _sqs_event_sources(mappings, expected, resolver, functions, clients, warnings)
     except DeploymentError:
         # The mapping is part of the stack: AWS rolls the whole stack back.
         roll_back(clients, options.stack_name)
         raise
     http_apis, http_warnings = http_api_specs(
-        cloudformation["Resources"], expected, _function_for_uri(resolver, functions)
+        cloudformation["Resources"],
+        expected,
+        _function_for_uri(resolver, functions),
+        resolver.resolve,
     )
     warnings.extend(http_warnings)
     rest_apis, rest_warnings = rest_api_specs(
@@ -528,6 +545,11 @@ def _function_specs(
         note = runtime_note(runtime)
         if note is not None:
             warnings.append(f"{logical_id}: {note}")
+        if properties.get("CapacityProviderConfig"):
+            warnings.append(
+                f"{logical_id}: CapacityProviderConfig: Lambda Managed Instances are not "
+                "emulated; the function runs in local workers, one request at a time each"
+            )
         reserved = resolver.resolve(properties.get("ReservedConcurrentExecutions"))
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
@@ -601,6 +623,7 @@ def _sqs_event_sources(
     resolver: IntrinsicResolver,
     functions: Mapping[str, FunctionSpec],
     clients: _Clients,
+    warnings: list[str],
 ) -> list[SqsEventSourceSpec]:
     by_name = {spec.function_name: spec for spec in functions.values()}
     by_arn = {spec.function_arn: spec for spec in functions.values()}
@@ -609,6 +632,11 @@ def _sqs_event_sources(
         if logical_id not in expected:  # its Condition is false
             continue
         properties = resolver.resolve(resource.get("Properties", {}))
+        if "ProvisionedPollerConfig" in properties:
+            warnings.append(
+                f"{logical_id}: ProvisionedPollerConfig: provisioned mode is not emulated; "
+                "the local poller runs the mapping as in on-demand mode"
+            )
         source_arn = str(properties.get("EventSourceArn", ""))
         if not source_arn.startswith("arn:aws:sqs:"):
             raise DeploymentError(

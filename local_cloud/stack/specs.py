@@ -6,10 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from local_cloud.errors import InvalidEventSourceMapping
+from local_cloud.errors import InvalidEventSourceMapping, InvalidServiceIntegration
 from local_cloud.event_sources.filtering import (
     InvalidFilterCriteria,
     filter_patterns,
+)
+from local_cloud.http_api.service_integration import (
+    SUBTYPES,
+    IntegrationError,
+    integration_spec,
 )
 from local_cloud.model import HttpApiSpec, HttpRouteSpec, SqsEventSourceSpec
 
@@ -72,11 +77,15 @@ def http_api_specs(
     resources: Mapping[str, Any],
     expected: Mapping[str, str],
     function_for_uri: Callable[[Any], str | None],
+    resolve: Callable[[Any], Any] = lambda value: value,
 ) -> tuple[list[HttpApiSpec], list[str]]:
     """(the HTTP APIs the local cloud can serve, warnings). Only APIs defined by an OpenAPI
-    `Body` (what SAM generates) are read; routes whose integration is not a Lambda proxy to
-    a function of this stack are named in a warning. `function_for_uri` maps an integration
-    uri (unresolved) to the logical ID of its function, or None."""
+    `Body` (what SAM generates) are read. A route is served if it is a Lambda proxy to a
+    function of this stack (`function_for_uri` maps an integration uri, unresolved, to the
+    function's logical ID, or None) or an AWS service integration the local cloud serves
+    (http_api/service_integration.py; its requestParameters evaluated with `resolve`); any
+    other route is named in a warning. An integration API Gateway would refuse to create
+    is an InvalidServiceIntegration."""
     apis: list[HttpApiSpec] = []
     warnings: list[str] = []
     for logical_id, resource_type in expected.items():
@@ -90,12 +99,30 @@ def http_api_specs(
                     continue  # "parameters", extensions
                 integration = (operation or {}).get("x-amazon-apigateway-integration") or {}
                 route = f"{method.upper()} {path}"
-                function = (
-                    function_for_uri(integration.get("uri"))
-                    if integration.get("type") == "aws_proxy"
-                    else None
-                )
-                if function is None:
+                proxy = str(integration.get("type", "")).lower() == "aws_proxy"
+                service = None
+                function = None
+                subtype = integration.get("integrationSubtype")
+                if proxy and subtype is not None and subtype not in SUBTYPES:
+                    warnings.append(
+                        f"{logical_id}: route {route} integrates {subtype}, which the local "
+                        f"cloud does not serve (it serves {', '.join(sorted(SUBTYPES))}); not "
+                        "served locally"
+                    )
+                    continue
+                if proxy and subtype is not None:
+                    try:
+                        service = integration_spec(
+                            route,
+                            subtype,
+                            resolve(integration.get("requestParameters")),
+                            resolve(integration.get("credentials", "")),
+                        )
+                    except IntegrationError as error:
+                        raise InvalidServiceIntegration(f"{logical_id}: {error}") from None
+                elif proxy:
+                    function = function_for_uri(integration.get("uri"))
+                if function is None and service is None:
                     warnings.append(
                         f"{logical_id}: route {route} does not proxy to a function of this "
                         "stack; not served locally"
@@ -105,8 +132,9 @@ def http_api_specs(
                     HttpRouteSpec(
                         method="ANY" if method == _ANY_METHOD else method.upper(),
                         path="$default" if path in ("$default", "/$default") else str(path),
-                        function_logical_id=function,
+                        function_logical_id=function or "",
                         payload_format_version=str(integration.get("payloadFormatVersion", "2.0")),
+                        integration=service,
                     )
                 )
         stages = tuple(
@@ -115,8 +143,12 @@ def http_api_specs(
             if stage_type == HTTP_API_STAGE
             and (resources[stage_id].get("Properties") or {}).get("ApiId") == {"Ref": logical_id}
         )
+        names = tuple(
+            str(resolve((resources[stage_id].get("Properties") or {}).get("StageName")))
+            for stage_id in stages
+        )
         if routes:
-            apis.append(HttpApiSpec(logical_id, tuple(routes), stages))
+            apis.append(HttpApiSpec(logical_id, tuple(routes), stages, names or ("$default",)))
     return apis, warnings
 
 

@@ -69,3 +69,26 @@ def test_the_first_api_keeps_a_route_key_two_apis_declare() -> None:
 def test_paths_api_gateway_rejects_are_named(path: str) -> None:
     with pytest.raises(RouteError, match="route GET"):
         router(("GET", path))
+
+
+def test_a_named_stage_serves_under_its_name_and_default_at_the_root() -> None:
+    route = HttpRouteSpec("POST", "/", "Fn")
+    items = HttpRouteSpec("GET", "/items/{id}", "Fn")
+    prod = Router([HttpApiSpec("Api", (route, items), ("ApiStage",), ("prod",))])
+    found = prod.match("POST", "/prod/")
+    assert found is not None
+    assert (found.route.route_key, found.stage) == ("POST /", "prod")
+    assert prod.match("POST", "/prod") is not None  # the stage's root, without the slash
+    item = prod.match("GET", "/prod/items/7")
+    assert item is not None
+    assert item.path_parameters == {"id": "7"}
+    assert prod.match("POST", "/") is None  # no $default stage: nothing at the root
+    assert prod.match("GET", "/items/7") is None
+    assert prod.match("POST", "/production/") is None
+    both = Router([HttpApiSpec("Api", (route, items), (), ("$default", "prod"))])
+    at_root = both.match("GET", "/items/7")
+    in_prod = both.match("GET", "/prod/items/7")
+    assert at_root is not None
+    assert at_root.stage == "$default"
+    assert in_prod is not None
+    assert in_prod.stage == "prod"

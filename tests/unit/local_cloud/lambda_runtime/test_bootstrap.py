@@ -154,3 +154,42 @@ def test_every_invocation_gets_its_own_unsampled_trace_header(
         assert root.startswith("Root=1-")
         assert parent.startswith("Parent=")
         assert sampled == "Sampled=0"
+
+
+def test_the_root_logger_writes_lambdas_lines_with_the_request_id(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in Lambda's Python runtime: a function that sets the root logger to INFO gets its
+    # info records in the log, as "[INFO]\t<UTC time>Z\t<request ID>\t<message>".
+    import datetime
+    import logging
+    import re
+
+    from local_cloud.lambda_runtime.bootstrap import install_log_handler
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30: a local time would not pass as UTC
+    time.tzset()
+    root = logging.getLogger()
+    level = root.level
+    handler = install_log_handler()
+    try:
+
+        def function(event: Any, context: Any) -> None:
+            logging.getLogger().debug("not shown at INFO")
+            logging.getLogger().info("Processing message")
+
+        root.setLevel(logging.INFO)
+        run_invocation(function, _request())
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(
+        r"\[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\treq-1\tProcessing message", lines[0]
+    )
+    logged = datetime.datetime.strptime(lines[0].split("\t")[1], "%Y-%m-%dT%H:%M:%S.%fZ")
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    assert abs((now - logged).total_seconds()) < 600

@@ -6,7 +6,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from local_cloud.model import HttpApiSpec, HttpRouteSpec
+import pytest
+
+from local_cloud.errors import InvalidServiceIntegration
+from local_cloud.model import HttpApiSpec, HttpRouteSpec, ServiceIntegrationSpec
+from local_cloud.stack.include import expand_includes
 from local_cloud.stack.specs import http_api_specs
 from local_cloud.stack.template import effective_parameters, load_template, translate
 
@@ -21,7 +25,9 @@ def translated(sam: dict[str, Any]) -> dict[str, Any]:
             if key in properties:
                 properties[key] = "s3://bucket/key.zip"
     declared = sam.get("Parameters") or {}
-    overrides = {"SenderEmailAddress": "welcome@example.com"} if declared else {}
+    overrides = (
+        {"SenderEmailAddress": "welcome@example.com"} if "SenderEmailAddress" in declared else {}
+    )
     parameters = effective_parameters(sam, overrides)
     return translate(sam, parameters, "us-east-1")
 
@@ -101,3 +107,80 @@ def test_a_route_to_something_else_is_named_not_served() -> None:
     assert apis == []
     assert warnings == ["Api: route GET /x does not proxy to a function of this stack; not served"
                         " locally"]  # fmt: skip
+
+
+FIFO_APP = REPO / "tests/acceptance/apps/apigw_http_api_fifo_sqs_lambda_sns_sam"
+
+
+def fifo_app_resolve(value: Any) -> Any:
+    """The deployer's resolver, reduced to what the app's API refers to."""
+    known = {
+        "Ref:MySQSQueue": "http://127.0.0.1:5000/123456789012/ServerlessLandSQS.fifo",
+        "Ref:StageName": "prod",
+        "Fn::GetAtt:MyAPiRole": "arn:aws:iam::123456789012:role/MyAPiRole",
+    }
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, argument),) = value.items()
+        if key in ("Ref", "Fn::GetAtt"):
+            target = argument if isinstance(argument, str) else argument[0]
+            return known[f"{key}:{target}"]
+        return value
+    if isinstance(value, dict):
+        return {key: fifo_app_resolve(item) for key, item in value.items()}
+    return value
+
+
+def test_an_sqs_sendmessage_route_included_from_api_yaml() -> None:
+    sam = expand_includes(load_template(FIFO_APP / "template.yaml"), FIFO_APP)
+    resources = translated(sam)["Resources"]
+    expected = {logical_id: r["Type"] for logical_id, r in resources.items()}
+    (api,), warnings = http_api_specs(resources, expected, lambda _: None, fifo_app_resolve)
+    assert api == HttpApiSpec(
+        "MyAPI",
+        (
+            HttpRouteSpec(
+                "POST",
+                "/",
+                "",
+                "1.0",
+                ServiceIntegrationSpec(
+                    "SQS-SendMessage",
+                    (
+                        ("MessageBody", "$request.body"),
+                        ("MessageGroupId", "$request.body.messagegroup"),
+                        ("QueueUrl", "http://127.0.0.1:5000/123456789012/ServerlessLandSQS.fifo"),
+                    ),
+                    "arn:aws:iam::123456789012:role/MyAPiRole",
+                ),
+            ),
+        ),
+        ("MyAPIStage",),
+        ("prod",),
+    )
+    assert warnings == []
+
+
+def service_route(integration: dict[str, Any]) -> dict[str, Any]:
+    body = {"paths": {"/": {"post": {"x-amazon-apigateway-integration": integration}}}}
+    return {"Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Body": body}}}
+
+
+def test_a_subtype_not_served_is_a_warning_and_a_bad_sqs_integration_an_error() -> None:
+    expected = {"Api": "AWS::ApiGatewayV2::Api"}
+    put_events = service_route({"type": "aws_proxy", "integrationSubtype": "EventBridge-PutEvents"})
+    assert http_api_specs(put_events, expected, lambda _: None) == (
+        [],
+        [
+            "Api: route POST / integrates EventBridge-PutEvents, which the local cloud does "
+            "not serve (it serves SQS-SendMessage); not served locally"
+        ],
+    )
+    no_queue = service_route(
+        {
+            "type": "aws_proxy",
+            "integrationSubtype": "SQS-SendMessage",
+            "requestParameters": {"MessageBody": "$request.body"},
+        }
+    )
+    with pytest.raises(InvalidServiceIntegration, match=r"Api: route POST /: .* requires QueueUrl"):
+        http_api_specs(no_queue, expected, lambda _: None)
