@@ -136,6 +136,7 @@ bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput, s
 	$(PY) benchmarks/parallel_records.py
 	$(PY) benchmarks/local_cloud_throughput.py
 	$(PY) benchmarks/start_up.py
+	$(PY) benchmarks/worker_memory.py
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf .aws-sam .local-cloud .pytest_cache .mypy_cache .ruff_cache

@@ -27,13 +27,7 @@ from typing import Any
 
 from local_cloud.aws_session import function_credentials
 from local_cloud.lambda_runtime.bootstrap import FRAME_HEADER, encode_frame
-from local_cloud.lambda_runtime.memory import (
-    MemoryLimit,
-    megabytes,
-    peak_bytes,
-    proc_available,
-    rss_bytes,
-)
+from local_cloud.lambda_runtime.memory import MemoryLimit, RssProbe, megabytes
 from local_cloud.model import FunctionSpec
 
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.py")
@@ -74,14 +68,14 @@ class MemoryExceeded(Exception):
 class MemoryWatch:
     """Samples one worker's RSS while the parent waits for it (read_frame_until)."""
 
-    def __init__(self, pid: int, limit: MemoryLimit) -> None:
-        self.pid = pid
+    def __init__(self, probe: RssProbe, limit: MemoryLimit) -> None:
+        self.probe = probe
         self.limit = limit
         self.highest = 0  # the highest sample taken
 
     def check(self) -> None:
         """Raises MemoryExceeded when the worker is over the limit now."""
-        used = rss_bytes(self.pid)
+        used = self.probe.rss_bytes()
         if used is None:  # it is exiting: the read of its pipe will say so
             return
         self.highest = max(self.highest, used)
@@ -91,7 +85,7 @@ class MemoryWatch:
     def peak(self) -> int:
         """The worker's peak so far: its high-water mark (the kernel's, exact) if it can
         still be read, else the highest sample."""
-        return max(self.highest, peak_bytes(self.pid) or 0)
+        return max(self.highest, self.probe.peak_bytes() or 0)
 
 
 class Outcome(enum.Enum):
@@ -210,9 +204,7 @@ def _read_exactly(fd: int, size: int, deadline: float, watch: MemoryWatch | None
     return b"".join(chunks)
 
 
-def read_frame_until(
-    fd: int, deadline: float, watch: MemoryWatch | None = None
-) -> dict[str, Any]:
+def read_frame_until(fd: int, deadline: float, watch: MemoryWatch | None = None) -> dict[str, Any]:
     """The worker's next message, or DeadlineExceeded / WorkerGone; with `watch`, the
     worker's RSS is sampled while waiting (MemoryExceeded)."""
     (length,) = FRAME_HEADER.unpack(_read_exactly(fd, FRAME_HEADER.size, deadline, watch))
@@ -271,10 +263,13 @@ class Worker:
         self._log_reader = log_path.open("rb")
         self.alive = True
         # Only where the kernel shows the worker's memory (/proc): elsewhere nothing is held.
-        self._memory = memory if memory is not None and proc_available(self.pid) else None
+        self._memory = memory
+        self._probe = None if memory is None else RssProbe.open(self.pid)
 
     def _watch(self) -> MemoryWatch | None:
-        return None if self._memory is None else MemoryWatch(self.pid, self._memory)
+        if self._memory is None or self._probe is None:
+            return None
+        return MemoryWatch(self._probe, self._memory)
 
     def _out_of_memory(self, watch: MemoryWatch, fired: dict[str, Any] | None) -> InvokeOutcome:
         used = watch.peak()  # read before the kill: a dead process has no /proc entry
@@ -401,6 +396,8 @@ class Worker:
             if fd >= 0:
                 os.close(fd)
         self._request_write = self._response_read = -1
+        if self._probe is not None:
+            self._probe.close()
 
     def discard(self) -> None:
         """Kill the process and remove its log file."""

@@ -15,7 +15,9 @@ import pytest
 
 from local_cloud.lambda_runtime import LambdaService
 from local_cloud.lambda_runtime.memory import (
+    SAMPLE_SECONDS,
     MemoryLimit,
+    RssProbe,
     megabytes,
     parse_statm_rss_bytes,
     parse_status_peak_bytes,
@@ -72,7 +74,7 @@ def make_service(tmp_path: Path) -> Iterator[Any]:
     services: list[LambdaService] = []
 
     def make(
-        *, memory_mb: int = 128, sample_seconds: float = 0.02, **options: Any
+        *, memory_mb: int = 128, sample_seconds: float = SAMPLE_SECONDS, **options: Any
     ) -> LambdaService:
         spec_options: dict[str, Any] = {"timeout_seconds": 30, "handler": "app.handler"}
         spec_options.update(options)
@@ -149,12 +151,20 @@ def test_a_limit_that_cannot_hold_is_refused(
 def test_this_process_is_measured_and_a_watch_over_its_limit_says_so() -> None:
     pid = os.getpid()
     now, peak = rss_bytes(pid), peak_bytes(pid)
-    assert now is not None and peak is not None
+    assert now is not None
+    assert peak is not None
     assert 0 < now <= peak
-    watch = MemoryWatch(pid, MemoryLimit(1))
-    with pytest.raises(MemoryExceeded):
-        watch.check()
-    assert watch.highest >= now
+    probe = RssProbe.open(pid)
+    assert probe is not None
+    try:
+        watch = MemoryWatch(probe, MemoryLimit(1))
+        with pytest.raises(MemoryExceeded):
+            watch.check()
+        assert watch.highest >= now
+        assert watch.peak() >= watch.highest
+    finally:
+        probe.close()
+    assert probe.rss_bytes() is None  # closed: nothing more is read
 
 
 def test_the_worker_reports_its_own_peak_not_the_one_of_the_process_that_started_it() -> None:
@@ -186,7 +196,8 @@ def test_an_invocation_well_under_its_memory_size_succeeds_and_reports_the_worke
     first = service.invoke("Fn", {"allocate_mb": 20})
     second = service.invoke("Fn", {})
 
-    assert first.error is None and second.error is None
+    assert first.error is None
+    assert second.error is None
     assert first.payload["pid"] == second.payload["pid"]  # the worker stayed warm
     assert 20 < max_memory_used(first.logs) < 100
     assert "Status" not in report_of(first.logs)
