@@ -131,11 +131,12 @@ redrive: $(VENV)/.installed ## Move DLQ=<logical ID or Output key>'s messages ba
 demo: $(VENV)/.installed ## Boot the local cloud, drive a scenario under faults, report each guarantee (DEMO_ARGS=--json)
 	$(PY) -m demo $(DEMO_ARGS)
 
-bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput, start-up
+bench: $(VENV)/.installed ## Benchmarks: cold imports, local cloud throughput, start-up, worker memory
 	$(PY) benchmarks/cold_imports.py
 	$(PY) benchmarks/parallel_records.py
 	$(PY) benchmarks/local_cloud_throughput.py
 	$(PY) benchmarks/start_up.py
+	$(PY) benchmarks/worker_memory.py
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf .aws-sam .local-cloud .pytest_cache .mypy_cache .ruff_cache

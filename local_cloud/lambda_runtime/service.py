@@ -20,10 +20,15 @@ a crash or hang fault of its function from the endpoint and hands it to its work
 invoke frame; once it is over, the claim is settled (fired, or given back).
 InvocationResult.injected_fault says what acted.
 
+Memory (memory.py): each worker is held to its function's MemorySize, counted as its RSS.
+A worker over it is killed; the invocation fails with Runtime.OutOfMemory (REPORT `Status:
+error  Error Type: Runtime.OutOfMemory`) and the next one starts cold. REPORT's Max Memory
+Used is the worker's peak RSS.
+
 Idle environments go only when asked (`reclaim_idle_workers`, which an SQS mapping calls
-when it scales down), not after some idle minutes as in Lambda. Not emulated: memory size
-does not limit memory, and every python runtime runs on this interpreter (INIT_START names
-the version that ran; the deployer warns when the template asks for another).
+when it scales down), not after some idle minutes as in Lambda. Not emulated: every python
+runtime runs on this interpreter (INIT_START names the version that ran; the deployer warns
+when the template asks for another).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from typing import Any
 
 from local_cloud import errors
 from local_cloud.lambda_runtime.faults import INVOCATION_ACTIONS, ClaimedFault, FaultClaims
+from local_cloud.lambda_runtime.memory import SAMPLE_SECONDS, MemoryLimit
 from local_cloud.lambda_runtime.worker import Outcome, Worker
 from local_cloud.model import FunctionSpec
 from local_cloud.monitoring.lambda_metrics import LambdaMetrics
@@ -212,6 +218,7 @@ def _timestamp() -> str:
 
 _TIMED_OUT = "Sandbox.Timedout"
 _EXIT_ERROR = "Runtime.ExitError"
+_OUT_OF_MEMORY = "Runtime.OutOfMemory"
 
 
 def sandbox_error(
@@ -223,8 +230,10 @@ def sandbox_error(
     exit_description: str = "",
 ) -> dict[str, Any] | None:
     """Lambda's error object when the sandbox, not the handler, ended the phase ("init" or
-    "invoke"): a timeout (Sandbox.Timedout) or the runtime exiting (Runtime.ExitError).
-    None when the handler returned or raised (its own error, if any, stands)."""
+    "invoke"): a timeout (Sandbox.Timedout), the runtime exiting (Runtime.ExitError) or
+    killed over its MemorySize (Runtime.OutOfMemory; Lambda's message is the one of a
+    runtime killed by a signal). None when the handler returned or raised (its own error,
+    if any, stands)."""
     if outcome is Outcome.TIMED_OUT:
         if phase == "init":
             message = f"{_timestamp()} {request_id} Task timed out during init"
@@ -238,6 +247,13 @@ def sandbox_error(
             "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
             f"{exit_description}",
             "errorType": _EXIT_ERROR,
+            "requestId": request_id,
+        }
+    if outcome is Outcome.OUT_OF_MEMORY:
+        return {
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+            "signal: killed",
+            "errorType": _OUT_OF_MEMORY,
             "requestId": request_id,
         }
     return None
@@ -272,8 +288,11 @@ class LambdaService:
         account_id: str = "123456789012",
         faults: FaultClaims | None = None,
         metrics: LambdaMetrics | None = None,
+        memory_sample_seconds: float = SAMPLE_SECONDS,
     ) -> None:
+        """memory_sample_seconds: how often a busy worker's RSS is sampled (memory.py)."""
         self._endpoint_url = endpoint_url
+        self._memory_sample_seconds = memory_sample_seconds
         self._metrics = metrics
         self._faults = faults
         self._region = region
@@ -381,6 +400,7 @@ class LambdaService:
             region=self._region,
             runtime_dir=self._runtime_dir,
             log_path=log_path,
+            memory=MemoryLimit(spec.memory_mb, self._memory_sample_seconds),
         )
 
     def _run(
@@ -429,7 +449,7 @@ class LambdaService:
             run.error.setdefault("requestId", run.request_id)
             pool.failed(
                 timed_out=outcome.outcome is Outcome.TIMED_OUT,
-                crashed=outcome.outcome is Outcome.CRASHED,
+                crashed=outcome.outcome in (Outcome.CRASHED, Outcome.OUT_OF_MEMORY),
             )
         if not worker.alive:
             pool.forget(worker)

@@ -3,6 +3,10 @@
 The parent owns the clock. Every read from the worker is bounded by the invocation's
 deadline; at the deadline the worker is killed (SIGKILL), as Lambda kills a sandbox that
 timed out, and the next invocation needs a fresh (cold) one.
+
+The parent also holds the worker to its MemorySize (memory.py): while it waits for an
+answer it samples the worker's RSS, and it reads the worker's peak when the answer comes;
+over the limit, the worker is killed and the outcome is OUT_OF_MEMORY.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from local_cloud.aws_session import function_credentials
 from local_cloud.lambda_runtime.bootstrap import FRAME_HEADER, encode_frame
+from local_cloud.lambda_runtime.memory import MemoryLimit, RssProbe, megabytes
 from local_cloud.model import FunctionSpec
 
 BOOTSTRAP_PATH = Path(__file__).with_name("bootstrap.py")
@@ -52,10 +57,42 @@ class DeadlineExceeded(Exception):
     pass
 
 
+class MemoryExceeded(Exception):
+    """A sample of the worker's RSS was over its function's MemorySize."""
+
+    def __init__(self, used_bytes: int) -> None:
+        super().__init__(f"RSS {used_bytes} bytes")
+        self.used_bytes = used_bytes
+
+
+class MemoryWatch:
+    """Samples one worker's RSS while the parent waits for it (read_frame_until)."""
+
+    def __init__(self, probe: RssProbe, limit: MemoryLimit) -> None:
+        self.probe = probe
+        self.limit = limit
+        self.highest = 0  # the highest sample taken
+
+    def check(self) -> None:
+        """Raises MemoryExceeded when the worker is over the limit now."""
+        used = self.probe.rss_bytes()
+        if used is None:  # it is exiting: the read of its pipe will say so
+            return
+        self.highest = max(self.highest, used)
+        if self.limit.exceeded_by(used):
+            raise MemoryExceeded(used)
+
+    def peak(self) -> int:
+        """The worker's peak so far: its high-water mark (the kernel's, exact) if it can
+        still be read, else the highest sample."""
+        return max(self.highest, self.probe.peak_bytes() or 0)
+
+
 class Outcome(enum.Enum):
     OK = "ok"  # the handler returned (payload) or raised (error): the worker stays warm
     TIMED_OUT = "timed_out"
     CRASHED = "crashed"
+    OUT_OF_MEMORY = "out_of_memory"  # over its MemorySize: killed by the parent
 
 
 @dataclass(frozen=True)
@@ -145,16 +182,20 @@ def signal_description(number: int) -> str:
     return description.split(":", 1)[0].lower()  # macOS adds ": 9"
 
 
-def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
+def _read_exactly(fd: int, size: int, deadline: float, watch: MemoryWatch | None) -> bytes:
     chunks: list[bytes] = []
     remaining = size
     while remaining:
         timeout = deadline - time.monotonic()
         if timeout <= 0:
             raise DeadlineExceeded
-        ready, _, _ = select.select([fd], [], [], timeout)
+        wait = timeout if watch is None else min(timeout, watch.limit.sample_seconds)
+        ready, _, _ = select.select([fd], [], [], wait)
         if not ready:
-            raise DeadlineExceeded
+            if watch is None:
+                raise DeadlineExceeded
+            watch.check()
+            continue
         chunk = os.read(fd, remaining)
         if not chunk:
             raise WorkerGone
@@ -163,10 +204,11 @@ def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def read_frame_until(fd: int, deadline: float) -> dict[str, Any]:
-    """The worker's next message, or DeadlineExceeded / WorkerGone."""
-    (length,) = FRAME_HEADER.unpack(_read_exactly(fd, FRAME_HEADER.size, deadline))
-    message: dict[str, Any] = json.loads(_read_exactly(fd, length, deadline))
+def read_frame_until(fd: int, deadline: float, watch: MemoryWatch | None = None) -> dict[str, Any]:
+    """The worker's next message, or DeadlineExceeded / WorkerGone; with `watch`, the
+    worker's RSS is sampled while waiting (MemoryExceeded)."""
+    (length,) = FRAME_HEADER.unpack(_read_exactly(fd, FRAME_HEADER.size, deadline, watch))
+    message: dict[str, Any] = json.loads(_read_exactly(fd, length, deadline, watch))
     return message
 
 
@@ -181,7 +223,9 @@ class Worker:
         region: str,
         runtime_dir: Path,
         log_path: Path,
+        memory: MemoryLimit | None = None,
     ) -> None:
+        """`memory`: the limit to hold the worker to (None: not measured, not enforced)."""
         self.spec = spec
         self.log_stream_name = log_stream_name()
         self._log_path = log_path
@@ -218,6 +262,21 @@ class Worker:
         os.close(response_write)
         self._log_reader = log_path.open("rb")
         self.alive = True
+        # Only where the kernel shows the worker's memory (/proc): elsewhere nothing is held.
+        self._memory = memory
+        self._probe = None if memory is None else RssProbe.open(self.pid)
+
+    def _watch(self) -> MemoryWatch | None:
+        if self._memory is None or self._probe is None:
+            return None
+        return MemoryWatch(self._probe, self._memory)
+
+    def _out_of_memory(self, watch: MemoryWatch, fired: dict[str, Any] | None) -> InvokeOutcome:
+        used = watch.peak()  # read before the kill: a dead process has no /proc entry
+        self.kill()
+        return InvokeOutcome(
+            Outcome.OUT_OF_MEMORY, max_memory_used_mb=megabytes(used), fault_fired=fired
+        )
 
     @property
     def pid(self) -> int:
@@ -225,13 +284,19 @@ class Worker:
 
     def wait_for_init(self, timeout: float = INIT_TIMEOUT_SECONDS) -> InvokeOutcome:
         """The init phase: import the handler's module. A failed init leaves the worker dead."""
+        watch = self._watch()
         try:
-            message = read_frame_until(self._response_read, time.monotonic() + timeout)
+            message = read_frame_until(self._response_read, time.monotonic() + timeout, watch)
         except DeadlineExceeded:
             self.kill()
             return InvokeOutcome(Outcome.TIMED_OUT)
         except WorkerGone:
             return InvokeOutcome(Outcome.CRASHED, exit_description=self._exit_description())
+        except MemoryExceeded:
+            assert watch is not None
+            return self._out_of_memory(watch, None)
+        if watch is not None and watch.limit.exceeded_by(watch.peak()):
+            return self._out_of_memory(watch, None)
         if message.get("error") is not None:
             self.kill()
             return InvokeOutcome(Outcome.OK, error=message["error"])
@@ -259,24 +324,39 @@ class Worker:
         if fault is not None:
             request["fault"] = fault
         fired: dict[str, Any] | None = None
+        watch = self._watch()
         try:
             self._write(encode_frame(request))
-            message = read_frame_until(self._response_read, deadline)
+            message = read_frame_until(self._response_read, deadline, watch)
             while message.get("type") == "fault":  # it acts next: dies or hangs
                 fired = message
-                message = read_frame_until(self._response_read, deadline)
+                message = read_frame_until(self._response_read, deadline, watch)
         except DeadlineExceeded:
+            used = None if watch is None else megabytes(watch.peak())
             self.kill()
-            return InvokeOutcome(Outcome.TIMED_OUT, fault_fired=fired)
+            return InvokeOutcome(Outcome.TIMED_OUT, max_memory_used_mb=used, fault_fired=fired)
         except (WorkerGone, BrokenPipeError):
+            used = None if watch is None or not watch.highest else megabytes(watch.highest)
             return InvokeOutcome(
-                Outcome.CRASHED, exit_description=self._exit_description(), fault_fired=fired
+                Outcome.CRASHED,
+                max_memory_used_mb=used,
+                exit_description=self._exit_description(),
+                fault_fired=fired,
             )
+        except MemoryExceeded:
+            assert watch is not None
+            return self._out_of_memory(watch, fired)
+        used_mb = message.get("max_memory_used_mb")  # the worker's own figure, without /proc
+        if watch is not None:
+            # Its peak between two samples counts too: Lambda would have killed it there.
+            if watch.limit.exceeded_by(watch.peak()):
+                return self._out_of_memory(watch, fired)
+            used_mb = megabytes(watch.peak())
         return InvokeOutcome(
             Outcome.OK,
             payload=message.get("payload"),
             error=message.get("error"),
-            max_memory_used_mb=message.get("max_memory_used_mb"),
+            max_memory_used_mb=used_mb,
             fault_fired=fired,
         )
 
@@ -316,6 +396,8 @@ class Worker:
             if fd >= 0:
                 os.close(fd)
         self._request_write = self._response_read = -1
+        if self._probe is not None:
+            self._probe.close()
 
     def discard(self) -> None:
         """Kill the process and remove its log file."""

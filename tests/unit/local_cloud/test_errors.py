@@ -28,6 +28,7 @@ NOT_USER_ERRORS = {
     "local_cloud.lambda_runtime.service.RequestTooLarge": "Lambda's RequestTooLarge",
     "local_cloud.lambda_runtime.worker.WorkerGone": "a worker process died: an invocation error",
     "local_cloud.lambda_runtime.worker.DeadlineExceeded": "a function timed out: Lambda's",
+    "local_cloud.lambda_runtime.worker.MemoryExceeded": "over MemorySize: Runtime.OutOfMemory",
     "local_cloud.event_sources.batch_response.InvalidBatchResponse": "settled as AWS does",
     "local_cloud.event_sources.filtering.InvalidFilterCriteria": "raised as a mapping error",
     "local_cloud.endpoint_faults.ConnectionDropped": "an injected fault, by design",

@@ -133,6 +133,7 @@ class Cloud:
         name: str = "driven",
         *,
         timeout: int = 1,
+        memory: int = 128,
         reserved: int | None = None,
         environment: dict[str, str] | None = None,
         layers: tuple[Path, ...] = (),
@@ -145,6 +146,7 @@ class Cloud:
             code_dir=FUNCTIONS / name,
             layer_dirs=layers,
             timeout_seconds=timeout,
+            memory_mb=memory,
             environment=environment or {},
             reserved_concurrency=reserved,
         )
