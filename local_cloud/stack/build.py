@@ -1,8 +1,15 @@
 """Host-native builds: what `sam build` would put in each function's and layer's zip.
 
 Dependencies are installed with pip --target on this host (no container), into a cache
-keyed by the requirements, the constraints and the Python version, so an unchanged
-stack installs nothing the second time. The Lambda runtime's own boto3 (what
+under the user's cache directory (user_cache_dir: shared by every checkout of every
+project on this machine), keyed by the requirements, the constraints, the interpreter
+(version, ABI, platform) and pip's options, so an unchanged stack installs nothing the
+second time, and a new checkout installs nothing the first time. An entry is installed
+in a directory of its own and renamed into place whole: two processes installing the
+same set at once (two checkouts, the demo beside the tests) each install theirs, the
+first rename wins, and no process ever sees a half-installed entry under its key. The
+function's own source (it changes often) is built per checkout, under the state
+directory. The Lambda runtime's own boto3 (what
 /var/runtime holds on AWS) is built the same way, pinned to the venv's version: workers
 run with this, never with the venv's site-packages, so what runs locally is what ships.
 
@@ -18,12 +25,17 @@ noticed: its inputs are what is checked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -37,10 +49,57 @@ _COMPLETE_MARKER = ".complete"
 _BUILD_FORMAT = "1"
 _KEY_SUFFIX = ".build-key"
 
+CACHE_DIR_VARIABLE = "LOCAL_CLOUD_CACHE_DIR"
+_CACHE_NAME = "delivery-guarantees-local-cloud"
+# pip's environment variables that change what it installs (where it looks, what it
+# accepts); part of the key, so an install from another index is not taken for this one.
+_PIP_VARIABLES = (
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_NO_INDEX",
+    "PIP_ONLY_BINARY",
+    "PIP_NO_BINARY",
+    "PIP_PRE",
+    "PIP_PREFER_BINARY",
+    "PIP_CONSTRAINT",
+)
+
+
+def user_cache_dir(
+    environ: Mapping[str, str] = os.environ,
+    system: str = sys.platform,
+    home: Path | None = None,
+) -> Path:
+    """Where the dependency cache lives: $LOCAL_CLOUD_CACHE_DIR if set; else the platform's
+    cache directory (platformdirs' rules, which the project does not depend on): Linux and
+    other Unixes $XDG_CACHE_HOME or ~/.cache, macOS ~/Library/Caches, Windows
+    %LOCALAPPDATA%; with delivery-guarantees-local-cloud under it."""
+    configured = environ.get(CACHE_DIR_VARIABLE, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    home = home if home is not None else Path.home()
+    if system == "darwin":
+        return home / "Library" / "Caches" / _CACHE_NAME
+    if system in ("win32", "cygwin"):
+        local = environ.get("LOCALAPPDATA", "").strip()
+        base = Path(local) if local else home / "AppData" / "Local"
+        return base / _CACHE_NAME / "Cache"
+    xdg = environ.get("XDG_CACHE_HOME", "").strip()
+    # The XDG spec: a relative $XDG_CACHE_HOME is invalid and to be ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".cache"
+    return base / _CACHE_NAME
+
 
 def python_tag() -> str:
-    """Which interpreter and platform installed wheels are built for."""
-    return f"cp{sys.version_info.major}{sys.version_info.minor}-{sys.platform}-{platform.machine()}"
+    """Which interpreter installed wheels are built for: implementation and version, ABI
+    flags (a free-threaded 3.13t takes other wheels than 3.13), the platform (with its
+    macOS version, say) and the C library, as pip chooses wheels by all of them."""
+    libc = "-".join(part for part in platform.libc_ver() if part) or "nolibc"
+    return (
+        f"{sys.implementation.cache_tag}{sys.abiflags}-{sysconfig.get_platform()}-"
+        f"{platform.machine()}-{libc}"
+    )
 
 
 def requirement_lines(text: str) -> list[str]:
@@ -92,9 +151,31 @@ def source_digest(source: Path) -> str:
 class PackageInstaller(Protocol):
     def install(self, requirements: list[str], target: Path, constraints: Path | None) -> None: ...
 
+    def options(self) -> str:
+        """What, besides the requirements and constraints, decides what it installs."""
+        ...
+
+
+_PIP_OPTIONS = ("--quiet", "--disable-pip-version-check", "--no-input")
+
 
 class PipInstaller:
     """pip install --target with this interpreter: wheels for this host's Python."""
+
+    def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
+        self._environ = environ
+
+    def options(self) -> str:
+        """pip's version, the options of its command line and the environment variables
+        that change what it installs (see _PIP_VARIABLES)."""
+        try:
+            version = metadata.version("pip")
+        except metadata.PackageNotFoundError:
+            version = "absent"
+        variables = [
+            f"{name}={self._environ[name]}" for name in _PIP_VARIABLES if name in self._environ
+        ]
+        return " ".join([f"pip=={version}", *_PIP_OPTIONS, *variables])
 
     def install(self, requirements: list[str], target: Path, constraints: Path | None) -> None:
         # A requirements file, not arguments: `--hash` is only allowed there, and with
@@ -102,8 +183,8 @@ class PipInstaller:
         listing = target.parent / f"{target.name}.requirements.txt"
         listing.write_text("\n".join(requirements) + "\n")
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-input", "--target", str(target), "-r", str(listing),
+            sys.executable, "-m", "pip", "install", *_PIP_OPTIONS, "--target", str(target),
+            "-r", str(listing),
         ]  # fmt: skip
         if constraints is not None:
             command += ["-c", str(constraints)]
@@ -116,7 +197,9 @@ class PipInstaller:
 
 @dataclass
 class DependencyCache:
-    """Installed requirement sets under root/<key>/, each installed at most once."""
+    """Installed requirement sets under root/<key>/, each installed at most once per key
+    (at most once per process building it at the same moment: see the module docstring).
+    An entry is never changed or removed once in place: builds hard-link its files."""
 
     root: Path
     installer: PackageInstaller = field(default_factory=PipInstaller)
@@ -129,32 +212,54 @@ class DependencyCache:
             return None
         return self.install(requirement_lines(path.read_text()))
 
+    def key(self, requirements: list[str]) -> str:
+        constraints_text = self.constraints.read_text() if self.constraints else ""
+        return requirements_key(
+            requirements, constraints_text, f"{python_tag()} {self.installer.options()}"
+        )
+
     def install(self, requirements: list[str]) -> Path | None:
         if not requirements:
             return None
-        constraints_text = self.constraints.read_text() if self.constraints else ""
-        key = requirements_key(requirements, constraints_text, python_tag())
+        key = self.key(requirements)
         target = self.root / key
         if (target / _COMPLETE_MARKER).is_file():
             return target
-        # Install next to the final place and rename: a crash or a concurrent build never
-        # leaves a half-installed directory that looks complete.
-        staging = self.root / f"{key}.staging-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        # Installed in a directory of its own (a name no other process or thread uses),
+        # then renamed into place whole: nobody sees an entry before it is complete.
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{key}.staging-", dir=self.root))
         try:
             self.installer.install(requirements, staging, self.constraints)
             (staging / _COMPLETE_MARKER).write_text("\n".join(requirements) + "\n")
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
+            _publish(staging, target)
         except OSError as error:
-            if (target / _COMPLETE_MARKER).is_file():  # another build finished first
-                return target
             raise BuildError(f"could not install {requirements} into {target}: {error}") from error
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)  # gone unless another won the race
         self.installs.append(key)
         return target
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Rename staging to target, unless a complete target is already there: one installed
+    meanwhile by another process is kept as it is (someone may be linking its files), and
+    staging is left to be removed. A target without its marker (cut off before this
+    module renamed entries whole, or half-deleted by hand) is moved aside, then removed."""
+    for _attempt in range(3):
+        try:
+            staging.rename(target)
+            return
+        except OSError:
+            if (target / _COMPLETE_MARKER).is_file():
+                return  # another process's install finished first: theirs is kept
+            if not target.exists():
+                continue  # removed meanwhile: try again
+            aside = target.with_name(f"{target.name}.stale-{uuid.uuid4().hex}")
+            with contextlib.suppress(FileNotFoundError):
+                target.rename(aside)
+            shutil.rmtree(aside, ignore_errors=True)
+    staging.rename(target)  # a last try; its error is the caller's to report
 
 
 @dataclass

@@ -38,7 +38,7 @@ from local_cloud.model import (
     SqsEventSourceSpec,
 )
 from local_cloud.phases import Stopwatch
-from local_cloud.stack.build import Builder, DependencyCache
+from local_cloud.stack.build import Builder, DependencyCache, user_cache_dir
 from local_cloud.stack.errors import BuildError, DeploymentError, TemplateError
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.lifecycle import (
@@ -83,7 +83,9 @@ class DeployOptions:
     endpoint_url: str
     region: str = "us-east-1"
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
-    state_dir: Path = Path(".local-cloud")  # builds and the dependency cache live here
+    state_dir: Path = Path(".local-cloud")  # this checkout's builds, zips, translations
+    # The dependency cache, shared by checkouts; None: build.user_cache_dir()
+    cache_dir: Path | None = None
     constraints: Path | None = None  # pip -c file; default: the nearest constraints.txt
     # Resources left out of what the endpoint creates (`up --skip-resource`), reported so
     skip_resources: tuple[str, ...] = ()
@@ -162,7 +164,8 @@ def prepare_stack(
     parameter_values = effective_parameters(sam, options.parameter_overrides)
 
     constraints = options.constraints or _nearest_constraints(template_dir)
-    cache = DependencyCache(state_dir / "build" / "dependencies", constraints=constraints)
+    cache_dir = options.cache_dir if options.cache_dir is not None else user_cache_dir()
+    cache = DependencyCache(cache_dir.resolve() / "dependencies", constraints=constraints)
     builder = Builder(state_dir / "build" / "stacks" / options.stack_name, cache)
     warnings: list[str] = []
     build = _build_artifacts(sam, template_dir, builder, warnings, check or (lambda: None))

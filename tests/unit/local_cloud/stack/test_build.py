@@ -3,6 +3,7 @@ build whose inputs have not changed is reused, not made again."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ class RecordingInstaller:
             name = requirement.split("==")[0].replace("-", "_")
             (target / f"{name}.py").write_text(f"# {requirement}\n")
 
+    def options(self) -> str:
+        return "recording"
+
 
 def test_requirement_lines_ignore_comments_and_blank_lines() -> None:
     text = "# runtime deps\n\npowertools==3.37.0  # pinned\n  stripe==16.1.0\n"
@@ -44,7 +48,7 @@ def test_the_key_changes_only_when_pip_could_install_something_else() -> None:
     assert base != requirements_key(["a==2"], "b==2\n", "cp313-linux-x86_64")
     assert base != requirements_key(["a==1"], "b==3\n", "cp313-linux-x86_64")
     assert base != requirements_key(["a==1"], "b==2\n", "cp314-linux-x86_64")
-    assert python_tag().startswith("cp3")
+    assert python_tag().startswith(f"{sys.implementation.cache_tag}{sys.abiflags}-")
 
 
 def test_a_second_build_installs_nothing(tmp_path: Path) -> None:
@@ -75,6 +79,9 @@ def test_a_failed_install_leaves_no_complete_looking_directory(tmp_path: Path) -
         def install(self, requirements: list[str], target: Path, constraints: Path | None) -> None:
             (target / "half.py").write_text("")
             raise BuildError("pip failed")
+
+        def options(self) -> str:
+            return ""
 
     cache = DependencyCache(tmp_path / "cache", installer=FailingInstaller())
     with pytest.raises(BuildError):
