@@ -46,6 +46,12 @@ from local_cloud.stack.lifecycle import (
     describe_resources,
     roll_back,
 )
+from local_cloud.stack.local_resources import (
+    created_record,
+    mapping_record,
+    register,
+    served_records,
+)
 from local_cloud.stack.package import S3ArtifactStore, zip_tree
 from local_cloud.stack.resources import DeployedResource, StackResources, queue_name
 from local_cloud.stack.served_apis import (
@@ -275,6 +281,19 @@ def deploy_prepared(
     ]
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
     unsupported: list[ResourceNote] = []
+    run_locally = [  # the endpoint lists them as the stack's (local_resources.py)
+        *served_records(
+            cloudformation["Resources"],
+            served,
+            [name for name in expected if name not in options.skip_resources],
+            resolver.resolve,
+            warnings,
+        ),
+        *(
+            mapping_record(stack_id, note.logical_id, note.resource_type)
+            for note in handled_locally
+        ),
+    ]
     for logical_id, resource_type in missing:
         if logical_id in options.skip_resources:
             unsupported.append(ResourceNote(logical_id, resource_type, SKIPPED))
@@ -290,6 +309,9 @@ def deploy_prepared(
             options.stack_name,
         )
         handled_locally.append(created.note)
+        run_locally.append(
+            created_record(options.stack_name, logical_id, resource_type, created.physical_id)
+        )
         # Refs to it resolve from now on (the resolver reads this mapping).
         described[logical_id] = DeployedResource(logical_id, resource_type, created.physical_id)
 
@@ -314,6 +336,9 @@ def deploy_prepared(
         resolver.resolve,
     )
     warnings.extend(rest_warnings)
+    not_listed = register(options.endpoint_url, account_id, options.region, stack_id, run_locally)
+    if not_listed is not None:
+        warnings.append(not_listed)
     outputs = _outputs(clients, options.stack_name)
     outputs.update(_outputs_moto_dropped(cloudformation, outputs, resolver, warnings))
     watch.stop("resolve")
