@@ -17,10 +17,12 @@ Each function and layer build is keyed by its inputs (the source files copied, t
 dependency set linked in, the layout): a build whose key file matches is reused as it is,
 not deleted and copied again. Rebuilding the shared layer (its ~1,400 dependency
 directories removed, copied and hard-linked) took 4.4-7.4 s of a warm `make local`
-on a loaded 2-core machine; checking its key takes milliseconds. The key is written last,
-after the build is complete, and removed first when a build starts, so a build cut off
-halfway is never taken for a current one. A build directory edited by hand is not
-noticed: its inputs are what is checked.
+on a loaded 2-core machine; checking its key takes milliseconds. A build is made in a
+directory of its own beside its place and swapped in whole (_put_in_place), so two
+processes building the same stack at once (the demo and the tests, in one checkout)
+never build into one directory; the key is removed before the swap and written after
+it, so a build cut off halfway is never taken for a current one. A build directory
+edited by hand is not noticed: its inputs are what is checked.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import sys
 import sysconfig
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -280,20 +282,22 @@ class Builder:
         key = self._key("function", source, installed)
         if self._is_current(destination, key):
             return destination
-        self._start(destination)
-        self._copy_source(source, destination)
-        if installed is not None:
-            link_tree(installed, destination)
-        self._finish(destination, key)
-        return destination
+
+        def make(build: Path) -> None:
+            self._copy_source(source, build)
+            if installed is not None:
+                link_tree(installed, build)
+
+        return self._build(destination, key, make)
 
     def inline_function(self, logical_id: str, code: str) -> Path:
         """InlineCode / ZipFile: Lambda stores it as index.py."""
-        destination = self.build_dir / "functions" / logical_id
-        self._start(destination)
-        destination.mkdir(parents=True)
-        (destination / "index.py").write_text(code)
-        return destination
+
+        def make(build: Path) -> None:
+            build.mkdir(parents=True)
+            (build / "index.py").write_text(code)
+
+        return self._build(self.build_dir / "functions" / logical_id, None, make)
 
     def layer(self, logical_id: str, source: Path) -> Path:
         """A Python layer: ContentUri's files under python/ (Lambda's /opt/python) plus its
@@ -302,21 +306,20 @@ class Builder:
         self._check_source(logical_id, source)
         if (source / "python").is_dir():
             key = self._key("layer-as-laid-out", source, None)
-            if not self._is_current(destination, key):
-                self._start(destination)
-                self._copy_source(source, destination)
-                self._finish(destination, key)
-            return destination
+            if self._is_current(destination, key):
+                return destination
+            return self._build(destination, key, lambda build: self._copy_source(source, build))
         installed = self.dependencies.for_requirements_file(source / "requirements.txt")
         key = self._key("layer", source, installed)
         if self._is_current(destination, key):
             return destination
-        self._start(destination)
-        self._copy_source(source, destination / "python")
-        if installed is not None:
-            link_tree(installed, destination / "python")
-        self._finish(destination, key)
-        return destination
+
+        def make(build: Path) -> None:
+            self._copy_source(source, build / "python")
+            if installed is not None:
+                link_tree(installed, build / "python")
+
+        return self._build(destination, key, make)
 
     def runtime(self) -> Path:
         """Lambda's /var/runtime: the AWS SDK only, at the venv's boto3 version."""
@@ -347,15 +350,24 @@ class Builder:
             self.reused.append(destination)
         return current
 
-    @staticmethod
-    def _start(destination: Path) -> None:
-        """The key goes first: a build cut off from here on is not taken for current."""
-        _key_file(destination).unlink(missing_ok=True)
-        shutil.rmtree(destination, ignore_errors=True)
-
-    def _finish(self, destination: Path, key: str) -> None:
-        _key_file(destination).write_text(key)
-        self.keys[destination] = key
+    def _build(self, destination: Path, key: str | None, make: Callable[[Path], None]) -> Path:
+        """make(path) builds at a path of its own beside destination (no other process or
+        thread uses it); the build is then put in place whole, and its key written."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{destination.name}.staging-", dir=destination.parent)
+        )
+        try:
+            make(staging / "build")
+            # The key goes first: a swap cut off from here on is not taken for current.
+            _key_file(destination).unlink(missing_ok=True)
+            _put_in_place(staging / "build", destination)
+            if key is not None:
+                _key_file(destination).write_text(key)
+                self.keys[destination] = key
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return destination
 
     @staticmethod
     def _check_source(logical_id: str, source: Path) -> None:
@@ -365,6 +377,23 @@ class Builder:
     @staticmethod
     def _copy_source(source: Path, destination: Path) -> None:
         shutil.copytree(source, destination, ignore=_IGNORED)
+
+
+def _put_in_place(build: Path, destination: Path) -> None:
+    """Swap build in for whatever destination holds: the old build is renamed aside, the
+    new one renamed in, the old one removed. Another process building the same stack at
+    the same moment (the demo beside the tests, in one checkout) may put its build in
+    between the two renames: then its build, made from the same inputs, stays."""
+    aside = destination.with_name(f".{destination.name}.old-{uuid.uuid4().hex}")
+    with contextlib.suppress(FileNotFoundError):
+        destination.rename(aside)
+    try:
+        build.rename(destination)
+    except OSError:
+        if not destination.is_dir():
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _key_file(destination: Path) -> Path:
