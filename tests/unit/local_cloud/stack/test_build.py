@@ -280,7 +280,7 @@ def test_two_builds_of_one_stack_at_once_both_succeed(tmp_path: Path) -> None:
 
     def build() -> None:
         builder = Builder(tmp_path / "build", cache)
-        builder._copy_source = copy_when_both_are_copying  # type: ignore[method-assign]
+        builder._copy_source = copy_when_both_are_copying  # type: ignore[method-assign,assignment]
         try:
             builder.function("OrdersFunction", source)
         except BaseException as error:  # reported by the assertion below
