@@ -233,14 +233,20 @@ def _delete_api_records(registration: Registration) -> None:
 REGISTERED = StackResources()  # the endpoint process's, read by the patched Stack
 
 
+_MOTO_ORIGINALS: dict[str, Any] = {}  # moto's own, kept at the first patch
+
+
 def list_stack_resources(registry: StackResources = REGISTERED) -> None:
-    """Patch moto's CloudFormation: a stack lists the resources registered for it (and
-    none of its None entries); deleting it forgets them. Idempotent."""
+    """Patch moto's CloudFormation: a stack lists the resources registered in `registry`
+    for it (and none of its None entries); deleting it forgets them. Called again (the
+    unit tests start the endpoint in their process), it wraps moto's own methods again,
+    with the registry given then: never a wrapper around a wrapper."""
     from moto.cloudformation.models import CloudFormationBackend, Stack
 
-    current: Any = Stack.stack_resources
-    if getattr(current.fget, "lists_registered", False):
-        return
+    if not _MOTO_ORIGINALS:
+        _MOTO_ORIGINALS["stack_resources"] = Stack.__dict__["stack_resources"]
+        _MOTO_ORIGINALS["delete_stack"] = CloudFormationBackend.delete_stack
+    original_delete: Any = _MOTO_ORIGINALS["delete_stack"]
 
     def stack_resources(self: Any) -> list[Any]:
         created = [resource for resource in self.resource_map.values() if resource is not None]
@@ -248,16 +254,12 @@ def list_stack_resources(registry: StackResources = REGISTERED) -> None:
         registered = [r for r in registry.of(self.stack_id) if r.logical_resource_id not in names]
         return [*created, *registered]
 
-    stack_resources.lists_registered = True  # type: ignore[attr-defined]
-    Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
-
-    original_delete: Any = CloudFormationBackend.delete_stack
-
     def delete_stack(self: Any, name_or_stack_id: str) -> None:
         if name_or_stack_id in self.stacks:  # by name, moto calls this again with the ID
             registry.forget(name_or_stack_id)
         original_delete(self, name_or_stack_id)
 
+    Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
     CloudFormationBackend.delete_stack = delete_stack  # type: ignore[method-assign]
 
 

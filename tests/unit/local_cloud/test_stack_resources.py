@@ -63,7 +63,8 @@ MAPPING = {
 
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackResources]:
-    """moto patched as the endpoint patches it, put back afterwards."""
+    """moto patched as the endpoint patches it (with this registry), put back afterwards
+    (as another test may have left it: endpoint_server.main runs in some tests' process)."""
     from moto.cloudformation.models import CloudFormationBackend, Stack
 
     monkeypatch.setattr(Stack, "stack_resources", Stack.__dict__["stack_resources"])
