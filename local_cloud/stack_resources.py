@@ -13,7 +13,9 @@ apigateway get-rest-apis`. Once the stack is created, the deployer tells the end
          "resources": [{"logical_id": "ServerlessRestApi", "type": "AWS::ApiGateway::RestApi",
                         "physical_id": "a1b2c3d4e5", "name": "orders", "description": "",
                         "root_resource_id": "f6g7h8i9j0"}, ...]}
-    -> 200 {"registered": 1}; 400 naming what is wrong; 404 if the stack does not exist
+    -> 200 {"registered": 1}; 400 naming what is wrong (a stack that does not exist
+       too, as CloudFormation's ValidationError is a 400): a 404 is an endpoint without
+       this route (a LocalStack), which the deployer reports as such
 
 and from then on, in moto's own answers (so in its wire format):
 
@@ -282,8 +284,8 @@ class WithStackResources:
             self.registry.register(registration)
         except (ValueError, RegistrationError) as error:  # JSONDecodeError is a ValueError
             return _answer(start_response, "400 Bad Request", {"message": str(error)})
-        except LookupError as error:
-            return _answer(start_response, "404 Not Found", {"message": str(error.args[0])})
+        except LookupError as error:  # no such stack (or region): the caller's mistake
+            return _answer(start_response, "400 Bad Request", {"message": str(error.args[0])})
         logger.info(
             "stack %s: %d resource(s) the local cloud runs registered",
             registration.stack_id,

@@ -116,7 +116,7 @@ def register(
     timeout: float = 30.0,
 ) -> str | None:
     """Tell the endpoint; a warning (not an error) if it is not a local cloud endpoint
-    (a LocalStack: 404 without our answer), DeploymentError if it refuses them."""
+    (a LocalStack: the route is not found, 404), DeploymentError if it refuses them."""
     body = json.dumps(
         {"account_id": account_id, "region": region, "stack_id": stack_id, "resources": records}
     ).encode()
@@ -135,7 +135,7 @@ def register(
             message = str(json.loads(detail)["message"])
         except (ValueError, KeyError, TypeError):
             message = None
-        if error.code == 404 and message is None:
+        if error.code == 404:
             return (
                 f"the endpoint at {endpoint_url} is not a local cloud endpoint: the "
                 f"resources it does not run ({len(records)}) are not listed in its "

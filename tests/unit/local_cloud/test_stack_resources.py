@@ -198,10 +198,12 @@ def test_posting_again_replaces_what_was_posted(registry: StackResources) -> Non
     assert boto3.client("apigateway", region_name=REGION).get_rest_apis()["items"] == []
 
 
-def test_an_unknown_stack_is_a_404(registry: StackResources) -> None:
+def test_an_unknown_stack_is_a_400(registry: StackResources) -> None:
+    """As CloudFormation's ValidationError; a 404 would read as an endpoint without the
+    route (local_resources.register)."""
     app = WithStackResources(lambda *_: [b"moto"], registry)
     status, answer = post(app, registration("arn:aws:cloudformation:us-east-1:1:stack/x/1", REST))
-    assert status == "404 Not Found"
+    assert status == "400 Bad Request"
     assert "no stack arn:aws:cloudformation:us-east-1:1:stack/x/1" in answer["message"]
 
 

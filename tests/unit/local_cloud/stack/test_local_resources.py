@@ -148,7 +148,8 @@ def _refusing(code: int, body: bytes) -> Any:
 
 
 def test_an_endpoint_without_the_route_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local_resources.urllib.request, "urlopen", _refusing(404, b"<html>"))
+    answer = json.dumps({"message": "not found"}).encode()  # LocalStack's kind of 404
+    monkeypatch.setattr(local_resources.urllib.request, "urlopen", _refusing(404, answer))
     warning = register("http://127.0.0.1:4566", "1", "us-east-1", "stack/x", [])
     assert warning is not None
     assert "is not a local cloud endpoint" in warning
@@ -158,6 +159,6 @@ def test_a_refusal_is_a_deployment_error_with_the_endpoints_reason(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     answer = json.dumps({"message": "no stack stack/x"}).encode()
-    monkeypatch.setattr(local_resources.urllib.request, "urlopen", _refusing(404, answer))
-    with pytest.raises(DeploymentError, match="HTTP 404: no stack stack/x"):
+    monkeypatch.setattr(local_resources.urllib.request, "urlopen", _refusing(400, answer))
+    with pytest.raises(DeploymentError, match="HTTP 400: no stack stack/x"):
         register("http://127.0.0.1:4566", "1", "us-east-1", "stack/x", [])
