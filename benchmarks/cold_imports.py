@@ -29,10 +29,9 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from local_cloud.cloud import load_settings
 from local_cloud.lambda_runtime import LambdaService
 from local_cloud.model import FunctionSpec
-from local_cloud.stack.build import Builder, DependencyCache
+from local_cloud.stack.build import Builder, DependencyCache, user_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "shared"
@@ -98,9 +97,8 @@ def import_samples(samples: int) -> dict[str, list[tuple[float, float]]]:
 
 def function_specs(scratch: Path) -> tuple[list[FunctionSpec], Path]:
     """The three functions and the baseline, on a fresh build of the layer; the runtime dir."""
-    # The dependencies `make local` installed (a relative state_dir is the repository's).
-    state_dir = ROOT / load_settings(ROOT / "local-cloud.toml").state_dir
-    dependencies = state_dir / "build" / "dependencies"
+    # The dependencies `make local` installed, in the user's cache directory.
+    dependencies = user_cache_dir() / "dependencies"
     cache = DependencyCache(dependencies, constraints=ROOT / "constraints.txt")
     builder = Builder(scratch / "build", cache)
     layer = builder.layer("SharedLayer", LAYER)

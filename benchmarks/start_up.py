@@ -5,8 +5,11 @@ with its local-cloud.toml (payment provider included, on its port 12111 as in `m
 local`; the endpoint and the HTTP API on free ports), timed from the
 interpreter's launch to LocalCloud.start() returning ("Ready"), then stopped:
 
-- cold: an empty state directory (a temporary one): every dependency set installed
-  by pip (from pip's cache), every build, zip and translation made;
+- cold: an empty state directory and an empty dependency cache (temporary ones, the
+  cache by LOCAL_CLOUD_CACHE_DIR): every dependency set installed by pip (from pip's
+  cache), every build, zip and translation made;
+- new checkout: another empty state directory, the dependency cache the cold start
+  filled: what the first `make local` of a second checkout does (nothing installed);
 - warm: the same state directory again, sources unchanged: what a second `make local`
   does;
 - baseline: `import boto3` and start the endpoint (moto, no preloading) until it
@@ -97,12 +100,17 @@ def child_baseline() -> None:
         endpoint.stop()
 
 
-def run_child(*arguments: str) -> dict[str, Any]:
-    """Launch this script as a child; wall time from launch to its result line."""
+def run_child(*arguments: str, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Launch this script as a child (its dependency cache in cache_dir, if given); wall
+    time from launch to its result line."""
+    environment = dict(os.environ)
+    if cache_dir is not None:
+        environment["LOCAL_CLOUD_CACHE_DIR"] = str(cache_dir)
     started = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 - this interpreter and this script
         [sys.executable, __file__, *arguments],
         cwd=ROOT,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -147,18 +155,31 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="start-up-bench-") as scratch:
         state_dir = Path(scratch) / "state"
+        cache_dir = Path(scratch) / "cache"
         print(f"load average before: {os.getloadavg()[0]:.2f} (CPUs: {os.cpu_count()})")
-        cold = run_child("--child", "start", "--state-dir", str(state_dir))
+        cold = run_child("--child", "start", "--state-dir", str(state_dir), cache_dir=cache_dir)
+        checkout = run_child(
+            "--child", "start", "--state-dir", str(Path(scratch) / "other"), cache_dir=cache_dir
+        )
         baselines: list[dict[str, Any]] = []
         warm: list[dict[str, Any]] = []
         for _ in range(args.runs):
             baselines.append(run_child("--child", "baseline"))
-            warm.append(run_child("--child", "start", "--state-dir", str(state_dir)))
+            warm.append(
+                run_child("--child", "start", "--state-dir", str(state_dir), cache_dir=cache_dir)
+            )
         print(f"load average after:  {os.getloadavg()[0]:.2f}")
 
     print(
         f"\ncold start: {cold['wall']:.2f} s wall, {_cpu(cold):.2f} s CPU "
         f"({cold['dependency_installs']} dependency set(s) installed)"
+    )
+    print(
+        f"new checkout (empty state directory, the cache the cold start filled): "
+        f"{checkout['wall']:.2f} s wall, {_cpu(checkout):.2f} s CPU "
+        f"({checkout['dependency_installs']} dependency set(s) installed); "
+        f"new checkout / cold, wall: {checkout['wall'] / cold['wall']:.2f}x, "
+        f"CPU: {_cpu(checkout) / _cpu(cold):.2f}x"
     )
     print(f"warm starts ({args.runs}), seconds per phase (steps overlap: see LocalCloud._start):")
     for phase in warm[0]["phases"]:

@@ -37,6 +37,12 @@ The calls each function makes (signed with its own key, `local-cloud-<LogicalId>
 counted in front of the faults, faulted ones included: GET /_local_cloud/calls lists them,
 DELETE forgets them (local_cloud/call_log.py).
 
+The resources of a stack the local cloud runs itself (the APIs it serves, the SQS event
+source mappings its pollers run, what the deployer creates beside CloudFormation) are
+posted by the deployer to POST /_local_cloud/stack-resources; the stack's
+DescribeStackResource(s) and ListStackResources list them from then on, and its APIs are
+in GetRestApis and GetApis (local_cloud/stack_resources.py).
+
 Monitoring (local_cloud/monitoring/alarm_service.py): every `--monitoring-interval`
 seconds (default 10; 0 turns it off) the endpoint puts each queue's AWS/SQS metrics into
 CloudWatch and evaluates every metric alarm, publishing a change of state to the alarm's
@@ -102,6 +108,7 @@ from local_cloud.http_guard import HOOK_BODY_LIMIT, CompleteHeadRequestHandler, 
 from local_cloud.monitoring.alarm_service import DEFAULT_INTERVAL_SECONDS, MonitoringLoop
 from local_cloud.serving import bind_loopback
 from local_cloud.sqs_move_tasks import WithMessageMoveTasks
+from local_cloud.stack_resources import WithStackResources, list_stack_resources
 
 SES_MESSAGES_PATH = "/_aws/ses"
 # Routes of this endpoint's own (and moto's control API), as opposed to AWS APIs.
@@ -252,7 +259,9 @@ def endpoint_app(moto_app: Callable[..., Iterable[bytes]], plan: EndpointFaultPl
     """moto with our additions, behind the guard (the outermost layer: nothing runs for a
     refused request)."""
     return HttpGuard(
-        WithCallLog(WithFaults(WithMessageMoveTasks(WithSentEmails(moto_app)), plan)),
+        WithCallLog(
+            WithFaults(WithMessageMoveTasks(WithSentEmails(WithStackResources(moto_app))), plan)
+        ),
         extension_body_limit,
     )
 
@@ -334,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, stop)
     share_region_lookups()  # before moto.ec2 is imported: it asks at import
     name_failing_resources()  # a resource moto cannot create is named, not a bare 500
+    list_stack_resources()  # the resources the local cloud runs are the stack's too
     speed_up_moto()
     dispatcher = DomainDispatcherApplication(create_backend_app)
     try:  # before binding anything: a bad name is the caller's mistake, reported as such

@@ -38,7 +38,7 @@ from local_cloud.model import (
     SqsEventSourceSpec,
 )
 from local_cloud.phases import Stopwatch
-from local_cloud.stack.build import Builder, DependencyCache
+from local_cloud.stack.build import Builder, DependencyCache, user_cache_dir
 from local_cloud.stack.errors import BuildError, DeploymentError, TemplateError
 from local_cloud.stack.include import expand_includes
 from local_cloud.stack.intrinsics import IntrinsicError, IntrinsicResolver, pseudo_parameters
@@ -46,6 +46,12 @@ from local_cloud.stack.lifecycle import (
     create_stack,
     describe_resources,
     roll_back,
+)
+from local_cloud.stack.local_resources import (
+    created_record,
+    mapping_record,
+    register,
+    served_records,
 )
 from local_cloud.stack.local_values import (
     capacity_provider_values,
@@ -88,7 +94,9 @@ class DeployOptions:
     endpoint_url: str
     region: str = "us-east-1"
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
-    state_dir: Path = Path(".local-cloud")  # builds and the dependency cache live here
+    state_dir: Path = Path(".local-cloud")  # this checkout's builds, zips, translations
+    # The dependency cache, shared by checkouts; None: build.user_cache_dir()
+    cache_dir: Path | None = None
     constraints: Path | None = None  # pip -c file; default: the nearest constraints.txt
     # Resources left out of what the endpoint creates (`up --skip-resource`), reported so
     skip_resources: tuple[str, ...] = ()
@@ -169,7 +177,8 @@ def prepare_stack(
     parameter_values = effective_parameters(sam, options.parameter_overrides)
 
     constraints = options.constraints or _nearest_constraints(template_dir)
-    cache = DependencyCache(state_dir / "build" / "dependencies", constraints=constraints)
+    cache_dir = options.cache_dir if options.cache_dir is not None else user_cache_dir()
+    cache = DependencyCache(cache_dir.resolve() / "dependencies", constraints=constraints)
     builder = Builder(state_dir / "build" / "stacks" / options.stack_name, cache)
     warnings: list[str] = []
     build = _build_artifacts(sam, template_dir, builder, warnings, check or (lambda: None))
@@ -286,6 +295,19 @@ def deploy_prepared(
     ]
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
     unsupported: list[ResourceNote] = []
+    run_locally = [  # the endpoint lists them as the stack's (local_resources.py)
+        *served_records(
+            cloudformation["Resources"],
+            served,
+            [name for name in expected if name not in options.skip_resources],
+            resolver.resolve,
+            warnings,
+        ),
+        *(
+            mapping_record(stack_id, note.logical_id, note.resource_type)
+            for note in handled_locally
+        ),
+    ]
     for logical_id, resource_type in missing:
         if logical_id in options.skip_resources:
             unsupported.append(ResourceNote(logical_id, resource_type, SKIPPED))
@@ -301,6 +323,9 @@ def deploy_prepared(
             options.stack_name,
         )
         handled_locally.append(created.note)
+        run_locally.append(
+            created_record(options.stack_name, logical_id, resource_type, created.physical_id)
+        )
         # Refs to it resolve from now on (the resolver reads this mapping).
         described[logical_id] = DeployedResource(logical_id, resource_type, created.physical_id)
 
@@ -328,6 +353,9 @@ def deploy_prepared(
         resolver.resolve,
     )
     warnings.extend(rest_warnings)
+    not_listed = register(options.endpoint_url, account_id, options.region, stack_id, run_locally)
+    if not_listed is not None:
+        warnings.append(not_listed)
     outputs = _outputs(clients, options.stack_name)
     outputs.update(_outputs_moto_dropped(cloudformation, outputs, resolver, warnings))
     watch.stop("resolve")

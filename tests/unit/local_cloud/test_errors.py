@@ -41,6 +41,7 @@ NOT_USER_ERRORS = {
     "local_cloud.http_api.routing.RouteError": "API Gateway's answer to a bad route",
     "local_cloud.http_api.events.MalformedResponse": "API Gateway's 502",
     "local_cloud.http_guard._BodyProblem": "an HTTP 4xx answer",
+    "local_cloud.stack_resources.RegistrationError": "the endpoint's 400 to the deployer",
 }
 
 

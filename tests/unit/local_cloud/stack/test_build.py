@@ -3,6 +3,7 @@ build whose inputs have not changed is reused, not made again."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ class RecordingInstaller:
             name = requirement.split("==")[0].replace("-", "_")
             (target / f"{name}.py").write_text(f"# {requirement}\n")
 
+    def options(self) -> str:
+        return "recording"
+
 
 def test_requirement_lines_ignore_comments_and_blank_lines() -> None:
     text = "# runtime deps\n\npowertools==3.37.0  # pinned\n  stripe==16.1.0\n"
@@ -44,7 +48,7 @@ def test_the_key_changes_only_when_pip_could_install_something_else() -> None:
     assert base != requirements_key(["a==2"], "b==2\n", "cp313-linux-x86_64")
     assert base != requirements_key(["a==1"], "b==3\n", "cp313-linux-x86_64")
     assert base != requirements_key(["a==1"], "b==2\n", "cp314-linux-x86_64")
-    assert python_tag().startswith("cp3")
+    assert python_tag().startswith(f"{sys.implementation.cache_tag}{sys.abiflags}-")
 
 
 def test_a_second_build_installs_nothing(tmp_path: Path) -> None:
@@ -75,6 +79,9 @@ def test_a_failed_install_leaves_no_complete_looking_directory(tmp_path: Path) -
         def install(self, requirements: list[str], target: Path, constraints: Path | None) -> None:
             (target / "half.py").write_text("")
             raise BuildError("pip failed")
+
+        def options(self) -> str:
+            return ""
 
     cache = DependencyCache(tmp_path / "cache", installer=FailingInstaller())
     with pytest.raises(BuildError):
@@ -201,7 +208,7 @@ def test_a_change_that_copytree_ignores_reuses_the_build(tmp_path: Path) -> None
     assert len(again.reused) == 1
 
 
-def test_a_build_cut_off_halfway_is_built_again(tmp_path: Path) -> None:
+def test_a_build_cut_off_halfway_leaves_the_build_in_place(tmp_path: Path) -> None:
     source = _function_source(tmp_path)
     cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
 
@@ -220,11 +227,82 @@ def test_a_build_cut_off_halfway_is_built_again(tmp_path: Path) -> None:
     interrupted._copy_source = cut_off  # type: ignore[method-assign,assignment]
     with pytest.raises(CutOff):
         interrupted.function("OrdersFunction", source)
+    assert (built / "app.py").read_text() == "VERSION = 1\n"  # built aside: untouched
+    assert sorted(p.name for p in built.parent.iterdir()) == [
+        "OrdersFunction",
+        "OrdersFunction.build-key",
+    ]
     (source / "app.py").write_text("VERSION = 1\n")  # back to what the first build had
     again = Builder(tmp_path / "build", cache)
     again.function("OrdersFunction", source)
-    assert again.reused == []  # its key went first: the half-built one is not current
+    assert again.reused == [built]
+
+
+def test_a_swap_cut_off_is_built_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = _function_source(tmp_path)
+    cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
+    built = Builder(tmp_path / "build", cache).function("OrdersFunction", source)
+
+    class CutOff(Exception):
+        pass
+
+    def swap_cut_off(build: Path, destination: Path) -> None:
+        raise CutOff  # after the old key went, before the new build is in place
+
+    (source / "app.py").write_text("VERSION = 2\n")
+    with monkeypatch.context() as patch:
+        patch.setattr("local_cloud.stack.build._put_in_place", swap_cut_off)
+        with pytest.raises(CutOff):
+            Builder(tmp_path / "build", cache).function("OrdersFunction", source)
+    (source / "app.py").write_text("VERSION = 1\n")  # what the build in place was made from
+    again = Builder(tmp_path / "build", cache)
+    again.function("OrdersFunction", source)
+    assert again.reused == []  # its key went first: the build in place is not taken as current
     assert (built / "app.py").read_text() == "VERSION = 1\n"
+
+
+def test_two_builds_of_one_stack_at_once_both_succeed(tmp_path: Path) -> None:
+    """The demo and the tests, in one checkout, build the same stack at the same moment:
+    each builds in a directory of its own, and the one in place at the end is whole."""
+    import threading
+
+    source = _function_source(tmp_path)
+    for index in range(20):
+        (source / f"module_{index}.py").write_text(f"N = {index}\n")
+    cache = DependencyCache(tmp_path / "cache", RecordingInstaller())
+    cache.for_requirements_file(source / "requirements.txt")
+    both_copying = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def copy_when_both_are_copying(from_dir: Path, to_dir: Path) -> None:
+        both_copying.wait(timeout=60)
+        Builder._copy_source(from_dir, to_dir)
+
+    def build() -> None:
+        builder = Builder(tmp_path / "build", cache)
+        builder._copy_source = copy_when_both_are_copying  # type: ignore[method-assign,assignment]
+        try:
+            builder.function("OrdersFunction", source)
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    built = tmp_path / "build/functions/OrdersFunction"
+    assert sorted(p.name for p in built.iterdir()) == sorted(
+        {p.name for p in source.iterdir()} | {"stripe.py"}
+    )
+    assert sorted(p.name for p in built.parent.iterdir()) == [
+        "OrdersFunction",
+        "OrdersFunction.build-key",
+    ]
+    again = Builder(tmp_path / "build", cache)
+    again.function("OrdersFunction", source)
+    assert again.reused == [built]
 
 
 def test_an_unchanged_layer_is_reused_and_a_changed_one_rebuilt(tmp_path: Path) -> None:
