@@ -49,7 +49,6 @@ from local_cloud.stack.lifecycle import (
 )
 from local_cloud.stack.local_resources import (
     created_record,
-    mapping_record,
     register,
     served_records,
 )
@@ -302,10 +301,6 @@ def deploy_prepared(
             [name for name in expected if name not in options.skip_resources],
             resolver.resolve,
             warnings,
-        ),
-        *(
-            mapping_record(stack_id, note.logical_id, note.resource_type)
-            for note in handled_locally
         ),
     ]
     for logical_id, resource_type in missing:

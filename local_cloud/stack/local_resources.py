@@ -9,8 +9,8 @@ Three kinds never reach the endpoint's CloudFormation, or reach it and are skipp
   which SAM sets to the stack name, as API Gateway names an imported API) and
   description, a REST API its root resource's ID, an HTTP API its ApiEndpoint;
 - the SQS event source mappings the pollers run: a mapping's physical ID on AWS is its
-  UUID; here a UUID derived from the stack ID and the logical ID, so it is the same for
-  the life of the stack and new with each stack;
+  UUID; here the UUID the template's references to it resolve to (local_values.py,
+  derived from the stack name and the logical ID), so Ref and the listing agree;
 - the resources created beside CloudFormation (api_created.py): the physical ID their
   creation returned; a queue policy's, which has none to return, is CloudFormation's form
   for it, `<stack>-<LogicalId>-<suffix>`.
@@ -22,7 +22,6 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -91,11 +90,6 @@ def _text(
             return ""
         return value if isinstance(value, str) else json.dumps(value)
     return ""
-
-
-def mapping_record(stack_id: str, logical_id: str, resource_type: str) -> Record:
-    physical_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{stack_id}/{logical_id}"))
-    return {"logical_id": logical_id, "type": resource_type, "physical_id": physical_id}
 
 
 def created_record(

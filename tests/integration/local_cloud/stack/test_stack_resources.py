@@ -61,6 +61,8 @@ Resources:
 Outputs:
   PingEndpoint:
     Value: !GetAtt PingApi.ApiEndpoint
+  WorkMapping:
+    Value: !Ref HelloFunctionWork
 """
 
 
@@ -110,6 +112,8 @@ def test_every_resource_of_the_stack_is_listed_with_its_type(cloud: LocalCloud) 
         "AWS::SQS::QueuePolicy",
     }
     for listing in (described, summaries):
+        logical_ids = [item["LogicalResourceId"] for item in listing]
+        assert len(logical_ids) == len(set(logical_ids)), logical_ids  # each listed once
         by_id = {item["LogicalResourceId"]: item for item in listing}
         types = {item["ResourceType"] for item in listing}
         assert {*run_locally, "AWS::SQS::Queue", "AWS::Lambda::Function"} <= types
@@ -120,6 +124,14 @@ def test_every_resource_of_the_stack_is_listed_with_its_type(cloud: LocalCloud) 
         assert by_id["ServerlessRestApiProdStage"]["PhysicalResourceId"] == "Prod"
     mapping = {item["LogicalResourceId"]: item for item in described}["HelloFunctionWork"]
     assert len(mapping["PhysicalResourceId"].split("-")) == 5  # a UUID, as on AWS
+    # the ID the template's references resolve to (local_values.py) is the one listed
+    outputs = {
+        item["OutputKey"]: item["OutputValue"]
+        for item in client(cloud, "cloudformation").describe_stacks(StackName=STACK)["Stacks"][0][
+            "Outputs"
+        ]
+    }
+    assert outputs["WorkMapping"] == mapping["PhysicalResourceId"]
 
 
 def test_the_served_rest_api_is_in_get_rest_apis(cloud: LocalCloud) -> None:

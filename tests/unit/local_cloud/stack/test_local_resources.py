@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import urllib.error
-import uuid
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicResolver, pseudo_parameters
 from local_cloud.stack.local_resources import (
     created_record,
-    mapping_record,
     register,
     served_records,
 )
@@ -117,16 +115,6 @@ def test_a_name_that_cannot_be_resolved_is_a_warning_and_the_logical_id() -> Non
     assert made["name"] == "PingApi"
     assert len(warnings) == 1
     assert warnings[0].startswith("PingApi: its name as the endpoint lists it: ")
-
-
-def test_a_mappings_id_is_a_uuid_for_the_life_of_its_stack() -> None:
-    first = mapping_record("stack/one", "WorkerQueueEvent", "AWS::Lambda::EventSourceMapping")
-    assert first == mapping_record(
-        "stack/one", "WorkerQueueEvent", "AWS::Lambda::EventSourceMapping"
-    )
-    assert uuid.UUID(first["physical_id"]).version == 5
-    other = mapping_record("stack/two", "WorkerQueueEvent", "AWS::Lambda::EventSourceMapping")
-    assert other["physical_id"] != first["physical_id"]
 
 
 def test_a_created_resource_keeps_its_id_and_a_policy_gets_cloudformations_form() -> None:
