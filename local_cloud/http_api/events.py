@@ -151,7 +151,7 @@ def _event_v2(request: RequestFacts, match: RouteMatch, context: RequestContext)
         },
         "requestId": context.request_id,
         "routeKey": match.route.route_key,
-        "stage": "$default",
+        "stage": match.stage,
         "time": context.received_at.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(context.received_at.timestamp() * 1000),
     }
@@ -205,7 +205,7 @@ def _event_v1(request: RequestFacts, match: RouteMatch, context: RequestContext)
             "requestTimeEpoch": int(context.received_at.timestamp() * 1000),
             "resourcePath": resource,
             "routeKey": match.route.route_key,
-            "stage": "$default",
+            "stage": match.stage,
         },
         "pathParameters": dict(match.path_parameters) or None,
         "stageVariables": None,

@@ -269,3 +269,26 @@ def test_a_powertools_http_resolver_handles_the_events_it_gets() -> None:
     )
     assert response.status_code == 200
     assert response.get_json() == {"id": "acc_7", "view": "full", "cookies": ["s=1"]}
+
+
+def test_a_named_stage_is_in_the_events_request_context_and_its_raw_path() -> None:
+    """An HTTP API stage other than `$default` is served under /{name}; the function's event
+    names that stage (requestContext.stage) in both payload formats, and rawPath keeps the
+    stage's segment as the URL had it."""
+    staged = HttpApiSpec(
+        "StagedApi",
+        (
+            HttpRouteSpec("GET", "/items/{id}", "ItemsFunction"),
+            HttpRouteSpec("GET", "/old", "ItemsFunction", payload_format_version="1.0"),
+        ),
+        ("StagedApiprodStage",),
+        ("prod",),
+    )
+    fake = FakeLambda()
+    c = Client(HttpApiApp([staged], fake, account_id="111122223333"), use_cookies=False)
+    assert c.get("/prod/items/7").status_code == 204
+    assert c.get("/prod/old").status_code == 204
+    (_, v2), (_, v1) = fake.calls
+    assert (v2["requestContext"]["stage"], v2["rawPath"]) == ("prod", "/prod/items/7")
+    assert v2["pathParameters"] == {"id": "7"}
+    assert (v1["requestContext"]["stage"], v1["resource"]) == ("prod", "/old")
