@@ -15,8 +15,12 @@
    worker processes) drains them; done when every message has been processed once
    (deleted, or left for redelivery: a duplicate caught while its twin is in progress).
 
-Prints messages per second for each and the ratios. Also prints the time from starting
-the local cloud to the first message processed. Asserts nothing.
+Prints messages per second for each and the ratios, and for each run the CPU time it cost
+per message, by process (read from /proc: Linux only, else not printed): the endpoint
+(moto), the Lambda workers, and this process (the plain loop's client, or the local
+cloud's pollers, Lambda service and the simulated payment provider). On a machine with
+few cores CPU per message bounds the drain rate. Also prints the time from starting the
+local cloud to the first message processed. Asserts nothing.
 
     .venv/bin/python benchmarks/local_cloud_throughput.py [--messages 2000]
 """
@@ -27,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import time
 import urllib.request
@@ -181,6 +186,85 @@ def billing_code_drain(
     )
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a live process, from /proc; None where it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _child_pids() -> list[int]:
+    """This process's children (the endpoint and the Lambda workers)."""
+    me = str(os.getpid())
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[1] == me:  # ppid
+            children.append(int(entry.name))
+    return children
+
+
+class CpuMeter:
+    """CPU time of one run, by process: the endpoint, the other children (Lambda workers,
+    reaped ones included: their time lands in RUSAGE_CHILDREN once waited for), and this
+    process. Linux only (/proc); `available` says whether it measures."""
+
+    def __init__(self, endpoint_pid: int) -> None:
+        self.endpoint_pid = endpoint_pid
+        self.available = _process_cpu(os.getpid()) is not None
+        self.last: dict[str, float] = {}
+
+    def _sample(self) -> dict[str, Any]:
+        children = {pid: _process_cpu(pid) for pid in _child_pids() if pid != self.endpoint_pid}
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "endpoint": _process_cpu(self.endpoint_pid) or 0.0,
+            "children": {pid: cpu for pid, cpu in children.items() if cpu is not None},
+            "reaped": reaped.ru_utime + reaped.ru_stime,
+            "self": own.ru_utime + own.ru_stime,
+        }
+
+    def start(self) -> None:
+        self._before = self._sample() if self.available else {}
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds since start(): endpoint, workers, this process (also kept in
+        `last`)."""
+        self.last = {}
+        if not self.available:
+            return {}
+        after, before = self._sample(), self._before
+        workers = sum(
+            cpu - before["children"].get(pid, 0.0) for pid, cpu in after["children"].items()
+        )
+        self.last = {
+            "endpoint": after["endpoint"] - before["endpoint"],
+            "workers": workers + after["reaped"] - before["reaped"],
+            "this process": after["self"] - before["self"],
+        }
+        return self.last
+
+
+def print_cpu(cpu: dict[str, float], count: int) -> None:
+    if not cpu:
+        return
+    total = sum(cpu.values())
+    parts = ", ".join(f"{name} {seconds * 1000 / count:.1f}" for name, seconds in cpu.items())
+    print(f"    CPU per message: {total * 1000 / count:.1f} ms ({parts})")
+
+
 class _Context:
     """What Powertools idempotency reads from a Lambda context."""
 
@@ -213,7 +297,7 @@ def _charge_at_provider(provider: tuple[str, str], charge: dict[str, Any]) -> No
     urllib.request.urlopen(request).close()  # noqa: S310
 
 
-def local_cloud_drain(cloud: LocalCloud, count: int) -> float:
+def local_cloud_drain(cloud: LocalCloud, count: int, meter: CpuMeter) -> float:
     source = next(s for s in cloud.stack.sqs_event_sources if "Billing" in s.logical_id)
     assert cloud.endpoint is not None
     poller = SqsEventSourcePoller(
@@ -234,6 +318,7 @@ def local_cloud_drain(cloud: LocalCloud, count: int) -> float:
         return time.perf_counter() - started
     finally:
         poller.stop()
+        meter.stop()  # before the workers are stopped: their time is read while they live
         stats = poller.stats()
         print(
             f"    invokers {stats.pollers}, batches {stats.batches}, deleted {stats.deleted}, "
@@ -271,23 +356,33 @@ def main() -> None:
         print(f"receives of {batch_size} (the mapping's BatchSize) in every run")
         print(f"starting at a queue depth of {args.messages} (moto slows as a queue deepens)")
         print("the same messages in every run (seed 1), one endpoint for all of them")
+        assert cloud.endpoint.process is not None
+        meter = CpuMeter(cloud.endpoint.process.pid)
         figures: dict[str, float] = {}
         for label, via_provider in (("ceiling", None), ("ceiling + provider", provider)):
             fill(clients["sqs"], queue_url, charges(args.messages, args.duplicates, seed=SEED))
+            meter.start()
             seconds = raw_drain(clients, outputs, args.messages, via_provider, batch_size)
+            cpu = meter.stop()
             figures[label] = args.messages / seconds
             print(f"  {label:<22} {figures[label]:8.1f} msg/s ({seconds:.1f} s)")
+            print_cpu(cpu, args.messages)
 
         fill(clients["sqs"], queue_url, charges(args.messages, args.duplicates, seed=SEED))
+        meter.start()
         seconds = billing_code_drain(cloud, clients, args.messages, batch_size)
+        cpu = meter.stop()
         label = "billing code, no Lambda"
         figures[label] = args.messages / seconds
         print(f"  {label:<22} {figures[label]:8.1f} msg/s ({seconds:.1f} s)")
+        print_cpu(cpu, args.messages)
 
         fill(clients["sqs"], queue_url, charges(args.messages, args.duplicates, seed=SEED))
-        seconds = local_cloud_drain(cloud, args.messages)
+        meter.start()
+        seconds = local_cloud_drain(cloud, args.messages, meter)
         figures["local cloud"] = args.messages / seconds
         print(f"  {'local cloud':<22} {figures['local cloud']:8.1f} msg/s ({seconds:.1f} s)")
+        print_cpu(meter.last, args.messages)
         for baseline in ("ceiling", "ceiling + provider", "billing code, no Lambda"):
             ratio = figures["local cloud"] / figures[baseline]
             print(f"  local cloud / {baseline:<24} {ratio:.2f}")

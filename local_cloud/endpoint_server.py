@@ -90,6 +90,7 @@ from werkzeug.serving import make_server
 
 from local_cloud.call_log import WithCallLog
 from local_cloud.cloudformation_errors import name_failing_resources
+from local_cloud.endpoint_dynamodb import speed_up_dynamodb
 from local_cloud.endpoint_faults import (
     EndpointFaultPlan,
     FaultSpecError,
@@ -158,7 +159,8 @@ def speed_up_moto() -> None:
     (listdir plus a stat per entry) on every request to match the Host header, and SQS
     built several datetimes per message in the queue on every receive to test visibility.
     Sampled with py-spy (GIL held, 1,000-message drain): moto listed every response
-    class's methods through inspect.getmembers on every request, 2.7% of the endpoint.
+    class's methods through inspect.getmembers on every request, 2.7% of the endpoint;
+    and DynamoDB parsed the same expressions again on every call (endpoint_dynamodb.py).
     """
     from moto import backends
     from moto.core import responses as core_responses
@@ -173,6 +175,7 @@ def speed_up_moto() -> None:
     sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         _retention_check_without_queue_attributes
     )
+    speed_up_dynamodb()
 
 
 StartResponse = Callable[..., Any]

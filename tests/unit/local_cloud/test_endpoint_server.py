@@ -100,8 +100,12 @@ def test_the_speed_up_keeps_moto_s_answers(monkeypatch: pytest.MonkeyPatch) -> N
         "is_message_valid_based_on_retention_period",
         SQSBackend.is_message_valid_based_on_retention_period,
     )
+    installed = []
+    monkeypatch.setattr(endpoint_server, "speed_up_dynamodb", lambda: installed.append(True))
 
     endpoint_server.speed_up_moto()
+
+    assert installed == [True]  # its answers: tests/unit/local_cloud/test_endpoint_dynamodb.py
 
     assert list(backends.list_of_moto_modules()) == modules
     assert "sqs" in modules
