@@ -27,6 +27,7 @@ from delivery_guarantees.batch import FirstCallAlone, ParallelBatchProcessor, ad
 from delivery_guarantees.billing import (
     ChargeDeferred,
     ConflictingCharge,
+    ConflictingCopyInProgress,
     InvalidChargeMessage,
     LazyBilling,
     SettledFrom,
@@ -143,6 +144,11 @@ def record_handler(
     except ConflictingCharge as error:
         count("ConflictingCharge")
         return dead_letter(record, error, lambda_context)
+    except ConflictingCopyInProgress:
+        # Another copy under this ID, with other details, holds the in-progress record:
+        # retried, nothing sent; the redelivery comes after that record has expired.
+        count("ConflictingCopyInProgress")
+        raise
     except ChargeDeferred:
         count("ChargeDeferred")  # too little time left: retried, nothing sent
         raise

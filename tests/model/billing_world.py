@@ -7,7 +7,8 @@
   every payment intent was charged for, and calls made for a charge already settled.
 - Faults at the boundaries, never in handler code: the provider times out before
   charging, charges and loses its answer, or is down; the function is killed after the
-  provider charged (`FunctionKilled`, a BaseException); the provider's search lags; once
+  provider charged (`FunctionKilled`, a BaseException), or right after Powertools saved a
+  record's in-progress idempotency record; the provider's search lags; once
   the provider answered, a DynamoDB table's writes are throttled, or applied and then
   their answer lost or the function killed (botocore hooks on the function's own client);
   the copy of a poison message to the DLQ fails; the invocation is nearly out of time.
@@ -66,6 +67,7 @@ BillingFault = Literal[
     "provider times out",
     "answer lost",
     "kill after charge",
+    "kill after in-progress record",
     "search lags an hour",
     "provider down",
     "journal write throttled",
@@ -82,6 +84,9 @@ BILLING_FAULTS: tuple[BillingFault, ...] = (
     "provider times out",  # before the request reaches the provider: nothing charged
     "answer lost",  # the provider charged, the answer is lost (a read timeout)
     "kill after charge",  # the provider charged, then the function dies (FunctionKilled)
+    # Powertools saved a record's IN_PROGRESS idempotency record, then the function dies
+    # before the journal: the record blocks its transaction until its in-progress expiry.
+    "kill after in-progress record",
     "search lags an hour",  # the provider's search misses intents created in the last hour
     "provider down",  # every provider call of the delivery fails (charge and search)
     "journal write throttled",  # ChargesTable writes fail once the provider answered
@@ -279,6 +284,40 @@ class DynamoDbWriteFaults:
         raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
 
 
+class InProgressRecordKill:
+    """Kills the function right after an IN_PROGRESS idempotency record was saved.
+
+    A botocore hook on the billing function's own client, armed for one delivery: the
+    first PutItem on IdempotencyTable that succeeds (Powertools' `save_inprogress`; a
+    conditional put that fails saved nothing) is applied, then `FunctionKilled` is raised
+    on that record's thread, before the record reaches the journal or the provider. The
+    record stays IN_PROGRESS until its in-progress expiry (the invocation's remaining time).
+    """
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self.armed = False
+        self.fired = 0
+        self._table = table
+        self._lock = threading.Lock()
+        self._thread = threading.local()  # .saving: this thread's PutItem is on the table
+        client.meta.events.register("provide-client-params.dynamodb.PutItem", self._before)
+        client.meta.events.register("after-call.dynamodb.PutItem", self._after)
+
+    def _before(self, params: dict[str, Any], **_: Any) -> None:
+        self._thread.saving = self.armed and params.get("TableName") == self._table
+
+    def _after(self, http_response: Any, **_: Any) -> None:
+        if not getattr(self._thread, "saving", False) or http_response.status_code != 200:
+            return
+        self._thread.saving = False
+        with self._lock:
+            if not self.armed:  # another record's save was the one killed
+                return
+            self.armed = False
+            self.fired += 1
+        raise FunctionKilled("killed after saving an in-progress idempotency record")
+
+
 class BillingContext(FakeLambdaContext):
     """BillingFunction's context, 30 s left; "nearly out of time": 10 s after the first look
     (billing decides at registration whether its time budget applies, then checks it)."""
@@ -322,6 +361,9 @@ class BillingWorld:
             )
         self.provider = ModelProvider(self._row_status)
         self.write_faults = DynamoDbWriteFaults(self.dynamodb, self.provider)
+        self.in_progress_kill = InProgressRecordKill(
+            self.dynamodb, self.settings.idempotency_table_name
+        )
         billing_app.billing.install(
             billing_from_settings(
                 self.settings, dynamodb_client=self.dynamodb, provider=self.provider
@@ -329,6 +371,8 @@ class BillingWorld:
         )
         self.queue = ModelQueue("BillingQueue", visibility_timeout=BILLING_VISIBILITY_TIMEOUT)
         self.sends: list[ChargeSend] = []
+        # Every copy the function made to its DLQ: (the send it is a copy of, its reason).
+        self.poisoned: list[tuple[int, str]] = []
         self.context = BillingContext()
         # The function's own clients (its poison router's SQS client) come from boto3's
         # default session: the one with the model's SendMessage hooks, for this example.
@@ -381,6 +425,7 @@ class BillingWorld:
                 "idempotency write throttled": (records, "throttled"),
             }.get(fault, (None, "throttled"))
         )
+        self.in_progress_kill.armed = fault == "kill after in-progress record"
         intents_before = len(self.provider.intents)
         write_faults_before = self.write_faults.fired
         send_message_hooks().fail = fault == "DLQ copy fails"
@@ -395,6 +440,7 @@ class BillingWorld:
         finally:
             self.provider.disarm()
             self.write_faults.arm(None, "throttled")
+            self.in_progress_kill.armed = False
             send_message_hooks().fail = False
             self.context.reset()
         what = ", ".join(m.label for m in messages)
@@ -432,6 +478,9 @@ class BillingWorld:
         if invocation.crashed:
             parts.append(f"handler raised {invocation.crashed}")
         copies = self.dead_letter_queue.collect()
+        self.poisoned += [
+            (m.send, copies[m.message_id][1]) for m in messages if m.message_id in copies
+        ]
         outcomes = apply_invocation(self.queue, messages, invocation, copies)
         if not invocation.killed:
             parts.append("; ".join(outcomes))
@@ -623,6 +672,29 @@ def check_message_fates(world: BillingWorld) -> None:
                 )
     if problems:
         raise broken(world.schedule, "MESSAGE ACKNOWLEDGED WRONGLY OR NEVER SETTLED", problems)
+
+
+def check_conflicts_are_real(world: BillingWorld) -> None:
+    """After settling: a charge is dead-lettered as conflicting only if it conflicts.
+
+    `ConflictingCharge` is for a transaction ID the journal holds for another charge: a
+    message carrying the charge that was made is never refused as one, whatever held the
+    idempotency record when it arrived (a conflicting copy in progress, or killed with
+    its record IN_PROGRESS, makes it wait for a redelivery, not a human).
+    """
+    intents = world.provider.intents_by_transaction()
+    problems = []
+    for number, reason in world.poisoned:
+        send = world.sends[number]
+        found = intents.get(send.transaction_id or "", [])
+        if reason != "ConflictingCharge" or send.details is None or len(found) != 1:
+            continue
+        if send.details == details_of(world.provider.requests_by_intent[found[0]["id"]]):
+            problems.append(
+                f"{send.label}: dead-lettered as ConflictingCharge, yet it is the charge made"
+            )
+    if problems:
+        raise broken(world.schedule, "A VALID CHARGE REFUSED AS CONFLICTING", problems)
 
 
 def _differences(given: Details, charged: Details) -> list[str]:

@@ -9,6 +9,10 @@ where the full machine reports only the smallest double charge of all:
 - FailedAfterCharge: the provider charged, the delivery failed (answer lost, journal
   write throttled), the message returns after the provider forgot the key.
 - KilledAfterCharge: the function killed after the provider charged, then redelivered.
+- ConflictingCopyKilled: the transaction ID reused with other details, the function killed
+  right after saving a record's in-progress idempotency record (or the provider timing
+  out): a valid charge that meets a conflicting copy's IN_PROGRESS record must be retried,
+  never dead-lettered as a conflict (`check_conflicts_are_real`).
 - *Polling: the consumer keeps polling, so the clock jumps only while BillingQueue is
   empty: a message outlives a jump only in the DLQ, and returns by a redrive.
 """
@@ -42,9 +46,14 @@ class Polling(BillingSchedules):
 
 
 def focused(
-    name: str, base: type[BillingSchedules], faults: tuple[BillingFault, ...], *hidden: str
+    name: str,
+    base: type[BillingSchedules],
+    faults: tuple[BillingFault, ...],
+    *hidden: str,
+    conflicting: bool = False,
 ) -> type[BillingSchedules]:
-    """`base` with only these faults, without conflicting or invalid sends and `hidden`."""
+    """`base` with only these faults, without invalid sends and `hidden`, and without
+    conflicting sends unless `conflicting`."""
     choices: tuple[BillingFault, ...] = ("none", *faults)
 
     @rule(batch=st.integers(1, BILLING_BATCH_SIZE), fault=st.sampled_from(choices))
@@ -58,7 +67,9 @@ def focused(
         self.schedule.step(*self.world.outage(fault))
 
     # A plain attribute in the subclass hides the inherited rule from Hypothesis.
-    namespace: dict[str, Any] = dict.fromkeys(("send_conflicting", "send_invalid", *hidden))
+    namespace: dict[str, Any] = dict.fromkeys(
+        (*(() if conflicting else ("send_conflicting",)), "send_invalid", *hidden)
+    )
     namespace |= {"deliver": deliver, "deliver_until_empty": deliver_until_empty}
     machine: type[BillingSchedules] = type(name, (base,), namespace)
     machine.TestCase.settings = model_settings(max_examples=300)
@@ -84,9 +95,17 @@ KilledAfterCharge = focused(
 KilledAfterChargePolling = focused(
     "KilledAfterChargePolling", Polling, ("kill after charge",), "send_duplicate"
 )
+ConflictingCopyKilled = focused(
+    "ConflictingCopyKilled",
+    BillingSchedules,
+    ("provider times out", "kill after in-progress record"),
+    "redrive",
+    conflicting=True,
+)
 
 TestLateDuplicate = LateDuplicate.TestCase
 TestFailedAfterCharge = FailedAfterCharge.TestCase
 TestFailedAfterChargePolling = FailedAfterChargePolling.TestCase
 TestKilledAfterCharge = KilledAfterCharge.TestCase
 TestKilledAfterChargePolling = KilledAfterChargePolling.TestCase
+TestConflictingCopyKilled = ConflictingCopyKilled.TestCase

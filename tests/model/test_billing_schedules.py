@@ -4,7 +4,8 @@ A Hypothesis state machine sends charges (valid ones, duplicates with the same b
 the same transaction ID with other details, invalid messages), delivers them in batches
 to the real BillingFunction handler while faults strike (see `BILLING_FAULTS`: the
 provider times out, charges and loses its answer, is down or its search lags; the function
-is killed after the provider charged or after a journal write; DynamoDB throttles a write
+is killed after the provider charged, after a journal write or after saving an in-progress
+idempotency record; DynamoDB throttles a write
 or loses its answer once the provider answered; a poison message's copy to the DLQ fails;
 the invocation is nearly out of time), delivers until the queue is empty under one fault
 (an outage), moves the clock by minutes to weeks, and redrives the DLQ. At each step no
@@ -30,6 +31,7 @@ from tests.model.billing_world import (
     BILLING_FAULTS,
     BillingFault,
     BillingWorld,
+    check_conflicts_are_real,
     check_exactly_one_charge,
     check_final_rows_answer_without_the_provider,
     check_invalid_never_charged,
@@ -168,6 +170,7 @@ class BillingSchedules(ModelMachine):
         check_exactly_one_charge(self.world)
         check_journal_matches_provider(self.world)
         check_message_fates(self.world)
+        check_conflicts_are_real(self.world)
 
 
 BillingSchedules.TestCase.settings = model_settings(max_examples=150)

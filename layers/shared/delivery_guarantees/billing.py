@@ -22,7 +22,10 @@ resend):
 
 Payload validation covers every field that defines a charge: the same transaction ID
 with another account, amount, currency or payment method is a `ConflictingCharge`, never
-a replay and never a charge. The rules and their bounds: docs/design.md.
+a replay and never a charge, when the journal holds the other charge. While a copy with
+other details merely holds the in-progress idempotency record (the journal has no row,
+or a row for this charge) the charge is retried (`ConflictingCopyInProgress`), never
+refused. The rules and their bounds: docs/design.md.
 """
 
 from __future__ import annotations
@@ -109,6 +112,27 @@ class ConflictingCharge(ValueError):
         )
         self.transaction_id = transaction_id
         self.differences = differences
+
+
+class ConflictingCopyInProgress(RuntimeError):
+    """A copy with other details holds the transaction's in-progress idempotency record.
+
+    Transient: nothing is charged now, the record fails and SQS redelivers it. Powertools
+    compares the payload before it looks at a record's status, so while another charge
+    under this ID is in progress (another instance, or a killed invocation whose record
+    lives until its in-progress expiry) this charge is refused as if it conflicted. The
+    journal has no row for the transaction or a row for this very charge, so it is not a
+    conflict (yet): the redelivery decides, by then that copy has finished or its record
+    has expired (docs/design.md, the bound).
+    """
+
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(
+            f"transaction {transaction_id}: a copy with other details is in progress "
+            "(its idempotency record is not settled yet) and the charge journal holds no "
+            "other charge under this ID; nothing was charged, the charge will be retried"
+        )
+        self.transaction_id = transaction_id
 
 
 # ---------------------------------------------------------------- the time budget
@@ -345,12 +369,20 @@ class IdempotentBilling:
         try:
             return self._charge_once(charge=charge)
         except IdempotencyValidationError:
-            # The idempotency record holds another payload under this ID; the journal
-            # says what differs (one read, on this error path only).
+            # The idempotency record holds another payload under this ID. Powertools
+            # compares payloads before statuses, so that record may be a conflicting
+            # copy's in progress, not a settled charge: the journal decides (one read, on
+            # this error path only). A row for another charge is a conflict. No row, or
+            # a row for this charge, means the other copy has not settled anything: a
+            # copy that completes has a row of its own details (the journal's row is
+            # written before the provider is called and never changes its details), and
+            # one that met this charge's row failed and deleted its record. So its record
+            # is in progress, and this charge is retried once it is gone.
             entry = self.journal.get(charge.transaction_id)
-            raise ConflictingCharge(
-                charge.transaction_id, entry.differences(charge) if entry else []
-            ) from None
+            differences = entry.differences(charge) if entry is not None else []
+            if differences:
+                raise ConflictingCharge(charge.transaction_id, differences) from None
+            raise ConflictingCopyInProgress(charge.transaction_id) from None
 
     def _settle(self, *, charge: ChargeRequest) -> ChargeResult:
         provider: PaymentProvider = self.provider
