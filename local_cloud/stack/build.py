@@ -145,7 +145,12 @@ class DependencyCache:
         try:
             self.installer.install(requirements, staging, self.constraints)
             (staging / _COMPLETE_MARKER).write_text("\n".join(requirements) + "\n")
-            shutil.rmtree(target, ignore_errors=True)
+            if (target / _COMPLETE_MARKER).is_file():
+                # Another process installed the same set while this one did (integration
+                # tests deploy side by side under pytest-xdist): keep theirs, which they
+                # may be hard-linking from right now; removing it broke their build.
+                return target
+            shutil.rmtree(target, ignore_errors=True)  # a half install cut off earlier
             staging.rename(target)
         except OSError as error:
             if (target / _COMPLETE_MARKER).is_file():  # another build finished first
