@@ -65,7 +65,7 @@ install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned depende
 # integration tests mostly wait (243 s of CPU in 846 s of wall time at load 10), so they
 # run in INTEGRATION_WORKERS pytest-xdist workers, a module whole in one worker
 # (tests/integration/conftest.py says which modules share one); 0 runs them in-process.
-# One after another, the parts took ~125 s (unit and model side by side) + 440 + 6 s in CI; side by
+# One after another the parts took ~125 s (unit beside model) + 440 + 6 s in CI; side by
 # side the suite is bound by its CPU instead. Any lane failing fails `make test`.
 MODEL_LOG := .local-cloud/model-tests.log
 INTEGRATION_LOG := .local-cloud/integration-tests.log
