@@ -64,13 +64,13 @@ install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned depende
 # process, ~65 s of CPU), and the integration tests then the fast acceptance apps. The
 # integration tests mostly wait (243 s of CPU in 846 s of wall time at load 10), so they
 # run in INTEGRATION_WORKERS pytest-xdist workers, a module whole in one worker
-# (tests/integration/conftest.py says which modules share one); 0 runs them in-process.
+# (tests/integration/conftest.py says why); 0 runs them in-process.
 # One after another the parts took ~125 s (unit beside model) + 440 + 6 s in CI; side by
 # side the suite is bound by its CPU instead. Any lane failing fails `make test`.
 MODEL_LOG := .local-cloud/model-tests.log
 INTEGRATION_LOG := .local-cloud/integration-tests.log
 INTEGRATION_WORKERS ?= 3
-XDIST := -n $(INTEGRATION_WORKERS) --dist loadgroup
+XDIST := -n $(INTEGRATION_WORKERS) --dist loadfile
 
 test: $(VENV)/.installed ## Run the whole suite: unit, model-based and integration tests (then acceptance_fast) side by side
 	@mkdir -p $(dir $(MODEL_LOG))
