@@ -59,22 +59,42 @@ $(CHECKOV_VENV)/.installed: tools/checkov.txt
 
 install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
 
-# The unit and model-based tests are one process each and CPU-bound (about 90 and 80 s of
-# CPU), so they run side by side, one core each; the model tests' output is printed after
-# the unit tests', whole. Either failing fails `make test` before the integration tests.
+# `make test` runs three lanes side by side and prints each one's output whole, in turn:
+# the unit tests (one process, CPU-bound: ~100 s of CPU), the model-based tests (one
+# process, ~65 s of CPU), and the integration tests then the fast acceptance apps. The
+# integration tests mostly wait (243 s of CPU in 846 s of wall time at load 10), so they
+# run in INTEGRATION_WORKERS pytest-xdist workers, a module whole in one worker
+# (tests/integration/conftest.py says why); 0 runs them in-process.
+# One after another the parts took ~125 s (unit beside model) + 440 + 6 s in CI; side by
+# side the suite is bound by its CPU instead. Any lane failing fails `make test`.
 MODEL_LOG := .local-cloud/model-tests.log
+INTEGRATION_LOG := .local-cloud/integration-tests.log
+INTEGRATION_WORKERS ?= 3
+XDIST := -n $(INTEGRATION_WORKERS) --dist loadfile
 
-test: $(VENV)/.installed ## Run the whole suite: unit and model-based tests side by side, then integration tests on the local cloud
+test: $(VENV)/.installed ## Run the whole suite: unit, model-based and integration tests (then acceptance_fast) side by side
 	@mkdir -p $(dir $(MODEL_LOG))
-	@echo "$(PY) -m pytest tests/model $(PYTEST_ARGS) > $(MODEL_LOG) (beside the unit tests)"
-	@$(PY) -m pytest tests/model $(PYTEST_ARGS) > $(MODEL_LOG) 2>&1 & model=$$!; \
-	echo "$(PY) -m pytest tests/unit $(PYTEST_ARGS)"; \
+	@echo "$(PY) -m pytest tests/model $(PYTEST_ARGS) > $(MODEL_LOG)"
+	@echo "$(PY) -m pytest tests/integration $(XDIST) $(PYTEST_ARGS), then" \
+		"tests/acceptance -m acceptance_fast > $(INTEGRATION_LOG)"
+	@echo "$(PY) -m pytest tests/unit $(PYTEST_ARGS)"
+	@start=$$(date +%s); \
+	{ $(PY) -m pytest tests/model $(PYTEST_ARGS); code=$$?; \
+	  echo "tests/model took $$(( $$(date +%s) - start )) s"; exit $$code; } > $(MODEL_LOG) 2>&1 & model=$$!; \
+	{ $(PY) -m pytest tests/integration $(XDIST) $(PYTEST_ARGS); integration=$$?; \
+	  echo "tests/integration took $$(( $$(date +%s) - start )) s"; \
+	  $(PY) -m pytest tests/acceptance -m acceptance_fast $(PYTEST_ARGS); acceptance=$$?; \
+	  echo "tests/integration, then tests/acceptance, took $$(( $$(date +%s) - start )) s"; \
+	  test $$integration -eq 0 && test $$acceptance -eq 0; } > $(INTEGRATION_LOG) 2>&1 & integration=$$!; \
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS); unit=$$?; \
+	echo "tests/unit took $$(( $$(date +%s) - start )) s"; \
 	wait $$model; model=$$?; \
 	echo "---- tests/model, run beside tests/unit ($(MODEL_LOG)):"; cat $(MODEL_LOG); \
-	test $$unit -eq 0 && test $$model -eq 0
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
-	$(PY) -m pytest tests/acceptance -m acceptance_fast $(PYTEST_ARGS)
+	wait $$integration; integration=$$?; \
+	echo "---- tests/integration and tests/acceptance, run beside them ($(INTEGRATION_LOG)):"; \
+	cat $(INTEGRATION_LOG); \
+	echo "make test took $$(( $$(date +%s) - start )) s"; \
+	test $$unit -eq 0 && test $$model -eq 0 && test $$integration -eq 0
 
 unit: $(VENV)/.installed ## Run the fast unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -82,8 +102,8 @@ unit: $(VENV)/.installed ## Run the fast unit tests only (no network)
 model: $(VENV)/.installed ## Model-based tests: random schedules of faults and time (MODEL_EXAMPLES=2000 to search longer)
 	$(PY) -m pytest tests/model $(PYTEST_ARGS)
 
-integration: $(VENV)/.installed ## Run the integration tests against the local cloud
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+integration: $(VENV)/.installed ## Run the integration tests against the local cloud (INTEGRATION_WORKERS side by side)
+	$(PY) -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
 
 # Public SAM apps vendored unchanged in tests/acceptance/apps (not linted, type-checked or
 # scanned by bandit: not our code), each deployed on the local cloud and driven as its

@@ -35,12 +35,23 @@ from local_cloud.payment_provider.control import PaymentProviderControl
 
 REPO = Path(__file__).resolve().parents[3]
 STACK = "delivery-guarantees"
+
+
+def stack_name(worker: str | None = None) -> str:
+    """The stack the app tests deploy on the local cloud: local-cloud.toml's, suffixed with
+    the pytest-xdist worker's name where one runs the module (`make test`), so that
+    modules in two workers never build the same stack's directory at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER") if worker is None else worker
+    return f"{STACK}-{worker}" if worker else STACK
+
+
 TEST_KEY = "sk_test_local_not_a_real_key_0000000000"
 
 
 @dataclass
 class StackUnderTest:
     name: str
+    stack_name: str  # CloudFormation's
     endpoint_url: str
     outputs: dict[str, str]
     # (function name, event) -> (payload, Lambda's error object or None)
@@ -187,7 +198,7 @@ def eventually(check: Callable[[], Any], timeout: float = 120.0, what: str = "")
 
 
 def _on_local_cloud() -> Iterator[StackUnderTest]:
-    settings = load_settings(REPO / "local-cloud.toml")
+    settings = load_settings(REPO / "local-cloud.toml").with_overrides(stack=stack_name())
     with LocalCloud(settings, endpoint_port=None, payment_provider_port=None) as cloud:
         assert cloud.endpoint is not None
         assert cloud.payment_provider is not None
@@ -200,6 +211,7 @@ def _on_local_cloud() -> Iterator[StackUnderTest]:
 
         yield StackUnderTest(
             name="local cloud",
+            stack_name=settings.stack,
             endpoint_url=cloud.endpoint.url,
             outputs=dict(cloud.stack.outputs),
             invoke_function=invoke,
@@ -237,6 +249,7 @@ def _on_localstack() -> Iterator[StackUnderTest]:
 
     yield StackUnderTest(
         name="LocalStack",
+        stack_name=STACK,
         endpoint_url=endpoint_url,
         outputs=outputs,
         invoke_function=invoke,

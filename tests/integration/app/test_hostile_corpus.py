@@ -115,6 +115,7 @@ def hostile() -> Iterator[HostileStack]:
 
         stack = StackUnderTest(
             name="local cloud",
+            stack_name=settings.stack,
             endpoint_url=cloud.endpoint.url,
             outputs=dict(cloud.stack.outputs),
             invoke_function=invoke,

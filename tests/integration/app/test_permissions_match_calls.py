@@ -45,7 +45,7 @@ import pytest
 from local_cloud.call_log import CALLS_PATH
 from local_cloud.endpoint import EndpointFaults
 from local_cloud.operations.dlq import dead_letter_queues, find_queue, list_dead_letters
-from tests.integration.app.conftest import STACK, StackUnderTest, eventually
+from tests.integration.app.conftest import StackUnderTest, eventually
 from tests.support.events import load_event
 from tests.unit.billing.fakes import sqs_event, sqs_record
 
@@ -170,7 +170,7 @@ def statements_of(
 def read_roles(stack: StackUnderTest) -> dict[str, Role]:
     """Each function's role, by the function's logical ID: the role its Lambda
     configuration names, which must be one of the stack's AWS::IAM::Role resources."""
-    resources = stack.client("cloudformation").describe_stack_resources(StackName=STACK)[
+    resources = stack.client("cloudformation").describe_stack_resources(StackName=stack.stack_name)[
         "StackResources"
     ]
     by_type: dict[str, dict[str, str]] = {}
@@ -185,7 +185,7 @@ def read_roles(stack: StackUnderTest) -> dict[str, Role]:
         role_arn = lambda_client.get_function(FunctionName=function_name)["Configuration"]["Role"]
         name = role_arn.rsplit("/", 1)[-1]
         assert name in stack_roles, (
-            f"{logical_id} runs with {role_arn}, which is not a role of stack {STACK} "
+            f"{logical_id} runs with {role_arn}, which is not a role of stack {stack.stack_name} "
             f"(its roles: {sorted(stack_roles)})"
         )
         statements: list[Statement] = []

@@ -19,7 +19,8 @@ DEADLINE = 120.0
 def test_a_charge_leaves_its_invocation_and_its_own_lines_in_the_billing_log(
     tmp_path: Path,
 ) -> None:
-    settings = load_settings(REPO / "local-cloud.toml")
+    # A stack name of its own: modules run side by side must not build one stack at once.
+    settings = load_settings(REPO / "local-cloud.toml").with_overrides(stack="dg-logs-it")
     logs = LogFiles(tmp_path)
     transaction_id = f"txn_logs_{uuid.uuid4().hex[:12]}"
     with LocalCloud(

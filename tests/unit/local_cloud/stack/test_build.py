@@ -89,6 +89,27 @@ def test_a_failed_install_leaves_no_complete_looking_directory(tmp_path: Path) -
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_a_set_another_process_installed_meanwhile_is_kept_not_replaced(tmp_path: Path) -> None:
+    """Two deploys side by side (integration tests under pytest-xdist) install the same set
+    at once; the one finishing second must not delete the first's directory, which the
+    first may be hard-linking into its build at that moment."""
+    root = tmp_path / "cache"
+
+    class RacedInstaller(RecordingInstaller):
+        def install(self, requirements: list[str], target: Path, constraints: Path | None) -> None:
+            super().install(requirements, target, constraints)
+            theirs = root / target.name.split(".staging-")[0]  # the other process finishes
+            theirs.mkdir()
+            (theirs / "stripe.py").write_text("# theirs, being linked from\n")
+            (theirs / ".complete").write_text("stripe==16.1.0\n")
+
+    cache = DependencyCache(root, installer=RacedInstaller())
+    installed = cache.install(["stripe==16.1.0"])
+    assert installed is not None
+    assert (installed / "stripe.py").read_text() == "# theirs, being linked from\n"
+    assert [path.name for path in root.iterdir()] == [installed.name]  # no staging left
+
+
 def test_a_layer_is_built_under_python_with_its_requirements(tmp_path: Path) -> None:
     source = tmp_path / "layers/shared"
     (source / "delivery_guarantees").mkdir(parents=True)
