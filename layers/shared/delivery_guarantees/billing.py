@@ -154,7 +154,7 @@ class TimeBudget:
     With the defaults (payment_provider.DEFAULT_TIMEOUT_SECONDS (2, 4), one network retry;
     DynamoDB 1 s connect, 1.5 s read, 2 attempts):
     provider call 2 x (2 + 4) + 0.5 = 12.5 s; after it 2 x (2 x (1 + 1.5) + 1) = 12 s;
-    required 24.5 s, which leaves 5.5 s of BillingFunction's 30 s for the reads and writes
+    required 24.5 s, which leaves 15.5 s of BillingFunction's 40 s for the reads and writes
     before the call and the cold start. A healthy batch of 5 takes well under a second per
     record; a batch with a hung call settles the records before it, spends at most 12.5 s
     on the hung one, and defers the rest. The template rule
