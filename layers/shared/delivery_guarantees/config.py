@@ -129,13 +129,12 @@ class BillingSettings:
 
 
 # How many records of one batch a consumer processes at once when RECORD_CONCURRENCY is
-# not set. Welcome emails: the mapping's BatchSize (template.yaml), so a full batch waits
-# for one round of SES calls, not one per record. Billing: one after another, as before,
-# until parallel charges are proven under the model-based tests: one run in five of
-# tests/model failed with records in parallel (a valid charge left in the DLQ) and its
-# cause is not found yet. RECORD_CONCURRENCY=5 turns it on (the unit tests of
-# test_parallel_records.py and the benchmark run billing in parallel).
-BILLING_RECORD_CONCURRENCY = 1
+# not set: the mapping's BatchSize (template.yaml), so a full batch waits for one round of
+# provider or SES calls, not one per record. Billing's parallel charges were held back
+# while one run in five of tests/model failed with them (a valid charge left in the DLQ),
+# most likely a valid charge refused as conflicting while a conflicting copy's record was
+# in progress (fixed: billing.ConflictingCopyInProgress; docs/design.md, Records in parallel).
+BILLING_RECORD_CONCURRENCY = 5
 WELCOME_EMAIL_RECORD_CONCURRENCY = 10
 
 
