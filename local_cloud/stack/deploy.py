@@ -254,6 +254,7 @@ def deploy_prepared(
         parameters=typed_parameters(cloudformation, parameter_values),
         pseudo=pseudo_parameters(options.region, account_id, options.stack_name),
     ).resolve
+    check_memory_sizes(cloudformation, before_create_resolve)
     served = served_values(
         cloudformation, served_resources(cloudformation), options.region, before_create_resolve
     )
@@ -491,6 +492,38 @@ def _without_event_source_mappings(
         if resource.get("Type") == EVENT_SOURCE_MAPPING
     }
     return without_resources(template, mappings), mappings
+
+
+# Lambda's bounds for MemorySize (CreateFunction, "Configure Lambda function memory"):
+# 128 MB to 10,240 MB. moto's Lambda accepts any number, so the deploy checks it.
+MEMORY_SIZE_MB = (128, 10240)
+
+
+def check_memory_sizes(template: Mapping[str, Any], resolve: Callable[[Any], Any]) -> None:
+    """TemplateError for a function whose MemorySize Lambda would refuse, with Lambda's
+    wording, before anything is created (a function without one gets 128 MB)."""
+    low, high = MEMORY_SIZE_MB
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::Lambda::Function":
+            continue
+        declared = (resource.get("Properties") or {}).get("MemorySize")
+        if declared is None:
+            continue
+        value = resolve(declared)
+        try:
+            size = int(str(value))
+        except ValueError:
+            raise TemplateError(
+                f"{logical_id}: MemorySize {value!r} is not a whole number of MB"
+            ) from None
+        if not low <= size <= high:
+            bound = (
+                f"greater than or equal to {low}" if size < low else f"less than or equal to {high}"
+            )
+            raise TemplateError(
+                f"{logical_id}: 1 validation error detected: Value '{size}' at 'memorySize' "
+                f"failed to satisfy constraint: Member must have value {bound}"
+            )
 
 
 def check_skipped(template: Mapping[str, Any], skip: Iterable[str]) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from local_cloud.endpoint import Endpoint, EndpointFaults, start_endpoint
 from local_cloud.stack import DeploymentError, DeployOptions, deploy_stack
-from local_cloud.stack.errors import ParameterError
+from local_cloud.stack.errors import ParameterError, TemplateError
 from local_cloud.stack.lifecycle import failure_reasons
 
 REPO = Path(__file__).resolve().parents[4]
@@ -163,6 +163,16 @@ def test_a_failed_deploy_rolls_back_quietly_and_reports_the_first_cause(
     )
     assert "DependencyViolation" not in message
     assert faults.list()["fired_total"] == 1  # the rollback did meet the error
+    assert client("cloudformation", endpoint.url).describe_stacks()["Stacks"] == []
+
+
+def test_a_memory_size_lambda_refuses_stops_the_deploy_before_the_stack_exists(
+    endpoint: Endpoint, template: Path
+) -> None:
+    # moto's Lambda takes any MemorySize; Lambda refuses one outside 128-10240 MB.
+    template.write_text(TEMPLATE.replace("Timeout: 5", "Timeout: 5\n      MemorySize: 64"))
+    with pytest.raises(TemplateError, match="Value '64' at 'memorySize' failed to satisfy"):
+        deploy_stack(options(template, endpoint))
     assert client("cloudformation", endpoint.url).describe_stacks()["Stacks"] == []
 
 

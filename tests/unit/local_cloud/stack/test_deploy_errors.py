@@ -17,7 +17,7 @@ from moto import mock_aws
 from moto.cloudformation import parsing
 
 from local_cloud.cloudformation_errors import name_failing_resources
-from local_cloud.stack.deploy import check_skipped
+from local_cloud.stack.deploy import check_memory_sizes, check_skipped
 from local_cloud.stack.errors import TemplateError
 from local_cloud.stack.lifecycle import create_stack_failure
 from local_cloud.stack.template import without_resources
@@ -93,3 +93,42 @@ def test_skipping_removes_the_resource_and_what_depends_on_it_by_name() -> None:
     check_skipped(template, ["Role"])
     with pytest.raises(TemplateError, match="--skip-resource Rolle: no such resource"):
         check_skipped(template, ["Rolle"])
+
+
+def function_with_memory(memory: Any) -> dict[str, Any]:
+    properties = {"Handler": "app.handler", "Runtime": "python3.13"}
+    if memory is not None:
+        properties["MemorySize"] = memory
+    return {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": properties}}}
+
+
+def resolve_parameters(value: Any) -> Any:
+    """References to one parameter, Memory, as the deployer's resolver would give them."""
+    return "64" if value == {"Ref": "Memory"} else value
+
+
+@pytest.mark.parametrize("memory", [None, 128, "1024", 10240, {"Ref": "Other"}])
+def test_a_memory_size_lambda_accepts_passes(memory: Any) -> None:
+    def resolve(value: Any) -> Any:
+        return "512" if value == {"Ref": "Other"} else value
+
+    check_memory_sizes(function_with_memory(memory), resolve)
+
+
+@pytest.mark.parametrize(
+    ("memory", "message"),
+    [
+        (127, "Fn: 1 validation error detected: Value '127' at 'memorySize' failed to "
+              "satisfy constraint: Member must have value greater than or equal to 128"),
+        (10241, "Value '10241' at 'memorySize' failed to satisfy constraint: Member must "
+                "have value less than or equal to 10240"),
+        ({"Ref": "Memory"}, "Value '64' at 'memorySize'"),
+        ("lots", "Fn: MemorySize 'lots' is not a whole number of MB"),
+    ],
+)  # fmt: skip
+def test_a_memory_size_lambda_refuses_is_a_template_error_before_anything_is_created(
+    memory: Any, message: str
+) -> None:
+    with pytest.raises(TemplateError) as refused:
+        check_memory_sizes(function_with_memory(memory), resolve_parameters)
+    assert message in str(refused.value)
