@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,36 +78,10 @@ def settled(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
     }
 
 
-def hold_first(n: int, until_in_flight: int, probe: CallProbe) -> Callable[[Any], None]:
-    """A `hold` for the first `n` calls: each waits until `until_in_flight` are in flight."""
-    held = iter(range(n))
-    lock = threading.Lock()
-
-    def hold(_: Any) -> None:
-        with lock:
-            mine = next(held, None)
-        if mine is not None:
-            probe.wait_for(until_in_flight, WAIT)
-
-    return hold
-
-
-def hold_at_the_bound(bound: int, probe: CallProbe) -> Callable[[Any], None]:
-    """A `hold` for every call: wait until `bound` calls are in flight, then briefly for one
-    more, which would show here (and in `probe.max_in_flight`) were the bound not kept."""
-
-    def hold(_: Any) -> None:
-        probe.wait_for(bound, WAIT)
-        probe.wait_for(bound + 1, 0.2)
-
-    return hold
-
-
 @pytest.fixture(autouse=True)
 def records_in_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Billing runs a batch's records one after another unless RECORD_CONCURRENCY says
-    otherwise (config.py: opt-in until parallel charges are proven under the model-based
-    tests); these tests are about records in parallel, at the mapping's BatchSize."""
+    """These tests are about records in parallel at the mapping's BatchSize, whatever
+    the default in config.py (RECORD_CONCURRENCY set here, not read from it)."""
     monkeypatch.setenv("RECORD_CONCURRENCY", str(BILLING_BATCH_SIZE))
 
 
@@ -142,7 +115,7 @@ def test_charges_are_in_flight_together_up_to_the_bound_and_never_more(
         monkeypatch.delenv("RECORD_CONCURRENCY")
     else:
         monkeypatch.setenv("RECORD_CONCURRENCY", setting)
-    concurrent.hold = hold_at_the_bound(bound, concurrent.probe)
+    concurrent.hold = concurrent.probe.hold_at_the_bound(bound, WAIT)
 
     response = app.lambda_handler(sqs_event(*(charge(n) for n in range(1, 11))), context)
 
@@ -329,7 +302,8 @@ def test_a_fifo_message_group_is_charged_in_order_one_at_a_time(
 def test_charges_of_different_groups_interleave_each_group_in_order(
     concurrent: ConcurrentPaymentProvider, context: FakeLambdaContext
 ) -> None:
-    concurrent.hold = hold_first(2, 2, concurrent.probe)  # each group's first waits for the other's
+    # each group's first waits for the other's
+    concurrent.hold = concurrent.probe.hold_first(2, 2, WAIT)
     event = sqs_event(*(charge(n, group="ab"[(n - 1) % 2]) for n in range(1, 7)))
 
     assert failed_ids(app.lambda_handler(event, context)) == []
@@ -488,7 +462,7 @@ def test_the_log_lines_of_records_in_parallel_each_carry_their_own_record(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    concurrent.hold = hold_first(5, 5, concurrent.probe)
+    concurrent.hold = concurrent.probe.hold_first(5, 5, WAIT)
 
     assert (
         failed_ids(app.lambda_handler(sqs_event(*(charge(n) for n in range(1, 6))), context)) == []

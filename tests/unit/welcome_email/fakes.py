@@ -153,6 +153,31 @@ class CallProbe:
         with self._changed:
             return self._changed.wait_for(lambda: self.max_in_flight >= in_flight, timeout)
 
+    def hold_first(self, n: int, until_in_flight: int, wait: float) -> Callable[[Any], None]:
+        """A fake's `hold` for the first `n` calls: each waits (up to `wait` seconds) until
+        `until_in_flight` calls are in flight together."""
+        held = iter(range(n))
+        lock = threading.Lock()
+
+        def hold(_: Any) -> None:
+            with lock:
+                mine = next(held, None)
+            if mine is not None:
+                self.wait_for(until_in_flight, wait)
+
+        return hold
+
+    def hold_at_the_bound(self, bound: int, wait: float) -> Callable[[Any], None]:
+        """A fake's `hold` for every call: wait until `bound` calls are in flight, then
+        briefly for one more, which would show here (and in `max_in_flight`) were the bound
+        not kept."""
+
+        def hold(_: Any) -> None:
+            self.wait_for(bound, wait)
+            self.wait_for(bound + 1, 0.2)
+
+        return hold
+
 
 @dataclass
 class ConcurrentEmailSender:

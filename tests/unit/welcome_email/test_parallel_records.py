@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,31 +115,6 @@ def sender(monkeypatch: pytest.MonkeyPatch) -> ConcurrentEmailSender:
     return concurrent
 
 
-def hold_first(n: int, until_in_flight: int, probe: CallProbe) -> Any:
-    """A `hold` for the first `n` sends: each waits until `until_in_flight` are in flight."""
-    held = iter(range(n))
-    lock = threading.Lock()
-
-    def hold(_: str) -> None:
-        with lock:
-            mine = next(held, None)
-        if mine is not None:
-            probe.wait_for(until_in_flight, WAIT)
-
-    return hold
-
-
-def hold_at_the_bound(bound: int, probe: CallProbe) -> Callable[[Any], None]:
-    """A `hold` for every call: wait until `bound` calls are in flight, then briefly for one
-    more, which would show here (and in `probe.max_in_flight`) were the bound not kept."""
-
-    def hold(_: Any) -> None:
-        probe.wait_for(bound, WAIT)
-        probe.wait_for(bound + 1, 0.2)
-
-    return hold
-
-
 # ---------------------------------------------------------------- the bound
 
 
@@ -156,7 +131,7 @@ def test_records_are_sent_together_up_to_the_bound_and_never_more(
 ) -> None:
     if setting is not None:
         monkeypatch.setenv("RECORD_CONCURRENCY", setting)
-    sender.hold = hold_at_the_bound(bound, sender.probe)
+    sender.hold = sender.probe.hold_at_the_bound(bound, WAIT)
 
     response = invoke(people(*range(1, 13)))
 
@@ -275,7 +250,7 @@ def test_metrics_from_records_in_parallel_are_all_counted(
 
     provider = app.metrics.provider
     monkeypatch.setattr(provider, "metric_set", SlowToRead(provider.metric_set))
-    sender.hold = hold_first(10, 10, sender.probe)
+    sender.hold = sender.probe.hold_first(10, 10, WAIT)
 
     assert failed_ids(invoke(people(*range(1, 11)))) == []
 
@@ -307,7 +282,7 @@ def test_records_of_different_groups_interleave_each_group_in_order(
 ) -> None:
     groups = {"a": (1, 3, 5), "b": (2, 4, 6)}
     # Each group's first send waits until the other group's is in flight too.
-    sender.hold = hold_first(2, 2, sender.probe)
+    sender.hold = sender.probe.hold_first(2, 2, WAIT)
 
     response = invoke(batch(*(job_record(n, group="ab"[(n - 1) % 2]) for n in range(1, 7))))
 
@@ -376,7 +351,7 @@ def test_what_the_handler_set_in_its_context_reaches_every_record(
     """Powertools Logger's thread-safe keys live in a ContextVar; each lane runs in a copy
     of the invoking thread's context, as one thread would."""
     monkeypatch.setenv("RECORD_CONCURRENCY", "4")
-    sender.hold = hold_first(4, 4, sender.probe)
+    sender.hold = sender.probe.hold_first(4, 4, WAIT)
     written = io.StringIO()
     handler = logging.StreamHandler(written)
     handler.setFormatter(app.logger.registered_formatter)
