@@ -400,6 +400,11 @@ class _Artifacts:
     inline: dict[str, Path] = field(default_factory=dict)
 
 
+# A function without CodeUri (nor one in Globals) is built from the template's directory, as
+# `sam build` does (SAM CLI's SamBaseProvider.DEFAULT_CODEURI is ".", relative to the template).
+DEFAULT_CODE_URI = "."
+
+
 def _build_artifacts(
     sam: dict[str, Any],
     template_dir: Path,
@@ -423,9 +428,8 @@ def _build_artifacts(
                 inline = builder.inline_function(logical_id, str(properties["InlineCode"]))
                 build.inline[logical_id] = inline
                 continue
-            source = _local_path(
-                logical_id, "CodeUri", properties.get("CodeUri", function_globals.get("CodeUri"))
-            )
+            code_uri = properties.get("CodeUri", function_globals.get("CodeUri", DEFAULT_CODE_URI))
+            source = _local_path(logical_id, "CodeUri", code_uri)
             directory = builder.function(logical_id, template_dir / source)
             build.uploads[logical_id] = (directory, _points_at_s3(properties, "CodeUri"))
         elif kind == "AWS::Lambda::Function" and isinstance(properties.get("Code"), str):

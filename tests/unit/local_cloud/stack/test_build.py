@@ -354,3 +354,30 @@ def test_the_source_digest_follows_what_is_copied(tmp_path: Path) -> None:
     (source / "pkg").mkdir()
     (source / "pkg/mod.py").write_text("")
     assert source_digest(source) != first
+
+
+def test_a_function_without_code_uri_is_built_from_the_templates_directory(tmp_path: Path) -> None:
+    """As `sam build` does (SAM CLI's DEFAULT_CODEURI "."); Globals' CodeUri still applies."""
+    from local_cloud.stack.deploy import _build_artifacts
+
+    (tmp_path / "app/src").mkdir(parents=True)
+    (tmp_path / "app/handler.py").write_text("AT_THE_ROOT = True\n")
+    (tmp_path / "app/src/handler.py").write_text("IN_SRC = True\n")
+    sam: dict[str, Any] = {
+        "Resources": {
+            "Bare": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "h.f"}},
+            "Given": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"Handler": "h.f", "CodeUri": "src"},
+            },
+        }
+    }
+    builder = Builder(tmp_path / "build", DependencyCache(tmp_path / "cache", RecordingInstaller()))
+    built = _build_artifacts(sam, tmp_path / "app", builder, [], lambda: None)
+    assert (built.uploads["Bare"][0] / "handler.py").read_text() == "AT_THE_ROOT = True\n"
+    assert (built.uploads["Given"][0] / "handler.py").read_text() == "IN_SRC = True\n"
+
+    sam["Globals"] = {"Function": {"CodeUri": "src"}}
+    del sam["Resources"]["Given"]
+    built = _build_artifacts(sam, tmp_path / "app", builder, [], lambda: None)
+    assert (built.uploads["Bare"][0] / "handler.py").read_text() == "IN_SRC = True\n"
