@@ -36,17 +36,30 @@ INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase of an on-demand 
 LOCAL_PYTHON_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
+# Python runtimes Lambda has deprecated and no longer creates functions with (its runtime
+# deprecation policy: after the "block function create" date, CreateFunction refuses the
+# runtime). python3.8's block began 2025-02-28 (AWS's announcement); the older ones before.
+CREATE_BLOCKED_PYTHON_RUNTIMES = frozenset({"python2.7", "python3.6", "python3.7", "python3.8"})
+
+
 def runtime_note(runtime: str) -> str | None:
     """What a deploy should say about a function's runtime here, or None: a runtime that is
-    not Python cannot run; another Python version runs on this interpreter."""
+    not Python cannot run; another Python version runs on this interpreter; a runtime Lambda
+    no longer creates functions with deploys here but would not on AWS."""
     if not runtime.startswith("python"):
         return f"runtime {runtime} cannot be run by the local cloud"
-    if runtime != LOCAL_PYTHON_RUNTIME:
-        return (
-            f"runtime {runtime} runs on this machine's {LOCAL_PYTHON_RUNTIME} (the only "
-            "interpreter the local cloud has); differences between the versions are not emulated"
+    if runtime == LOCAL_PYTHON_RUNTIME:
+        return None
+    note = (
+        f"runtime {runtime} runs on this machine's {LOCAL_PYTHON_RUNTIME} (the only "
+        "interpreter the local cloud has); differences between the versions are not emulated"
+    )
+    if runtime in CREATE_BLOCKED_PYTHON_RUNTIMES:
+        note += (
+            f"; Lambda has deprecated {runtime} and no longer creates functions with it, so "
+            "this template would not deploy on AWS unchanged"
         )
-    return None
+    return note
 
 
 class WorkerGone(Exception):

@@ -42,10 +42,15 @@ def test_it_deploys_unchanged_with_the_documented_mapping(app: RunningApp) -> No
     assert app.cloud.stack.unsupported_resources == ()
     poller = app.mapping(FUNCTION, app.queue_arn(QUEUE))
     assert (poller.spec.batch_size, poller.spec.report_batch_item_failures) == (10, False)
-    # python3.8 runs on this machine's interpreter, and the deploy says so
+    # python3.8 runs on this machine's interpreter, and the deploy says so, and that AWS
+    # would refuse to create the function (past python3.8's create block)
     assert app.cloud.deployment is not None
-    warnings = app.cloud.deployment.warnings
-    assert any(w.startswith(f"{FUNCTION}: runtime python3.8 runs on") for w in warnings)
+    notes = [
+        w for w in app.cloud.deployment.warnings if w.startswith(f"{FUNCTION}: runtime python3.8")
+    ]
+    assert len(notes) == 1
+    assert "runs on this machine's" in notes[0]
+    assert "would not deploy on AWS unchanged" in notes[0]
 
 
 def test_every_message_is_printed_once_and_deleted(app: RunningApp) -> None:

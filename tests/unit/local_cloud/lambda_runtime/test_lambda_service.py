@@ -291,4 +291,16 @@ def test_a_deploy_notes_a_runtime_this_machine_runs_differently() -> None:
     note = runtime_note(other)
     assert note is not None
     assert f"runtime {other} runs on this machine's {LOCAL_PYTHON_RUNTIME}" in note
+    assert "deprecated" not in note
     assert runtime_note("nodejs22.x") == "runtime nodejs22.x cannot be run by the local cloud"
+
+
+@pytest.mark.parametrize("runtime", ["python2.7", "python3.6", "python3.7", "python3.8"])
+def test_a_deploy_notes_a_runtime_lambda_no_longer_creates_functions_with(runtime: str) -> None:
+    note = runtime_note(runtime)
+    assert note is not None
+    assert f"runtime {runtime} runs on this machine's {LOCAL_PYTHON_RUNTIME}" in note
+    assert (
+        f"Lambda has deprecated {runtime} and no longer creates functions with it, so this "
+        "template would not deploy on AWS unchanged" in note
+    )
