@@ -321,7 +321,8 @@ def local_cloud_drain(cloud: LocalCloud, count: int, meter: CpuMeter) -> float:
         meter.stop()  # before the workers are stopped: their time is read while they live
         stats = poller.stats()
         print(
-            f"    invokers {stats.pollers}, batches {stats.batches}, deleted {stats.deleted}, "
+            f"    most batches at once {stats.peak_concurrency}, batches {stats.batches}, "
+            f"deleted {stats.deleted}, "
             f"left for redelivery {stats.failed} (duplicates caught in progress), "
             f"poll errors {stats.poll_errors}"
         )
