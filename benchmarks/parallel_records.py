@@ -2,13 +2,18 @@
 
 Billing: a batch of 10 new charges through the real handler and wiring (Powertools
 idempotency and the charge journal on moto DynamoDB), the provider a fake that takes
-`--latency` per call (50 ms by default; Stripe's take 300-600 ms). Welcome emails: a
-batch of 10 jobs through the real handler, SES a fake sender with the same latency.
-Each mode runs in a warm container (one batch first), then `--samples` batches; prints
-the median wall time of a batch and its ratio to the sequential one (RECORD_CONCURRENCY=1).
-Figures only, no assertions: the machine may be loaded, the ratio is what compares.
+`--latency` per call (50 ms by default; Stripe's take 300-600 ms). It runs twice:
+with moto in this process (its DynamoDB work is CPU under this process's GIL, so the
+parallel records also wait for each other's DynamoDB calls) and with DynamoDB on the local
+cloud's endpoint, a process of its own, as on AWS, where DynamoDB's work is not the
+function's CPU (the endpoint is one process: its calls still queue behind each other).
+Welcome emails: a batch of 10 jobs through the real handler, SES a fake sender with the
+same latency. Each mode runs one warm-up batch (clients, settings and the pool exist),
+then the modes take turns, batch by batch, for `--samples` rounds, so a change in the
+machine's load hits them alike; prints the median wall time of a batch and its ratio to
+the sequential one (RECORD_CONCURRENCY=1). Figures only, no assertions.
 
-    .venv/bin/python benchmarks/parallel_records.py [--samples 7] [--latency 0.05]
+    .venv/bin/python benchmarks/parallel_records.py [--samples 9] [--latency 0.05]
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +53,22 @@ BATCH = 10
 SEQUENTIAL, DEFAULT, WHOLE_BATCH = "1", None, str(BATCH)
 
 
-def median_seconds(run_batch: Callable[[], Any], samples: int) -> float:
-    run_batch()  # a warm container: clients, settings and the pool exist
-    times = []
-    for _ in range(samples):
-        start = time.perf_counter()
+def median_seconds_in_turns(
+    run_batch: Callable[[], Any], settings: Sequence[str | None], samples: int
+) -> dict[str | None, float]:
+    """The median batch time of each RECORD_CONCURRENCY setting, the settings taking turns."""
+    for setting in settings:  # a warm container: clients, settings and the pool exist
+        with_concurrency(setting)
         run_batch()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str | None, list[float]] = {setting: [] for setting in settings}
+    for _ in range(samples):
+        for setting in settings:
+            with_concurrency(setting)
+            start = time.perf_counter()
+            run_batch()
+            times[setting].append(time.perf_counter() - start)
+    with_concurrency(None)
+    return {setting: statistics.median(taken) for setting, taken in times.items()}
 
 
 def report(title: str, default: int, timings: dict[str | None, float]) -> None:
@@ -75,12 +88,35 @@ def with_concurrency(setting: str | None) -> None:
         os.environ["RECORD_CONCURRENCY"] = setting
 
 
-def bench_billing(samples: int, latency: float) -> None:
+@contextlib.contextmanager
+def dynamodb_in_process() -> Iterator[Any]:
+    """moto's DynamoDB in this process (mock_aws): its CPU shares the handler's GIL."""
     import boto3
     from moto import mock_aws
 
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+@contextlib.contextmanager
+def dynamodb_in_its_own_process() -> Iterator[Any]:
+    """moto's DynamoDB behind the local cloud's endpoint, a process of its own."""
+    import boto3
+
+    from local_cloud.endpoint import start_endpoint
+
+    endpoint = start_endpoint(port=None, reuse_from_env=False)
+    try:
+        yield boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint.url)
+    finally:
+        endpoint.stop()
+
+
+def bench_billing(
+    samples: int, latency: float, dynamodb: Callable[[], contextlib.AbstractContextManager[Any]]
+) -> dict[str | None, float]:
     from delivery_guarantees.billing import billing_from_settings
-    from delivery_guarantees.config import BILLING_RECORD_CONCURRENCY, BillingSettings
+    from delivery_guarantees.config import BillingSettings
     from functions.billing import app
     from tests.unit.billing.conftest import BILLING_ENV
     from tests.unit.billing.fakes import (
@@ -103,9 +139,7 @@ def bench_billing(samples: int, latency: float) -> None:
         response = app.lambda_handler(sqs_event(*records), FakeLambdaContext())
         assert response == {"batchItemFailures": []}, response
 
-    timings: dict[str | None, float] = {}
-    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        client = boto3.client("dynamodb", region_name="us-east-1")
+    with dynamodb() as client, contextlib.redirect_stdout(io.StringIO()):
         for name, key in (
             (settings.idempotency_table_name, "id"),
             (settings.charges_table_name, "transaction_id"),
@@ -123,18 +157,9 @@ def bench_billing(samples: int, latency: float) -> None:
             billing_from_settings(settings, dynamodb_client=client, provider=provider)
         )
         try:
-            for setting in (SEQUENTIAL, DEFAULT, WHOLE_BATCH):
-                with_concurrency(setting)
-                timings[setting] = median_seconds(run_batch, samples)
+            return median_seconds_in_turns(run_batch, (SEQUENTIAL, DEFAULT, WHOLE_BATCH), samples)
         finally:
             app.billing.install(None)
-            with_concurrency(None)
-    report(
-        f"billing: a batch of {BATCH} new charges, provider {latency * 1000:.0f} ms a call, "
-        "DynamoDB on moto",
-        BILLING_RECORD_CONCURRENCY,
-        timings,
-    )
 
 
 def bench_welcome_email(samples: int, latency: float) -> None:
@@ -160,19 +185,16 @@ def bench_welcome_email(samples: int, latency: float) -> None:
         response = app.lambda_handler(event, FakeLambdaContext())
         assert response == {"batchItemFailures": []}, response
 
-    timings: dict[str | None, float] = {}
     os.environ["DEAD_LETTER_QUEUE_URL"] = WELCOME_EMAIL_ENV["DEAD_LETTER_QUEUE_URL"]
     app.poison_router.cache_clear()
     email_sender = app.email_sender
     app.email_sender = lambda: sender  # type: ignore[assignment]
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            for setting in (SEQUENTIAL, DEFAULT):  # the default is the whole batch
-                with_concurrency(setting)
-                timings[setting] = median_seconds(run_batch, samples)
+            # The default is the whole batch.
+            timings = median_seconds_in_turns(run_batch, (SEQUENTIAL, DEFAULT), samples)
     finally:
         app.email_sender = email_sender
-        with_concurrency(None)
     report(
         f"welcome emails: a batch of {BATCH} jobs, SES {latency * 1000:.0f} ms a send",
         WELCOME_EMAIL_RECORD_CONCURRENCY,
@@ -182,10 +204,21 @@ def bench_welcome_email(samples: int, latency: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=7, help="batches per mode (median)")
+    parser.add_argument("--samples", type=int, default=9, help="batches per mode (median)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per call")
     args = parser.parse_args()
-    bench_billing(args.samples, args.latency)
+    from delivery_guarantees.config import BILLING_RECORD_CONCURRENCY
+
+    for where, dynamodb in (
+        ("DynamoDB on moto in this process", dynamodb_in_process),
+        ("DynamoDB on the local cloud's endpoint, its own process", dynamodb_in_its_own_process),
+    ):
+        report(
+            f"billing: a batch of {BATCH} new charges, provider {args.latency * 1000:.0f} ms "
+            f"a call, {where}",
+            BILLING_RECORD_CONCURRENCY,
+            bench_billing(args.samples, args.latency, dynamodb),
+        )
     bench_welcome_email(args.samples, args.latency)
 
 
