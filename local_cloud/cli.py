@@ -249,8 +249,8 @@ def _print_report(cloud: LocalCloud) -> None:
         print(f"  payment provider: {cloud.payment_provider.url}")
     if cloud.http_api is not None:
         print(f"  HTTP API: {cloud.http_api.url}")
-        for api, route in cloud.http_api.app.router.routes:
-            print(f"    {route.route_key} -> {route.target} "
+        for api, route, shown in cloud.http_api.app.router.served_paths():
+            print(f"    {shown} -> {route.target} "
                   f"({api}, payload {route.payload_format_version})")  # fmt: skip
         for rest_api in cloud.http_api.app.rest_router.apis:
             for stage in rest_api.stages:

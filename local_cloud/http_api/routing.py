@@ -75,6 +75,21 @@ class Router:
     def routes(self) -> list[tuple[str, HttpRouteSpec]]:
         return [(api, route) for api, route, _ in self._routes]
 
+    def served_paths(self) -> list[tuple[str, HttpRouteSpec, str]]:
+        """(API, route, what a client asks for) per route and stage: `POST /prod/items` for
+        route `POST /items` of stage prod, `POST /items` for the `$default` stage (served at
+        the root); a `$default` route takes any method and path under its stage."""
+        served = []
+        for api, route in self.routes:
+            for stage in self._stages.get(api, ("$default",)):
+                prefix = "" if stage == "$default" else f"/{stage}"
+                if route.path == "$default":
+                    shown = f"ANY {prefix}/* ($default route)"
+                else:
+                    shown = f"{route.method} {prefix}{route.path}"
+                served.append((api, route, shown))
+        return served
+
     def match(self, method: str, path: str) -> RouteMatch | None:
         """The route for a request (path URL-decoded), or None: API Gateway's 404."""
         best: tuple[tuple[int, ...], RouteMatch] | None = None

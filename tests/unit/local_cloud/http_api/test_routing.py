@@ -92,3 +92,23 @@ def test_a_named_stage_serves_under_its_name_and_default_at_the_root() -> None:
     assert at_root.stage == "$default"
     assert in_prod is not None
     assert in_prod.stage == "prod"
+
+
+def test_served_paths_name_each_route_under_each_stage_as_a_client_asks_for_it() -> None:
+    route = HttpRouteSpec("POST", "/", "Fn")
+    items = HttpRouteSpec("GET", "/items/{id}", "Fn")
+    fallback = HttpRouteSpec("ANY", "$default", "Fn")
+    prod = Router([HttpApiSpec("Api", (route, items, fallback), ("ApiStage",), ("prod",))])
+    assert [shown for _, _, shown in prod.served_paths()] == [
+        "POST /prod/",
+        "GET /prod/items/{id}",
+        "ANY /prod/* ($default route)",
+    ]
+    # every path shown is one the router serves
+    assert prod.match("POST", "/prod/") is not None
+    assert prod.match("GET", "/prod/items/7") is not None
+    both = Router([HttpApiSpec("Api", (items,), (), ("$default", "prod"))])
+    assert [(api, shown) for api, _, shown in both.served_paths()] == [
+        ("Api", "GET /items/{id}"),
+        ("Api", "GET /prod/items/{id}"),
+    ]
