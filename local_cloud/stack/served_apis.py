@@ -124,11 +124,15 @@ def served_values(
                 kind, identifier, {"ApiId": identifier, "ApiEndpoint": endpoint}
             )
         else:  # a stage: Ref gives its name
-            values[logical_id] = ServedValue(kind, _stage_name(logical_id, properties, resolve))
+            values[logical_id] = ServedValue(kind, stage_name(logical_id, properties, resolve))
     return values
 
 
-def _stage_name(logical_id: str, properties: Mapping[str, Any], resolve: Callable) -> str:
+def stage_name(logical_id: str, properties: Mapping[str, Any], resolve: Callable) -> str:
+    """A Stage's StageName, resolved: required by AWS::ApiGateway::Stage and
+    AWS::ApiGatewayV2::Stage alike (CloudFormation refuses the resource without it)."""
+    if properties.get("StageName") is None:
+        raise DeploymentError(f"{logical_id}: StageName is required")
     try:
         name = resolve(properties.get("StageName"))
     except IntrinsicError as error:
@@ -272,7 +276,7 @@ def rest_api_specs(
                 deployments.append(other_id)
                 if not other.get("StageName"):
                     continue
-            name = _stage_name(other_id, other, resolve)
+            name = stage_name(other_id, other, resolve)
             variables = resolve(other.get("Variables")) or {} if other_type == REST_STAGE else {}
             if name not in stages or other_type == REST_STAGE:  # a Stage's variables win
                 stages[name] = RestStageSpec(

@@ -17,6 +17,7 @@ from local_cloud.http_api.service_integration import (
     integration_spec,
 )
 from local_cloud.model import HttpApiSpec, HttpRouteSpec, SqsEventSourceSpec
+from local_cloud.stack.served_apis import stage_name
 
 # Resource types whose absence from DescribeStackResources is expected: the local cloud
 # handles them itself (pollers run the mappings; alarms are put with PutMetricAlarm; queue
@@ -144,7 +145,7 @@ def http_api_specs(
             and (resources[stage_id].get("Properties") or {}).get("ApiId") == {"Ref": logical_id}
         )
         names = tuple(
-            str(resolve((resources[stage_id].get("Properties") or {}).get("StageName")))
+            stage_name(stage_id, resources[stage_id].get("Properties") or {}, resolve)
             for stage_id in stages
         )
         if routes:

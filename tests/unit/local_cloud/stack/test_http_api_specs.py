@@ -10,6 +10,7 @@ import pytest
 
 from local_cloud.errors import InvalidServiceIntegration
 from local_cloud.model import HttpApiSpec, HttpRouteSpec, ServiceIntegrationSpec
+from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.include import expand_includes
 from local_cloud.stack.specs import http_api_specs
 from local_cloud.stack.template import effective_parameters, load_template, translate
@@ -184,3 +185,34 @@ def test_a_subtype_not_served_is_a_warning_and_a_bad_sqs_integration_an_error() 
     )
     with pytest.raises(InvalidServiceIntegration, match=r"Api: route POST /: .* requires QueueUrl"):
         http_api_specs(no_queue, expected, lambda _: None)
+
+
+def test_an_http_api_stage_without_a_stage_name_is_refused_naming_it() -> None:
+    # StageName is a required property of AWS::ApiGatewayV2::Stage: CloudFormation refuses
+    # the resource; the local cloud served such an API under a stage named "None".
+    body = {
+        "openapi": "3.0.1",
+        "paths": {
+            "/items": {
+                "get": {
+                    "x-amazon-apigateway-integration": {
+                        "type": "aws_proxy",
+                        "uri": {"Fn::Sub": "arn:${AWS::Partition}:lambda:${Fn.Arn}/invocations"},
+                        "payloadFormatVersion": "2.0",
+                    }
+                }
+            }
+        },
+    }
+    resources: dict[str, Any] = {
+        "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Body": body}},
+        "Stage": {
+            "Type": "AWS::ApiGatewayV2::Stage",
+            "Properties": {"ApiId": {"Ref": "Api"}, "AutoDeploy": True},
+        },
+    }
+    with pytest.raises(DeploymentError, match=r"^Stage: StageName is required$"):
+        specs({"Resources": resources})
+    resources["Stage"]["Properties"]["StageName"] = "prod"
+    apis, _ = specs({"Resources": resources})
+    assert [api.stage_names for api in apis] == [("prod",)]
