@@ -129,10 +129,7 @@ def served_values(
 
 
 def stage_name(logical_id: str, properties: Mapping[str, Any], resolve: Callable) -> str:
-    """A Stage's StageName, resolved: required by AWS::ApiGateway::Stage and
-    AWS::ApiGatewayV2::Stage alike (CloudFormation refuses the resource without it)."""
-    if properties.get("StageName") is None:
-        raise DeploymentError(f"{logical_id}: StageName is required")
+    """A Stage's StageName, resolved: a non-empty string."""
     try:
         name = resolve(properties.get("StageName"))
     except IntrinsicError as error:

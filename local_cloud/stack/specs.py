@@ -17,6 +17,7 @@ from local_cloud.http_api.service_integration import (
     integration_spec,
 )
 from local_cloud.model import HttpApiSpec, HttpRouteSpec, SqsEventSourceSpec
+from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.served_apis import stage_name
 
 # Resource types whose absence from DescribeStackResources is expected: the local cloud
@@ -144,13 +145,21 @@ def http_api_specs(
             if stage_type == HTTP_API_STAGE
             and (resources[stage_id].get("Properties") or {}).get("ApiId") == {"Ref": logical_id}
         )
-        names = tuple(
-            stage_name(stage_id, resources[stage_id].get("Properties") or {}, resolve)
-            for stage_id in stages
-        )
+        names = tuple(_http_api_stage_name(stage_id, resources, resolve) for stage_id in stages)
         if routes:
             apis.append(HttpApiSpec(logical_id, tuple(routes), stages, names or ("$default",)))
     return apis, warnings
+
+
+def _http_api_stage_name(
+    stage_id: str, resources: Mapping[str, Any], resolve: Callable[[Any], Any]
+) -> str:
+    """An AWS::ApiGatewayV2::Stage's name. StageName is a required property of it (unlike
+    AWS::ApiGateway::Stage's): CloudFormation refuses the resource without one."""
+    properties = resources[stage_id].get("Properties") or {}
+    if properties.get("StageName") is None:
+        raise DeploymentError(f"{stage_id}: StageName is required")
+    return stage_name(stage_id, properties, resolve)
 
 
 def alarm_request(
