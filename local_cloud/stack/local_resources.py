@@ -176,7 +176,8 @@ def register(
             return (
                 f"the endpoint at {endpoint_url} is not a local cloud endpoint: the "
                 f"resources it does not run ({len(records)}) are not listed in its "
-                "DescribeStackResources, nor its served APIs in GetRestApis/GetApis"
+                "DescribeStackResources, nor its served APIs in GetRestApis/GetApis, nor its "
+                "mappings in ListEventSourceMappings"
             )
         raise DeploymentError(
             f"the endpoint refused the stack's locally run resources: HTTP {error.code}: "
