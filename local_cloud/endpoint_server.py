@@ -40,8 +40,9 @@ DELETE forgets them (local_cloud/call_log.py).
 The resources of a stack the local cloud runs itself (the APIs it serves, the SQS event
 source mappings its pollers run, what the deployer creates beside CloudFormation) are
 posted by the deployer to POST /_local_cloud/stack-resources; the stack's
-DescribeStackResource(s) and ListStackResources list them from then on, and its APIs are
-in GetRestApis and GetApis (local_cloud/stack_resources.py).
+DescribeStackResource(s) and ListStackResources list them from then on, its APIs are
+in GetRestApis and GetApis, and its mappings in Lambda's ListEventSourceMappings and
+GetEventSourceMapping (local_cloud/stack_resources.py).
 
 Monitoring (local_cloud/monitoring/alarm_service.py): every `--monitoring-interval`
 seconds (default 10; 0 turns it off) the endpoint puts each queue's AWS/SQS metrics into

@@ -26,8 +26,29 @@ and from then on, in moto's own answers (so in its wire format):
   its API Gateway v2 (GetApis, GetApi: ID, name, description, ApiEndpoint, protocol HTTP).
   The records hold no resources, methods, routes or stages: the local cloud serves those
   from the template (local_cloud/http_api), not from these records;
+- an AWS::Lambda::EventSourceMapping, posted with its settings (below), is in Lambda's
+  ListEventSourceMappings (filters FunctionName: a name, an ARN or a partial ARN, and
+  EventSourceArn; pages of MaxItems, at most 100 as on Lambda, NextMarker/Marker) and
+  GetEventSourceMapping, in Lambda's shape: UUID, EventSourceMappingArn, EventSourceArn,
+  FunctionArn, BatchSize, MaximumBatchingWindowInSeconds, State Enabled/Disabled,
+  StateTransitionReason USER_INITIATED, LastModified (when it was posted),
+  FunctionResponseTypes, and FilterCriteria and ScalingConfig where set. moto's own
+  mappings (none, unless a caller created one itself) are listed after them; an unknown
+  UUID is moto's answer, Lambda's 404 ResourceNotFoundException. Update and delete stay
+  moto's: the pollers run the template's mappings, and a change is a redeploy;
 - DeleteStack forgets them and deletes the API records, as CloudFormation deletes a
   stack's resources. Posting again for the same stack replaces what was posted.
+
+A mapping's record carries its settings as the pollers run them:
+
+    {"logical_id": "WorkerQueueEvent", "type": "AWS::Lambda::EventSourceMapping",
+     "physical_id": "<its UUID>",
+     "mapping": {"arn": "arn:aws:lambda:...:event-source-mapping:<UUID>",
+                 "function_arn": "arn:aws:lambda:...:function:worker",
+                 "event_source_arn": "arn:aws:sqs:...:work", "batch_size": 10,
+                 "maximum_batching_window_seconds": 0, "enabled": true,
+                 "function_response_types": ["ReportBatchItemFailures"],
+                 "filter_patterns": ["{...}"], "maximum_concurrency": null}}
 
 moto's own listing is mended on the way: a resource its CloudFormation has no model for
 is None in its resource map, and DescribeStackResource of a logical ID after one answered
@@ -36,9 +57,12 @@ is None in its resource map, and DescribeStackResource of a logical ID after one
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +72,8 @@ logger = logging.getLogger("local_cloud.endpoint")
 STACK_RESOURCES_PATH = "/_local_cloud/stack-resources"
 REST_API = "AWS::ApiGateway::RestApi"
 HTTP_API = "AWS::ApiGatewayV2::Api"
+EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
+LIST_PAGE_LIMIT = 100  # ListEventSourceMappings answers at most 100 per page, MaxItems or not
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -55,6 +81,21 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 class RegistrationError(ValueError):
     """A registration the endpoint refuses; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    """An SQS event source mapping the pollers run, as Lambda describes one."""
+
+    arn: str
+    function_arn: str
+    event_source_arn: str
+    batch_size: int
+    maximum_batching_window_seconds: int
+    enabled: bool
+    function_response_types: tuple[str, ...] = ()
+    filter_patterns: tuple[str, ...] = ()
+    maximum_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +110,7 @@ class StackResource:
     description: str = ""
     root_resource_id: str = ""  # a REST API's
     endpoint: str = ""  # an HTTP API's ApiEndpoint
+    mapping: MappingSettings | None = None  # an event source mapping's
 
 
 @dataclass(frozen=True)
@@ -77,6 +119,7 @@ class Registration:
     region: str
     stack_id: str
     resources: tuple[StackResource, ...]
+    registered_at: float = 0.0  # epoch seconds: a mapping's LastModified
 
 
 def _text(source: Mapping[str, Any], name: str, where: str, *, required: bool = True) -> str:
@@ -84,6 +127,58 @@ def _text(source: Mapping[str, Any], name: str, where: str, *, required: bool = 
     if not isinstance(value, str) or (required and not value):
         raise RegistrationError(f"{where}: {name} must be a non-empty string, got {value!r}")
     return value
+
+
+_MAPPING_FIELDS = {"arn", "function_arn", "event_source_arn", "batch_size",
+                   "maximum_batching_window_seconds", "enabled", "function_response_types",
+                   "filter_patterns", "maximum_concurrency"}  # fmt: skip
+
+
+def _integer(source: Mapping[str, Any], name: str, where: str, *, optional: bool = False) -> Any:
+    value = source.get(name)
+    if optional and value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RegistrationError(f"{where}: {name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _strings(source: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
+    value = source.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise RegistrationError(f"{where}: {name} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _mapping(item: Mapping[str, Any], kind: str, where: str) -> MappingSettings | None:
+    """An event source mapping's settings: required for one, refused for anything else."""
+    settings = item.get("mapping")
+    if kind != EVENT_SOURCE_MAPPING:
+        if settings is not None:
+            raise RegistrationError(f"{where}: mapping is for an {EVENT_SOURCE_MAPPING} only")
+        return None
+    if not isinstance(settings, Mapping):
+        raise RegistrationError(f"{where}: mapping must be an object, got {settings!r}")
+    where = f"{where} mapping"
+    extra = sorted(set(settings) - _MAPPING_FIELDS)
+    if extra:
+        raise RegistrationError(f"{where}: unknown field(s): {', '.join(extra)}")
+    enabled = settings.get("enabled")
+    if not isinstance(enabled, bool):
+        raise RegistrationError(f"{where}: enabled must be true or false, got {enabled!r}")
+    return MappingSettings(
+        arn=_text(settings, "arn", where),
+        function_arn=_text(settings, "function_arn", where),
+        event_source_arn=_text(settings, "event_source_arn", where),
+        batch_size=_integer(settings, "batch_size", where),
+        maximum_batching_window_seconds=_integer(
+            settings, "maximum_batching_window_seconds", where
+        ),
+        enabled=enabled,
+        function_response_types=_strings(settings, "function_response_types", where),
+        filter_patterns=_strings(settings, "filter_patterns", where),
+        maximum_concurrency=_integer(settings, "maximum_concurrency", where, optional=True),
+    )
 
 
 def parse_registration(body: Any) -> Registration:
@@ -97,7 +192,7 @@ def parse_registration(body: Any) -> Registration:
     if not isinstance(listed, list):
         raise RegistrationError(f"resources must be a list, got {listed!r}")
     fields = {"logical_id", "type", "physical_id", "name", "description", "root_resource_id",
-              "endpoint"}  # fmt: skip
+              "endpoint", "mapping"}  # fmt: skip
     resources: list[StackResource] = []
     seen: set[str] = set()
     for index, item in enumerate(listed):
@@ -123,6 +218,7 @@ def parse_registration(body: Any) -> Registration:
             description=_text(item, "description", where, required=False),
             root_resource_id=_text(item, "root_resource_id", where, required=kind == REST_API),
             endpoint=_text(item, "endpoint", where, required=kind == HTTP_API),
+            mapping=_mapping(item, kind, where),
         )
         resources.append(resource)
     return Registration(
@@ -154,12 +250,27 @@ class StackResources:
             if previous is not None:
                 _delete_api_records(previous)
             _create_api_records(registration)
-            self._by_stack[registration.stack_id] = registration
+            self._by_stack[registration.stack_id] = dataclasses.replace(
+                registration, registered_at=time.time()
+            )
 
     def of(self, stack_id: str) -> tuple[StackResource, ...]:
         with self._lock:
             registration = self._by_stack.get(stack_id)
         return registration.resources if registration is not None else ()
+
+    def event_source_mappings(self, account_id: str, region: str) -> list[dict[str, Any]]:
+        """Lambda's description of each mapping registered in the account and region, in
+        the order posted."""
+        with self._lock:
+            registrations = list(self._by_stack.values())
+        return [
+            mapping_configuration(resource, registration.registered_at)
+            for registration in registrations
+            if (registration.account_id, registration.region) == (account_id, region)
+            for resource in registration.resources
+            if resource.mapping is not None
+        ]
 
     def forget(self, stack_id: str) -> None:
         with self._lock:
@@ -232,6 +343,99 @@ def _delete_api_records(registration: Registration) -> None:
             apigatewayv2_backends[account][region].apis.pop(resource.physical_resource_id, None)
 
 
+def mapping_configuration(resource: StackResource, last_modified: float) -> dict[str, Any]:
+    """Lambda's EventSourceMappingConfiguration of a registered mapping."""
+    settings = resource.mapping
+    assert settings is not None
+    configuration: dict[str, Any] = {
+        "UUID": resource.physical_resource_id,
+        "EventSourceMappingArn": settings.arn,
+        "EventSourceArn": settings.event_source_arn,
+        "FunctionArn": settings.function_arn,
+        "BatchSize": settings.batch_size,
+        "MaximumBatchingWindowInSeconds": settings.maximum_batching_window_seconds,
+        "State": "Enabled" if settings.enabled else "Disabled",
+        "StateTransitionReason": "USER_INITIATED",
+        "LastModified": last_modified,
+        "FunctionResponseTypes": list(settings.function_response_types),
+    }
+    if settings.filter_patterns:
+        configuration["FilterCriteria"] = {
+            "Filters": [{"Pattern": pattern} for pattern in settings.filter_patterns]
+        }
+    if settings.maximum_concurrency is not None:
+        configuration["ScalingConfig"] = {"MaximumConcurrency": settings.maximum_concurrency}
+    return configuration
+
+
+# The forms Lambda accepts for FunctionName (its pattern in botocore's service model): a
+# name, a name with a qualifier, a partial ARN (123456789012:function:name) or an ARN.
+_FUNCTION_NAME = re.compile(
+    r"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9_.-]+)"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]+))?"
+)
+
+
+def _function_parts(name_or_arn: str) -> dict[str, str | None] | None:
+    match = _FUNCTION_NAME.fullmatch(name_or_arn)
+    return match.groupdict() if match else None
+
+
+def function_matches(function_name: str, function_arn: str) -> bool:
+    """Whether a mapping on `function_arn` is one ListEventSourceMappings' FunctionName
+    filter selects: the same function (and qualifier), in the region and account the
+    filter names, if it names them."""
+    wanted, actual = _function_parts(function_name), _function_parts(function_arn)
+    if wanted is None or actual is None:
+        return False
+    return (wanted["name"], wanted["qualifier"]) == (actual["name"], actual["qualifier"]) and all(
+        wanted[part] in (None, actual[part]) for part in ("region", "account")
+    )
+
+
+def _lambda_error(status: int, code: str, message: str) -> tuple[int, dict[str, Any], str]:
+    """An error in Lambda's REST-JSON form (botocore reads the code from the header)."""
+    body = json.dumps({"Type": "User", "Message": message})
+    return status, {"x-amzn-errortype": code, "status": status}, body
+
+
+def list_event_source_mappings_answer(
+    registered: list[dict[str, Any]], own: list[dict[str, Any]], query: Mapping[str, list[str]]
+) -> tuple[int, dict[str, Any], str]:
+    """ListEventSourceMappings: the registered mappings, then moto's own, filtered by
+    FunctionName and EventSourceArn, one page of at most MaxItems (and 100)."""
+
+    def first(name: str) -> str | None:
+        values = query.get(name)
+        return values[0] if values else None
+
+    mappings = [*registered, *own]
+    source_arn, function_name = first("EventSourceArn"), first("FunctionName")
+    if source_arn:
+        mappings = [m for m in mappings if m.get("EventSourceArn") == source_arn]
+    if function_name:
+        mappings = [m for m in mappings if function_matches(function_name, m["FunctionArn"])]
+    limit = LIST_PAGE_LIMIT
+    max_items = first("MaxItems")
+    if max_items is not None:
+        if not max_items.isdigit() or not 1 <= int(max_items) <= 10000:
+            return _lambda_error(
+                400, "InvalidParameterValueException", f"Invalid MaxItems: {max_items}"
+            )
+        limit = min(int(max_items), LIST_PAGE_LIMIT)
+    start = 0
+    marker = first("Marker")
+    if marker:
+        if not marker.isdigit() or int(marker) > len(mappings):
+            return _lambda_error(400, "InvalidParameterValueException", f"Invalid Marker: {marker}")
+        start = int(marker)
+    page: dict[str, Any] = {"EventSourceMappings": mappings[start : start + limit]}
+    if start + limit < len(mappings):
+        page["NextMarker"] = str(start + limit)
+    return 200, {}, json.dumps(page)
+
+
 REGISTERED = StackResources()  # the endpoint process's, read by the patched Stack
 
 
@@ -240,15 +444,19 @@ _MOTO_ORIGINALS: dict[str, Any] = {}  # moto's own, kept at the first patch
 
 def list_stack_resources(registry: StackResources = REGISTERED) -> None:
     """Patch moto's CloudFormation: a stack lists the resources registered in `registry`
-    for it (and none of its None entries); deleting it forgets them. Called again (the
-    unit tests start the endpoint in their process), it wraps moto's own methods again,
-    with the registry given then: never a wrapper around a wrapper."""
+    for it (and none of its None entries); deleting it forgets them. And its Lambda: the
+    registered event source mappings are listed and described. Called again (the unit
+    tests start the endpoint in their process), it wraps moto's own methods again, with
+    the registry given then: never a wrapper around a wrapper."""
+    from moto.awslambda.responses import LambdaResponse
     from moto.cloudformation.models import CloudFormationBackend, Stack
 
     if not _MOTO_ORIGINALS:
         _MOTO_ORIGINALS["stack_resources"] = Stack.__dict__["stack_resources"]
         _MOTO_ORIGINALS["delete_stack"] = CloudFormationBackend.delete_stack
+        _MOTO_ORIGINALS["get_event_source_mapping"] = LambdaResponse.get_event_source_mapping
     original_delete: Any = _MOTO_ORIGINALS["delete_stack"]
+    original_get: Any = _MOTO_ORIGINALS["get_event_source_mapping"]
 
     def stack_resources(self: Any) -> list[Any]:
         created = [resource for resource in self.resource_map.values() if resource is not None]
@@ -261,8 +469,27 @@ def list_stack_resources(registry: StackResources = REGISTERED) -> None:
             registry.forget(name_or_stack_id)
         original_delete(self, name_or_stack_id)
 
+    def list_event_source_mappings(self: Any) -> Any:
+        backend = self.backend
+        own = backend.list_event_source_mappings(None, None)
+        return list_event_source_mappings_answer(
+            registry.event_source_mappings(backend.account_id, backend.region_name),
+            [esm.get_configuration() for esm in own],
+            self.querystring,
+        )
+
+    def get_event_source_mapping(self: Any) -> Any:
+        uuid = self.path.rstrip("/").split("/")[-1]
+        backend = self.backend
+        for mapping in registry.event_source_mappings(backend.account_id, backend.region_name):
+            if mapping["UUID"] == uuid:
+                return 200, {}, json.dumps(mapping)
+        return original_get(self)  # moto's own, or its 404 ResourceNotFoundException
+
     Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
     CloudFormationBackend.delete_stack = delete_stack  # type: ignore[method-assign]
+    LambdaResponse.list_event_source_mappings = list_event_source_mappings  # type: ignore[method-assign]
+    LambdaResponse.get_event_source_mapping = get_event_source_mapping  # type: ignore[method-assign]
 
 
 class WithStackResources:

@@ -51,6 +51,7 @@ from local_cloud.stack.local_resources import (
     created_record,
     register,
     served_records,
+    with_mapping_settings,
 )
 from local_cloud.stack.local_values import (
     capacity_provider_values,
@@ -349,6 +350,7 @@ def deploy_prepared(
         resolver.resolve,
     )
     warnings.extend(rest_warnings)
+    run_locally = with_mapping_settings(run_locally, sources, functions.values(), served)
     not_listed = register(options.endpoint_url, account_id, options.region, stack_id, run_locally)
     if not_listed is not None:
         warnings.append(not_listed)

@@ -10,7 +10,9 @@ Three kinds never reach the endpoint's CloudFormation, or reach it and are skipp
   description, a REST API its root resource's ID, an HTTP API its ApiEndpoint;
 - the SQS event source mappings the pollers run: a mapping's physical ID on AWS is its
   UUID; here the UUID the template's references to it resolve to (local_values.py,
-  derived from the stack name and the logical ID), so Ref and the listing agree;
+  derived from the stack name and the logical ID), so Ref and the listing agree; with its
+  settings as the pollers run them, so Lambda's ListEventSourceMappings and
+  GetEventSourceMapping describe it (mapping_settings below);
 - the resources created beside CloudFormation (api_created.py): the physical ID their
   creation returned; a queue policy's, which has none to return, is CloudFormation's form
   for it, `<stack>-<LogicalId>-<suffix>`.
@@ -25,12 +27,13 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicError
 from local_cloud.stack.served_apis import HTTP_API, REST_API, ServedValue
-from local_cloud.stack_resources import STACK_RESOURCES_PATH
+from local_cloud.stack_resources import EVENT_SOURCE_MAPPING, STACK_RESOURCES_PATH
 
-Record = dict[str, str]
+Record = dict[str, Any]
 
 
 def served_records(
@@ -92,6 +95,46 @@ def _text(
     return ""
 
 
+def with_mapping_settings(
+    records: Iterable[Record],
+    sources: Iterable[SqsEventSourceSpec],
+    functions: Iterable[FunctionSpec],
+    values: Mapping[str, ServedValue],
+) -> list[Record]:
+    """The records, each event source mapping's with its settings (the `mapping` field
+    the endpoint reads, local_cloud/stack_resources.py) from the spec its poller runs."""
+    by_logical_id = {source.logical_id: source for source in sources}
+    arns = {function.function_name: function.function_arn for function in functions}
+    completed: list[Record] = []
+    for record in records:
+        source = by_logical_id.get(record["logical_id"])
+        if record["type"] == EVENT_SOURCE_MAPPING and source is not None:
+            value = values[record["logical_id"]]
+            mapping_arn = value.attributes["EventSourceMappingArn"]
+            region, account = mapping_arn.split(":")[3:5]
+            function_arn = arns.get(source.function_name) or (
+                f"arn:aws:lambda:{region}:{account}:function:{source.function_name}"
+            )
+            record = {
+                **record,
+                "mapping": {
+                    "arn": mapping_arn,
+                    "function_arn": function_arn,
+                    "event_source_arn": source.queue_arn,
+                    "batch_size": source.batch_size,
+                    "maximum_batching_window_seconds": source.maximum_batching_window_seconds,
+                    "enabled": source.enabled,
+                    "function_response_types": (
+                        ["ReportBatchItemFailures"] if source.report_batch_item_failures else []
+                    ),
+                    "filter_patterns": list(source.filter_patterns),
+                    "maximum_concurrency": source.maximum_concurrency,
+                },
+            }
+        completed.append(record)
+    return completed
+
+
 def created_record(
     stack_name: str, logical_id: str, resource_type: str, physical_id: str | None
 ) -> Record:
@@ -133,7 +176,8 @@ def register(
             return (
                 f"the endpoint at {endpoint_url} is not a local cloud endpoint: the "
                 f"resources it does not run ({len(records)}) are not listed in its "
-                "DescribeStackResources, nor its served APIs in GetRestApis/GetApis"
+                "DescribeStackResources, nor its served APIs in GetRestApis/GetApis, nor its "
+                "mappings in ListEventSourceMappings"
             )
         raise DeploymentError(
             f"the endpoint refused the stack's locally run resources: HTTP {error.code}: "

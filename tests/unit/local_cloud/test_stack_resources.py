@@ -54,10 +54,24 @@ STAGE: dict[str, Any] = {
     "type": "AWS::ApiGateway::Stage",
     "physical_id": "Prod",
 }
-MAPPING = {
+MAPPING_UUID = "7f1c8a0e-6a39-5d54-9d5c-2b7b7f3f8a11"
+WORKER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-Worker-1A2B3C"
+WORK_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders-work"
+MAPPING: dict[str, Any] = {
     "logical_id": "WorkerQueueEvent",
     "type": "AWS::Lambda::EventSourceMapping",
-    "physical_id": "7f1c8a0e-6a39-5d54-9d5c-2b7b7f3f8a11",
+    "physical_id": MAPPING_UUID,
+    "mapping": {
+        "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{MAPPING_UUID}",
+        "function_arn": WORKER_ARN,
+        "event_source_arn": WORK_QUEUE_ARN,
+        "batch_size": 5,
+        "maximum_batching_window_seconds": 2,
+        "enabled": True,
+        "function_response_types": ["ReportBatchItemFailures"],
+        "filter_patterns": ['{"body": {"kind": ["order"]}}'],
+        "maximum_concurrency": 4,
+    },
 }
 
 
@@ -65,10 +79,13 @@ MAPPING = {
 def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackResources]:
     """moto patched as the endpoint patches it (with this registry), put back afterwards
     (as another test may have left it: endpoint_server.main runs in some tests' process)."""
+    from moto.awslambda.responses import LambdaResponse
     from moto.cloudformation.models import CloudFormationBackend, Stack
 
     monkeypatch.setattr(Stack, "stack_resources", Stack.__dict__["stack_resources"])
     monkeypatch.setattr(CloudFormationBackend, "delete_stack", CloudFormationBackend.delete_stack)
+    for name in ("list_event_source_mappings", "get_event_source_mapping"):
+        monkeypatch.setattr(LambdaResponse, name, getattr(LambdaResponse, name))
     registry = StackResources()
     with mock_aws():
         stack_resources.list_stack_resources(registry)
@@ -264,3 +281,213 @@ def test_a_bad_body_is_a_400_and_only_post_is_served() -> None:
     assert status == "400 Bad Request"
     assert "account_id must be a non-empty string" in answer["message"]
     assert post(app, b"", method="GET")[0] == "405 Method Not Allowed"
+
+
+# -- Lambda's ListEventSourceMappings / GetEventSourceMapping -----------------------------
+
+OTHER_UUID = "0b6f3f0e-1111-5222-8333-444455556666"
+NOTIFIER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-Notifier-9Z8Y7X"
+OTHER_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders-notify"
+DISABLED_MAPPING: dict[str, Any] = {
+    "logical_id": "NotifierQueueEvent",
+    "type": "AWS::Lambda::EventSourceMapping",
+    "physical_id": OTHER_UUID,
+    "mapping": {
+        "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{OTHER_UUID}",
+        "function_arn": NOTIFIER_ARN,
+        "event_source_arn": OTHER_QUEUE_ARN,
+        "batch_size": 10,
+        "maximum_batching_window_seconds": 0,
+        "enabled": False,
+        "function_response_types": [],
+        "filter_patterns": [],
+        "maximum_concurrency": None,
+    },
+}
+
+
+def registered_mappings(registry: StackResources) -> None:
+    stack_id = create_stack()
+    app = WithStackResources(lambda *_: [b"moto"], registry)
+    status, _ = post(app, registration(stack_id, REST, MAPPING, DISABLED_MAPPING))
+    assert status == "200 OK"
+
+
+def test_a_registered_mapping_is_listed_in_lambdas_shape(registry: StackResources) -> None:
+    registered_mappings(registry)
+    mappings = boto3.client("lambda", region_name=REGION).list_event_source_mappings()
+    assert "NextMarker" not in mappings
+    worker, notifier = mappings["EventSourceMappings"]
+    last_modified = worker.pop("LastModified")
+    assert last_modified.timestamp() > 0  # a datetime, parsed as the SDK parses Lambda's
+    assert worker == {
+        "UUID": MAPPING_UUID,
+        "EventSourceMappingArn": MAPPING["mapping"]["arn"],
+        "EventSourceArn": WORK_QUEUE_ARN,
+        "FunctionArn": WORKER_ARN,
+        "BatchSize": 5,
+        "MaximumBatchingWindowInSeconds": 2,
+        "State": "Enabled",
+        "StateTransitionReason": "USER_INITIATED",
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "FilterCriteria": {"Filters": [{"Pattern": '{"body": {"kind": ["order"]}}'}]},
+        "ScalingConfig": {"MaximumConcurrency": 4},
+    }
+    assert (notifier["UUID"], notifier["State"], notifier["FunctionResponseTypes"]) == (
+        OTHER_UUID,
+        "Disabled",
+        [],
+    )
+    assert "FilterCriteria" not in notifier
+    assert "ScalingConfig" not in notifier
+    other_region = boto3.client("lambda", region_name="eu-west-1")
+    assert other_region.list_event_source_mappings()["EventSourceMappings"] == []
+
+
+@pytest.mark.parametrize(
+    ("function_name", "expected"),
+    [
+        pytest.param("orders-Worker-1A2B3C", [MAPPING_UUID], id="name"),
+        pytest.param(WORKER_ARN, [MAPPING_UUID], id="arn"),
+        pytest.param(f"{ACCOUNT}:function:orders-Worker-1A2B3C", [MAPPING_UUID], id="partial"),
+        pytest.param(NOTIFIER_ARN, [OTHER_UUID], id="the-other"),
+        pytest.param(f"{WORKER_ARN}:live", [], id="an-alias-is-another-function"),
+        pytest.param("orders-Worker", [], id="a-prefix-is-not-the-name"),
+        pytest.param(
+            f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:orders-Worker-1A2B3C",
+            [],
+            id="another-region",
+        ),
+        pytest.param("210987654321:function:orders-Worker-1A2B3C", [], id="another-account"),
+    ],
+)
+def test_mappings_are_filtered_by_function_name_as_lambda_accepts_it(
+    registry: StackResources, function_name: str, expected: list[str]
+) -> None:
+    registered_mappings(registry)
+    listed = boto3.client("lambda", region_name=REGION).list_event_source_mappings(
+        FunctionName=function_name
+    )["EventSourceMappings"]
+    assert [mapping["UUID"] for mapping in listed] == expected
+
+
+def test_mappings_are_filtered_by_event_source_arn(registry: StackResources) -> None:
+    registered_mappings(registry)
+    client = boto3.client("lambda", region_name=REGION)
+    listed = client.list_event_source_mappings(EventSourceArn=OTHER_QUEUE_ARN)
+    assert [mapping["UUID"] for mapping in listed["EventSourceMappings"]] == [OTHER_UUID]
+    both = client.list_event_source_mappings(EventSourceArn=WORK_QUEUE_ARN, FunctionName=WORKER_ARN)
+    assert [mapping["UUID"] for mapping in both["EventSourceMappings"]] == [MAPPING_UUID]
+    none = client.list_event_source_mappings(
+        EventSourceArn=WORK_QUEUE_ARN, FunctionName=NOTIFIER_ARN
+    )
+    assert none["EventSourceMappings"] == []
+
+
+def test_mappings_are_listed_in_pages_of_max_items(registry: StackResources) -> None:
+    registered_mappings(registry)
+    client = boto3.client("lambda", region_name=REGION)
+    first = client.list_event_source_mappings(MaxItems=1)
+    assert [m["UUID"] for m in first["EventSourceMappings"]] == [MAPPING_UUID]
+    second = client.list_event_source_mappings(MaxItems=1, Marker=first["NextMarker"])
+    assert [m["UUID"] for m in second["EventSourceMappings"]] == [OTHER_UUID]
+    assert "NextMarker" not in second
+    pages = client.get_paginator("list_event_source_mappings").paginate(
+        PaginationConfig={"PageSize": 1}
+    )
+    assert [[m["UUID"] for m in page["EventSourceMappings"]] for page in pages] == [
+        [MAPPING_UUID],
+        [OTHER_UUID],
+    ]
+
+
+def test_a_page_holds_at_most_100_and_a_bad_marker_is_refused() -> None:
+    mappings = [{"UUID": str(n), "FunctionArn": WORKER_ARN} for n in range(150)]
+    status, _, body = stack_resources.list_event_source_mappings_answer(
+        mappings[:120], mappings[120:], {"MaxItems": ["1000"]}
+    )
+    page = json.loads(body)
+    assert (status, len(page["EventSourceMappings"]), page["NextMarker"]) == (200, 100, "100")
+    status, _, body = stack_resources.list_event_source_mappings_answer(
+        mappings[:120], mappings[120:], {"Marker": ["100"]}
+    )
+    assert [m["UUID"] for m in json.loads(body)["EventSourceMappings"]] == [
+        str(n)
+        for n in range(100, 150)  # the registered ones, then moto's own
+    ]
+    for query in ({"Marker": ["next"]}, {"Marker": ["151"]}, {"MaxItems": ["0"]}):
+        status, headers, body = stack_resources.list_event_source_mappings_answer(
+            mappings, [], query
+        )
+        assert (status, headers["x-amzn-errortype"]) == (400, "InvalidParameterValueException")
+
+
+def test_get_event_source_mapping_describes_a_registered_one(registry: StackResources) -> None:
+    registered_mappings(registry)
+    client = boto3.client("lambda", region_name=REGION)
+    described = client.get_event_source_mapping(UUID=MAPPING_UUID)
+    assert (described["UUID"], described["FunctionArn"], described["State"]) == (
+        MAPPING_UUID,
+        WORKER_ARN,
+        "Enabled",
+    )
+    assert described["ScalingConfig"] == {"MaximumConcurrency": 4}
+    assert client.get_event_source_mapping(UUID=OTHER_UUID)["State"] == "Disabled"
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as raised:
+        client.get_event_source_mapping(UUID="00000000-0000-0000-0000-000000000000")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_deleting_the_stack_forgets_its_mappings(registry: StackResources) -> None:
+    registered_mappings(registry)
+    boto3.client("cloudformation", region_name=REGION).delete_stack(StackName="orders")
+    client = boto3.client("lambda", region_name=REGION)
+    assert client.list_event_source_mappings()["EventSourceMappings"] == []
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_event_source_mapping(UUID=MAPPING_UUID)
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        pytest.param(
+            {k: v for k, v in MAPPING.items() if k != "mapping"},
+            "(WorkerQueueEvent): mapping must be an object",
+            id="no-settings",
+        ),
+        pytest.param(
+            {**STAGE, "mapping": MAPPING["mapping"]},
+            "mapping is for an AWS::Lambda::EventSourceMapping only",
+            id="not-a-mapping",
+        ),
+        pytest.param(
+            {**MAPPING, "mapping": {**MAPPING["mapping"], "batch_size": "5"}},
+            "mapping: batch_size must be a non-negative integer",
+            id="batch-size",
+        ),
+        pytest.param(
+            {**MAPPING, "mapping": {**MAPPING["mapping"], "enabled": "yes"}},
+            "mapping: enabled must be true or false",
+            id="enabled",
+        ),
+        pytest.param(
+            {**MAPPING, "mapping": {**MAPPING["mapping"], "function_arn": ""}},
+            "mapping: function_arn must be a non-empty string",
+            id="function",
+        ),
+        pytest.param(
+            {**MAPPING, "mapping": {**MAPPING["mapping"], "filter_patterns": "{}"}},
+            "mapping: filter_patterns must be a list of strings",
+            id="patterns",
+        ),
+        pytest.param(
+            {**MAPPING, "mapping": {**MAPPING["mapping"], "starting_position": "x"}},
+            "mapping: unknown field(s): starting_position",
+            id="extra",
+        ),
+    ],
+)
+def test_a_bad_mapping_record_is_refused(resource: dict[str, Any], message: str) -> None:
+    with pytest.raises(RegistrationError) as raised:
+        parse_registration(registration("s", resource))
+    assert message in str(raised.value)

@@ -152,3 +152,28 @@ def test_the_served_http_api_is_in_get_apis(cloud: LocalCloud) -> None:
     api = apigatewayv2.get_api(ApiId=identifier)
     assert (api["ProtocolType"], api["Description"]) == ("HTTP", "pings")
     assert api["ApiEndpoint"] == cloud.stack.outputs["PingEndpoint"]
+
+
+def test_the_sqs_mapping_is_in_list_event_source_mappings(cloud: LocalCloud) -> None:
+    """moto never holds the mapping (the pollers run it); Lambda's API lists it anyway."""
+    lambda_, sqs = client(cloud, "lambda"), client(cloud, "sqs")
+    function = cloud.stack.function("HelloFunction")
+    [queue_url] = sqs.list_queues()["QueueUrls"]  # the template's only queue
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    [listed] = lambda_.list_event_source_mappings(FunctionName=function.function_name)[
+        "EventSourceMappings"
+    ]
+    assert listed["UUID"] == cloud.stack.outputs["WorkMapping"]
+    assert (listed["FunctionArn"], listed["EventSourceArn"], listed["BatchSize"]) == (
+        function.function_arn,
+        queue_arn,
+        5,
+    )
+    assert (listed["State"], listed["FunctionResponseTypes"]) == ("Enabled", [])
+    by_source = lambda_.list_event_source_mappings(EventSourceArn=queue_arn)
+    assert by_source["EventSourceMappings"] == [listed]
+    described = lambda_.get_event_source_mapping(UUID=listed["UUID"])
+    del described["ResponseMetadata"]
+    assert described == listed

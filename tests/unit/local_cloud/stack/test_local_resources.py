@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 import urllib.error
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_cloud.http_api.events import api_id
+from local_cloud.model import FunctionSpec, SqsEventSourceSpec
 from local_cloud.stack import local_resources
 from local_cloud.stack.errors import DeploymentError
 from local_cloud.stack.intrinsics import IntrinsicResolver, pseudo_parameters
@@ -18,9 +20,12 @@ from local_cloud.stack.local_resources import (
     created_record,
     register,
     served_records,
+    with_mapping_settings,
 )
+from local_cloud.stack.local_values import event_source_mapping_values
 from local_cloud.stack.served_apis import served_resources, served_values
 from local_cloud.stack.template import translate
+from local_cloud.stack_resources import parse_registration
 
 INLINE = "def handler(event, context):\n    return {'statusCode': 200}\n"
 SAM = {
@@ -150,3 +155,47 @@ def test_a_refusal_is_a_deployment_error_with_the_endpoints_reason(
     monkeypatch.setattr(local_resources.urllib.request, "urlopen", _refusing(400, answer))
     with pytest.raises(DeploymentError, match="HTTP 400: no stack stack/x"):
         register("http://127.0.0.1:4566", "1", "us-east-1", "stack/x", [])
+
+
+def test_a_mapping_is_posted_with_the_settings_its_poller_runs() -> None:
+    """Lambda's ListEventSourceMappings is answered from these (stack_resources.py)."""
+    template = {"Resources": {"WorkMapping": {"Type": "AWS::Lambda::EventSourceMapping"}}}
+    values = event_source_mapping_values(template, "orders", "us-east-1", "123456789012")
+    uuid = values["WorkMapping"].ref
+    queue_arn = "arn:aws:sqs:us-east-1:123456789012:work"
+    function_arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-Worker-X1"
+    source = SqsEventSourceSpec(
+        logical_id="WorkMapping", function_name="orders-Worker-X1", queue_arn=queue_arn,
+        queue_url="http://127.0.0.1:4566/123456789012/work", batch_size=7,
+        maximum_batching_window_seconds=3, report_batch_item_failures=True,
+        maximum_concurrency=5, enabled=False, filter_patterns=('{"body": {"a": [1]}}',),
+    )  # fmt: skip
+    function = FunctionSpec(
+        logical_id="Worker", function_name="orders-Worker-X1", handler="app.handler",
+        runtime="python3.13", code_dir=Path("."), function_arn=function_arn,
+    )  # fmt: skip
+    stage = {"logical_id": "Stage", "type": "AWS::ApiGateway::Stage", "physical_id": "Prod"}
+    mapping = {"logical_id": "WorkMapping", "type": "AWS::Lambda::EventSourceMapping",
+               "physical_id": uuid}  # fmt: skip
+    completed = with_mapping_settings([stage, mapping], [source], [function], values)
+    assert completed[0] == stage
+    assert completed[1] == {
+        **mapping,
+        "mapping": {
+            "arn": f"arn:aws:lambda:us-east-1:123456789012:event-source-mapping:{uuid}",
+            "function_arn": function_arn,
+            "event_source_arn": queue_arn,
+            "batch_size": 7,
+            "maximum_batching_window_seconds": 3,
+            "enabled": False,
+            "function_response_types": ["ReportBatchItemFailures"],
+            "filter_patterns": ['{"body": {"a": [1]}}'],
+            "maximum_concurrency": 5,
+        },
+    }
+    body = {"account_id": "123456789012", "region": "us-east-1", "stack_id": "s",
+            "resources": completed}  # fmt: skip
+    parsed = parse_registration(json.loads(json.dumps(body)))  # as the endpoint reads it
+    settings = parsed.resources[1].mapping
+    assert settings is not None
+    assert (settings.batch_size, settings.enabled, settings.maximum_concurrency) == (7, False, 5)
