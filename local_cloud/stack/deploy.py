@@ -292,10 +292,15 @@ def deploy_prepared(
     handled_locally = [
         ResourceNote(logical_id, resource_type, "run by the local cloud's SQS poller")
         for logical_id, resource_type in expected.items()
-        if resource_type == EVENT_SOURCE_MAPPING
+        if resource_type == EVENT_SOURCE_MAPPING and logical_id not in options.skip_resources
     ]
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
-    unsupported: list[ResourceNote] = []
+    # A mapping skipped with --skip-resource is not polled: nothing invokes the function.
+    unsupported: list[ResourceNote] = [
+        ResourceNote(logical_id, resource_type, SKIPPED)
+        for logical_id, resource_type in expected.items()
+        if resource_type == EVENT_SOURCE_MAPPING and logical_id in options.skip_resources
+    ]
     run_locally = [  # the endpoint lists them as the stack's (local_resources.py)
         *served_records(
             cloudformation["Resources"],
@@ -331,7 +336,12 @@ def deploy_prepared(
         options.endpoint_url,
     )  # fmt: skip
     try:
-        sources = _sqs_event_sources(mappings, expected, resolver, functions, clients, warnings)
+        polled = {
+            logical_id: mapping
+            for logical_id, mapping in mappings.items()
+            if logical_id not in options.skip_resources
+        }
+        sources = _sqs_event_sources(polled, expected, resolver, functions, clients, warnings)
     except DeploymentError:
         # The mapping is part of the stack: AWS rolls the whole stack back.
         roll_back(clients, options.stack_name)

@@ -170,3 +170,43 @@ def test_a_skipped_resource_is_left_out_and_reported(tmp_path: Path) -> None:
             ResourceNote("Role", "AWS::IAM::Role", SKIPPED),
         )
         assert "Jobs" in (cloud.deployment.queue_urls if cloud.deployment else {})
+
+
+SQS_MAPPING = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.13
+      Handler: index.handler
+      InlineCode: |
+        def handler(event, context):
+            return None
+      Events:
+        Work:
+          Type: SQS
+          Properties: {Queue: !GetAtt Jobs.Arn, BatchSize: 5}
+"""
+
+
+def test_a_skipped_event_source_mapping_is_not_polled(tmp_path: Path) -> None:
+    from local_cloud.cloud import LocalCloud, Settings
+    from local_cloud.model import ResourceNote
+    from local_cloud.stack.deploy import SKIPPED
+
+    template = tmp_path / "template.yaml"
+    template.write_text(SQS_MAPPING)
+    settings = Settings(template=template, stack="cli-skipped-mapping", state_dir=tmp_path / ".lc")
+    with LocalCloud(
+        settings, endpoint_port=None, payment_provider_port=None, skip_resources=["WorkerWork"]
+    ) as cloud:
+        mapping = ResourceNote("WorkerWork", "AWS::Lambda::EventSourceMapping", SKIPPED)
+        assert mapping in cloud.stack.unsupported_resources
+        assert cloud.deployment is not None
+        assert all(note.logical_id != "WorkerWork" for note in cloud.deployment.handled_locally)
+        assert cloud.pollers == []
+    with LocalCloud(settings, endpoint_port=None, payment_provider_port=None) as cloud:
+        assert [poller.spec.logical_id for poller in cloud.pollers] == ["WorkerWork"]
