@@ -99,6 +99,15 @@ def message_bodies(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def command_up(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    running = read_state(settings)
+    if running is not None:
+        # A second `up` of the same stack in the same state directory would rebuild the
+        # builds and rewrite the state the first one runs from.
+        raise CommandError(
+            f"stack {settings.stack} is already running from {settings.state_dir} (up, PID "
+            f"{running['pid']}, endpoint {running['endpoint_url']}); stop it first, or start "
+            "this one as another stack with --stack NAME"
+        )
     from local_cloud.dashboard import AlarmStates, QueueDepths, run_live_view
 
     print(f"Starting the local cloud: {settings.template} as stack {settings.stack} ...")

@@ -30,28 +30,13 @@ def faults_file(tmp_path: Path) -> Path:
 
 
 def test_up_passes_faults_and_seed_to_the_local_cloud(
-    monkeypatch: pytest.MonkeyPatch, faults_file: Path
+    up_calls: list[dict[str, Any]], faults_file: Path
 ) -> None:
-    seen: dict[str, Any] = {}
-
-    class RecordingCloud:
-        def __init__(self, settings: Settings, **options: Any) -> None:
-            seen.update(options)
-
-        def start(self) -> None:
-            raise Stop("stopped by the test")
-
-        def stop(self) -> None:
-            pass
-
-    monkeypatch.setattr(cli, "LocalCloud", RecordingCloud)
-    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)  # keep pytest's handlers
-
     status = cli.main(["up", "--no-view", "--faults", str(faults_file), "--fault-seed", "42"])
 
     assert status == 2
-    assert seen["endpoint_faults"] == faults_file
-    assert seen["endpoint_fault_seed"] == 42
+    assert up_calls[0]["endpoint_faults"] == faults_file
+    assert up_calls[0]["endpoint_fault_seed"] == 42
 
 
 def test_the_local_cloud_passes_them_to_its_endpoint(

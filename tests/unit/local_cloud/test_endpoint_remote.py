@@ -101,25 +101,11 @@ def test_the_local_cloud_refuses_it_before_starting_anything(
 
 
 def test_up_passes_allow_remote_endpoint_to_the_local_cloud(
-    monkeypatch: pytest.MonkeyPatch,
+    up_calls: list[dict[str, Any]],
 ) -> None:
-    seen: list[bool] = []
-
-    class RecordingCloud:
-        def __init__(self, settings: Settings, **options: Any) -> None:
-            seen.append(options["allow_remote_endpoint"])
-
-        def start(self) -> None:
-            raise Stop("stopped by the test")
-
-        def stop(self) -> None:
-            pass
-
-    monkeypatch.setattr(cli, "LocalCloud", RecordingCloud)
-    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)  # keep pytest's handlers
     assert cli.main(["up", "--no-view"]) == 2
     assert cli.main(["up", "--no-view", "--allow-remote-endpoint"]) == 2
-    assert seen == [False, True]
+    assert [options["allow_remote_endpoint"] for options in up_calls] == [False, True]
 
 
 # ---------------------------------------------------------------- seeding
