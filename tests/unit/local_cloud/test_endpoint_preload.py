@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import botocore.loaders
+import botocore.session
 import pytest
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -101,6 +102,9 @@ def test_region_lookups_give_botocores_answers_loading_its_data_once(
         ("sqs", "aws", False),
         ("iam", "aws", True),
     ]
+    # fresh sessions with loaders of their own, as in the endpoint (tests/conftest.py shares
+    # one loader across the test process's sessions)
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
     expected = [boto3.Session().get_available_regions(*question) for question in questions]
     loads: list[str] = []
     real_load = botocore.loaders.Loader.load_data_with_path
