@@ -245,9 +245,11 @@ def deploy_prepared(
     watch.stop("translate")
 
     watch.start()
-    for_moto, mappings = _without_event_source_mappings(cloudformation)
     check_skipped(cloudformation, options.skip_resources)
-    for_moto = without_resources(for_moto, options.skip_resources)
+    # A mapping skipped with --skip-resource is left out with the rest: nothing polls it.
+    for_moto, mappings = _without_event_source_mappings(
+        without_resources(cloudformation, options.skip_resources)
+    )
     # The APIs the local cloud serves are not the endpoint's to create (served_apis.py):
     # references to them get the values CloudFormation would give.
     before_create_resolve = IntrinsicResolver(
@@ -292,14 +294,13 @@ def deploy_prepared(
     handled_locally = [
         ResourceNote(logical_id, resource_type, "run by the local cloud's SQS poller")
         for logical_id, resource_type in expected.items()
-        if resource_type == EVENT_SOURCE_MAPPING and logical_id not in options.skip_resources
+        if resource_type == EVENT_SOURCE_MAPPING and logical_id in mappings
     ]
     missing = not_created(expected, described, handled_types=[EVENT_SOURCE_MAPPING])
-    # A mapping skipped with --skip-resource is not polled: nothing invokes the function.
     unsupported: list[ResourceNote] = [
         ResourceNote(logical_id, resource_type, SKIPPED)
         for logical_id, resource_type in expected.items()
-        if resource_type == EVENT_SOURCE_MAPPING and logical_id in options.skip_resources
+        if resource_type == EVENT_SOURCE_MAPPING and logical_id not in mappings
     ]
     run_locally = [  # the endpoint lists them as the stack's (local_resources.py)
         *served_records(
@@ -336,12 +337,7 @@ def deploy_prepared(
         options.endpoint_url,
     )  # fmt: skip
     try:
-        polled = {
-            logical_id: mapping
-            for logical_id, mapping in mappings.items()
-            if logical_id not in options.skip_resources
-        }
-        sources = _sqs_event_sources(polled, expected, resolver, functions, clients, warnings)
+        sources = _sqs_event_sources(mappings, expected, resolver, functions, clients, warnings)
     except DeploymentError:
         # The mapping is part of the stack: AWS rolls the whole stack back.
         roll_back(clients, options.stack_name)

@@ -109,17 +109,11 @@ def with_mapping_settings(
     for record in records:
         source = by_logical_id.get(record["logical_id"])
         if record["type"] == EVENT_SOURCE_MAPPING and source is not None:
-            value = values[record["logical_id"]]
-            mapping_arn = value.attributes["EventSourceMappingArn"]
-            region, account = mapping_arn.split(":")[3:5]
-            function_arn = arns.get(source.function_name) or (
-                f"arn:aws:lambda:{region}:{account}:function:{source.function_name}"
-            )
             record = {
                 **record,
                 "mapping": {
-                    "arn": mapping_arn,
-                    "function_arn": function_arn,
+                    "arn": values[record["logical_id"]].attributes["EventSourceMappingArn"],
+                    "function_arn": arns[source.function_name],
                     "event_source_arn": source.queue_arn,
                     "batch_size": source.batch_size,
                     "maximum_batching_window_seconds": source.maximum_batching_window_seconds,
