@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from local_cloud.aws_session import aws_session
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint, check_local, start_endpoint
+from local_cloud.endpoint import (
+    DEFAULT_PORT,
+    Endpoint,
+    check_fault_file,
+    check_local,
+    start_endpoint,
+)
 from local_cloud.errors import PaymentSimulatorError, SettingsError
 from local_cloud.model import DeployedStack, ResourceNote
 from local_cloud.phases import Stopwatch
@@ -245,25 +251,20 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
-        """Steps overlap where one does not need the other. The endpoint (a process of its
-        own, building moto's applications for the services ahead: `preload`) starts in a
-        helper thread while this one builds and zips the stack, which needs no endpoint;
+        """Steps overlap where one does not need the other, once _preflight has found
+        nothing to refuse in the arguments and the files they name. The endpoint (a
+        process of its own, building moto's applications for the services ahead:
+        `preload`) starts in a helper thread while this one builds and zips the stack,
+        which needs no endpoint;
         then the endpoint is seeded in a helper thread while this one uploads the zips;
         then the stack is created and the functions, their mappings and the HTTP APIs
         start. self.phases has each step's seconds."""
         watch = Stopwatch(self.phases)
         settings = self.settings
-        provider_fault_plan = self._load_provider_faults()
-        configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
-        if self._endpoint_port is not None and configured:  # as start_endpoint will check
-            # it, but before anything starts: the provider would start meanwhile
-            check_local(configured, allow_remote=self._allow_remote_endpoint)
+        watch.start()
+        provider_fault_plan, sam = self._preflight()
         endpoint_start = self._in_background(self._start_endpoint, name="endpoint-start")
         try:
-            watch.start()
-            from local_cloud.stack.template import load_template
-
-            sam = load_template(settings.template)
             declared = set(sam.get("Parameters") or {})
             overrides = dict(settings.parameter_overrides)
             if settings.payment_provider:
@@ -352,6 +353,24 @@ class LocalCloud:
                 self.pollers.append(poller)
                 poller.start()
         watch.stop("mappings")
+
+    def _preflight(self) -> tuple[list[Any], dict[str, Any]]:
+        """What the arguments and the files they name alone can refuse, refused before any
+        thread or process starts: such a mistake costs no endpoint start (moto's, about
+        1.5 s of CPU) and gets the message it got when checked later. Cheap checks only
+        (files read and parsed, never a build or a translation): the rest of the start
+        overlaps the endpoint's on purpose. Returns the provider's faults and the parsed
+        template, which prepare_stack takes as it is (parsed once)."""
+        provider_fault_plan = self._load_provider_faults()
+        configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+        if self._endpoint_port is not None and configured:  # as start_endpoint will check
+            # it, but before anything starts: the provider would start meanwhile
+            check_local(configured, allow_remote=self._allow_remote_endpoint)
+        if self._endpoint_faults is not None:  # as start_endpoint will check them
+            check_fault_file(self._endpoint_faults)
+        from local_cloud.stack.template import load_template
+
+        return provider_fault_plan, load_template(self.settings.template)
 
     def _in_background(self, target: Callable[[], None], *, name: str) -> _Background:
         helper = _Background(target, name=name)
