@@ -48,9 +48,10 @@ from local_cloud.endpoint_faults import (
 from local_cloud.errors import EndpointError, FaultControlError, PortUnavailable
 from local_cloud.http_guard import is_loopback_name
 from local_cloud.serving import bind_loopback
+from local_cloud.settings import ENDPOINT_PORT
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4566  # LocalStack's port, so awslocal and localstack_client work unchanged
+DEFAULT_PORT = ENDPOINT_PORT  # LocalStack's port, so awslocal and localstack_client work unchanged
 
 
 def is_answering(endpoint_url: str, timeout: float = 1.0) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
+from local_cloud.settings import parse_parameter_overrides as parse_parameter_overrides
 from local_cloud.stack.errors import TemplateError
 from local_cloud.stack.parameters import parameter_values
 
@@ -72,24 +73,6 @@ def transforms(template: Mapping[str, Any]) -> list[str]:
 
 def is_sam(template: Mapping[str, Any]) -> bool:
     return SAM_TRANSFORM in transforms(template)
-
-
-def parse_parameter_overrides(items: Iterable[str]) -> dict[str, str]:
-    """`Key=Value` pairs, as `sam deploy --parameter-overrides` takes them.
-
-    SAM's long form `ParameterKey=Key,ParameterValue=Value` is accepted too.
-    """
-    overrides: dict[str, str] = {}
-    for item in items:
-        if item.startswith("ParameterKey="):
-            key_part, separator, value_part = item.partition(",ParameterValue=")
-            key, value = key_part.removeprefix("ParameterKey="), value_part
-        else:
-            key, separator, value = item.partition("=")
-        if not separator or not key:
-            raise TemplateError(f"parameter override {item!r} is not of the form Key=Value")
-        overrides[key] = value
-    return overrides
 
 
 def effective_parameters(
