@@ -11,16 +11,18 @@ local secret; real credentials never reach a worker.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import boto3
-
-from local_cloud.call_log import function_access_key
+if TYPE_CHECKING:  # imported where used: a command refused earlier never pays for them
+    import boto3
 
 LOCAL_CREDENTIAL = "test"  # LocalStack's convention; the local endpoint accepts any value
 
 
 def aws_session(region: str) -> boto3.Session:
     """A session for the local endpoint: the caller's credentials if set, else `test`/`test`."""
+    import boto3
+
     return boto3.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIAL),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIAL),
@@ -32,6 +34,8 @@ def aws_session(region: str) -> boto3.Session:
 def function_credentials(logical_id: str) -> dict[str, str]:
     """The credentials a function's worker (environment) and its mappings (clients) use:
     its own access key ID, the local secret and token. Keys are botocore's argument names."""
+    from local_cloud.call_log import function_access_key
+
     return {
         "aws_access_key_id": function_access_key(logical_id),
         "aws_secret_access_key": LOCAL_CREDENTIAL,

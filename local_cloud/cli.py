@@ -19,22 +19,10 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from local_cloud.aws_session import aws_session
-from local_cloud.cloud import (
-    DEFAULT_SETTINGS_FILE,
-    PAYMENT_PROVIDER_PORT,
-    LocalCloud,
-)
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint
-from local_cloud.endpoint_faults import FAULTS_PATH
 from local_cloud.errors import CommandError, LocalCloudError
-from local_cloud.http_api.server import DEFAULT_PORT as HTTP_API_PORT
 from local_cloud.logs import LogFiles, follow, print_lines, resolve_log_file
-from local_cloud.model import DeployedStack, FunctionSpec
 from local_cloud.running_stack import (
     read_state,
     settings_from_args,
@@ -42,6 +30,20 @@ from local_cloud.running_stack import (
     state_path,
     write_state,
 )
+from local_cloud.settings import (
+    DEFAULT_SETTINGS_FILE,
+    ENDPOINT_PORT,
+    FAULTS_PATH,
+    HTTP_API_PORT,
+    PAYMENT_PROVIDER_PORT,
+)
+
+# What a command runs (boto3, the deployer, the servers) is imported in the command, once
+# its arguments, settings and files have passed: a mistake there costs no such import.
+if TYPE_CHECKING:
+    from local_cloud.cloud import LocalCloud
+    from local_cloud.endpoint import Endpoint
+    from local_cloud.model import DeployedStack, FunctionSpec
 
 # ---------------------------------------------------------------- inputs
 
@@ -108,6 +110,8 @@ def command_up(args: argparse.Namespace) -> int:
             f"{running['pid']}, endpoint {running['endpoint_url']}); stop it first, or start "
             "this one as another stack with --stack NAME"
         )
+    from local_cloud.aws_session import aws_session
+    from local_cloud.cloud import LocalCloud
     from local_cloud.dashboard import AlarmStates, QueueDepths, run_live_view
 
     print(f"Starting the local cloud: {settings.template} as stack {settings.stack} ...")
@@ -282,6 +286,7 @@ def _print_endpoint_faults(endpoint: Endpoint) -> None:
 def command_invoke(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     event = read_json_file(args.event, "event")
+    from local_cloud.cloud import LocalCloud
     from local_cloud.lambda_runtime import LambdaService
 
     state = read_state(settings)
@@ -327,6 +332,10 @@ def command_send(args: argparse.Namespace) -> int:
             f"no local cloud is running for stack {settings.stack}: start one with "
             "`make local` (python -m local_cloud up) first"
         )
+    from botocore.exceptions import ClientError
+
+    from local_cloud.aws_session import aws_session
+
     stack = stack_from_state(state)
     url = queue_url(args.queue, stack, state["queue_urls"])
     sqs = aws_session(stack.region).client("sqs", endpoint_url=state["endpoint_url"])
@@ -372,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--endpoint-port",
         type=int,
-        default=DEFAULT_PORT,
-        help=f"port of the endpoint (default {DEFAULT_PORT}; 0 picks a free one)",
+        default=ENDPOINT_PORT,
+        help=f"port of the endpoint (default {ENDPOINT_PORT}; 0 picks a free one)",
     )
     up.add_argument(
         "--skip-resource",

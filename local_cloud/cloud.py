@@ -15,17 +15,26 @@ import logging
 import os
 import threading
 import time
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from local_cloud.aws_session import aws_session
-from local_cloud.endpoint import DEFAULT_PORT, Endpoint, check_local, start_endpoint
+from local_cloud.endpoint import (
+    DEFAULT_PORT,
+    Endpoint,
+    check_fault_file,
+    check_local,
+    start_endpoint,
+)
 from local_cloud.errors import PaymentSimulatorError, SettingsError
 from local_cloud.model import DeployedStack, ResourceNote
 from local_cloud.phases import Stopwatch
+from local_cloud.settings import DEFAULT_SETTINGS_FILE as DEFAULT_SETTINGS_FILE
+from local_cloud.settings import PAYMENT_PROVIDER_PORT as PAYMENT_PROVIDER_PORT
+from local_cloud.settings import Settings as Settings
+from local_cloud.settings import load_settings as load_settings
 from local_cloud.stack import Deployment, DeployOptions
 from local_cloud.stack.deploy import deploy_prepared, prepare_stack
 
@@ -38,107 +47,6 @@ if TYPE_CHECKING:  # imported where started, so a start pays only for what it ru
     from local_cloud.payment_provider.server import PaymentProviderServer
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_SETTINGS_FILE = Path("local-cloud.toml")
-PAYMENT_PROVIDER_PORT = 12111
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What local-cloud.toml holds; CLI flags replace single fields (`with_overrides`)."""
-
-    template: Path = Path("template.yaml")
-    stack: str = "delivery-guarantees"
-    region: str = "us-east-1"
-    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
-    ssm_parameters: Mapping[str, str] = field(default_factory=dict)  # seeded as SecureString
-    ses_verified_identities: tuple[str, ...] = ()
-    payment_provider: bool = False
-    # The template parameter that receives the simulated provider's URL, if it declares it.
-    payment_provider_parameter: str = "PaymentProviderApiBase"
-    state_dir: Path = Path(".local-cloud")
-    # The most batches one SQS mapping runs at once; None: max(5, 4 x CPUs) (scaling.py)
-    max_concurrent_batches: int | None = None
-
-    def with_overrides(
-        self,
-        *,
-        template: Path | None = None,
-        stack: str | None = None,
-        parameter_overrides: Mapping[str, str] | None = None,
-    ) -> Settings:
-        other_template = template is not None and template.resolve() != self.template.resolve()
-        # What the settings file sets up for its own template (parameter values, SSM
-        # parameters, SES identities, the payment simulator) does not carry over to another
-        # template: that one gets only what is given with it. The machine's settings
-        # (region, state_dir, max_concurrent_batches) and the stack name still apply.
-        own = self if not other_template else replace(self, **_TEMPLATE_BOUND_DEFAULTS)
-        return replace(
-            own,
-            template=template or self.template,
-            stack=stack or self.stack,
-            parameter_overrides={**own.parameter_overrides, **(parameter_overrides or {})},
-        )
-
-
-# The settings that belong to the settings file's template, at their defaults.
-_TEMPLATE_BOUND_DEFAULTS: dict[str, Any] = {
-    "parameter_overrides": {},
-    "ssm_parameters": {},
-    "ses_verified_identities": (),
-    "payment_provider": False,
-}
-
-
-def load_settings(path: Path) -> Settings:
-    """Read a local-cloud.toml; relative paths in it are relative to the file."""
-    if not path.is_file():
-        raise SettingsError(f"settings file {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise SettingsError(f"settings file {path} is not valid TOML: {error}") from error
-    known = set(Settings.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise SettingsError(
-            f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-    base = path.resolve().parent
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name in ("template", "state_dir"):
-            values[name] = base / _expect(path, name, value, str)
-        elif name in ("parameter_overrides", "ssm_parameters"):
-            table = _expect(path, name, value, dict)
-            values[name] = {
-                str(key): _scalar_text(path, f"{name}.{key}", v) for key, v in table.items()
-            }
-        elif name == "ses_verified_identities":
-            values[name] = tuple(str(item) for item in _expect(path, name, value, list))
-        elif name == "payment_provider":
-            values[name] = _expect(path, name, value, bool)
-        elif name == "max_concurrent_batches":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SettingsError(f"{path}: {name} must be a whole number >= 1, got {value!r}")
-            values[name] = value
-        else:
-            values[name] = _expect(path, name, value, str)
-    return Settings(**values)
-
-
-def _expect(path: Path, name: str, value: Any, kind: type) -> Any:
-    if not isinstance(value, kind):
-        raise SettingsError(f"{path}: {name} must be a {kind.__name__}, got {value!r}")
-    return value
-
-
-def _scalar_text(path: Path, name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise SettingsError(f"{path}: {name} must be a string or number, got {value!r}")
 
 
 class LocalCloud:
@@ -245,25 +153,20 @@ class LocalCloud:
         return self
 
     def _start(self) -> None:
-        """Steps overlap where one does not need the other. The endpoint (a process of its
-        own, building moto's applications for the services ahead: `preload`) starts in a
-        helper thread while this one builds and zips the stack, which needs no endpoint;
+        """Steps overlap where one does not need the other, once _preflight has found
+        nothing to refuse in the arguments and the files they name. The endpoint (a
+        process of its own, building moto's applications for the services ahead:
+        `preload`) starts in a helper thread while this one builds and zips the stack,
+        which needs no endpoint;
         then the endpoint is seeded in a helper thread while this one uploads the zips;
         then the stack is created and the functions, their mappings and the HTTP APIs
         start. self.phases has each step's seconds."""
         watch = Stopwatch(self.phases)
         settings = self.settings
-        provider_fault_plan = self._load_provider_faults()
-        configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
-        if self._endpoint_port is not None and configured:  # as start_endpoint will check
-            # it, but before anything starts: the provider would start meanwhile
-            check_local(configured, allow_remote=self._allow_remote_endpoint)
+        watch.start()
+        provider_fault_plan, sam = self._preflight()
         endpoint_start = self._in_background(self._start_endpoint, name="endpoint-start")
         try:
-            watch.start()
-            from local_cloud.stack.template import load_template
-
-            sam = load_template(settings.template)
             declared = set(sam.get("Parameters") or {})
             overrides = dict(settings.parameter_overrides)
             if settings.payment_provider:
@@ -352,6 +255,24 @@ class LocalCloud:
                 self.pollers.append(poller)
                 poller.start()
         watch.stop("mappings")
+
+    def _preflight(self) -> tuple[list[Any], dict[str, Any]]:
+        """What the arguments and the files they name alone can refuse, refused before any
+        thread or process starts: such a mistake costs no endpoint start (moto's, about
+        1.5 s of CPU) and gets the message it got when checked later. Cheap checks only
+        (files read and parsed, never a build or a translation): the rest of the start
+        overlaps the endpoint's on purpose. Returns the provider's faults and the parsed
+        template, which prepare_stack takes as it is (parsed once)."""
+        provider_fault_plan = self._load_provider_faults()
+        configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
+        if self._endpoint_port is not None and configured:  # as start_endpoint will check
+            # it, but before anything starts: the provider would start meanwhile
+            check_local(configured, allow_remote=self._allow_remote_endpoint)
+        if self._endpoint_faults is not None:  # as start_endpoint will check them
+            check_fault_file(self._endpoint_faults)
+        from local_cloud.stack.template import load_template
+
+        return provider_fault_plan, load_template(self.settings.template)
 
     def _in_background(self, target: Callable[[], None], *, name: str) -> _Background:
         helper = _Background(target, name=name)

@@ -48,9 +48,10 @@ from local_cloud.endpoint_faults import (
 from local_cloud.errors import EndpointError, FaultControlError, PortUnavailable
 from local_cloud.http_guard import is_loopback_name
 from local_cloud.serving import bind_loopback
+from local_cloud.settings import ENDPOINT_PORT
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4566  # LocalStack's port, so awslocal and localstack_client work unchanged
+DEFAULT_PORT = ENDPOINT_PORT  # LocalStack's port, so awslocal and localstack_client work unchanged
 
 
 def is_answering(endpoint_url: str, timeout: float = 1.0) -> bool:
@@ -166,11 +167,8 @@ def start_endpoint(
     log_path: where an endpoint started here writes its output (moto's errors, the
     tracebacks behind a 500), appended to; None: nowhere.
     """
-    if faults_file is not None:
-        try:  # here, where the error can be reported; the server's stderr is not kept
-            load_fault_file(faults_file)
-        except FaultSpecError as error:
-            raise EndpointError(f"invalid endpoint faults: {error}") from None
+    if faults_file is not None:  # here, where the error can be reported; the server's
+        check_fault_file(faults_file)  # stderr is not kept
     configured = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
     if reuse_from_env and configured:
         check_local(configured, allow_remote=allow_remote)  # before connecting to it
@@ -197,6 +195,15 @@ def start_endpoint(
         ) from error
     with listener:
         return _start_process(listener, startup_timeout, faults_file, fault_seed, preload, log_path)
+
+
+def check_fault_file(path: Path) -> None:
+    """start_endpoint's check of a faults file (EndpointError naming the fault and field),
+    for a caller that checks its inputs before it starts anything (LocalCloud)."""
+    try:
+        load_fault_file(path)
+    except FaultSpecError as error:
+        raise EndpointError(f"invalid endpoint faults: {error}") from None
 
 
 def _start_process(

@@ -95,10 +95,10 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from local_cloud import errors
+from local_cloud.settings import FAULTS_PATH as FAULTS_PATH  # defined there for the CLI's help
 
 logger = logging.getLogger(__name__)
 
-FAULTS_PATH = "/_local_cloud/faults"
 CLAIM_PATH = f"{FAULTS_PATH}/claim"
 SETTLE_PATH = f"{FAULTS_PATH}/settle"
 LAMBDA_SERVICE = "lambda"

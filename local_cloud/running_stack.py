@@ -13,12 +13,18 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from local_cloud.cloud import DEFAULT_SETTINGS_FILE, LocalCloud, Settings, load_settings
-from local_cloud.endpoint import is_answering
 from local_cloud.model import DeployedStack, FunctionSpec, ResourceNote, SqsEventSourceSpec
-from local_cloud.stack.template import parse_parameter_overrides
+from local_cloud.settings import (
+    DEFAULT_SETTINGS_FILE,
+    Settings,
+    load_settings,
+    parse_parameter_overrides,
+)
+
+if TYPE_CHECKING:  # the commands that only read the state never import the deployer
+    from local_cloud.cloud import LocalCloud
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -62,6 +68,8 @@ def read_state(settings: Settings) -> dict[str, Any] | None:
     path = state_path(settings)
     if not path.is_file():
         return None
+    from local_cloud.endpoint import is_answering  # only where there is a state to check
+
     state: dict[str, Any] = json.loads(path.read_text())
     if not _pid_alive(int(state["pid"])) or not is_answering(state["endpoint_url"]):
         return None

@@ -54,9 +54,10 @@ from local_cloud.http_guard import check_request
 from local_cloud.lambda_runtime import LambdaServiceError, RequestTooLarge, Throttled
 from local_cloud.model import HttpApiSpec, RestApiSpec, ServiceIntegrationSpec
 from local_cloud.serving import ServedApp, serve_in_background
+from local_cloud.settings import HTTP_API_PORT
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 3000  # sam local start-api's
+DEFAULT_PORT = HTTP_API_PORT  # sam local start-api's (the CLI reads it from local_cloud.settings)
 # An HTTP API's payload quota is "10 MB"; above it API Gateway answers 413 and no
 # integration runs. Counted as 10 MiB: API Gateway's own 413 text has been seen to say
 # "HTTP content length exceeded 10485760 bytes".

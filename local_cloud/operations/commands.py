@@ -15,9 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
+# boto3 and botocore's exceptions are imported in the commands that use them: a command
+# refused for its arguments or settings (cli.main) never pays for their import.
 from local_cloud.aws_session import aws_session
 from local_cloud.errors import CommandError
 from local_cloud.operations.dlq import (
@@ -81,6 +80,9 @@ def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str, str]:
             f"no local cloud is running for stack {settings.stack}: start one with `make "
             "local`, set AWS_ENDPOINT_URL to another endpoint (LocalStack), or pass --aws"
         )
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
     region = os.environ.get("AWS_REGION", settings.region)
     # boto3 sends every call to AWS_ENDPOINT_URL when it is set; an emulator takes test keys
     session = boto3.Session(region_name=region) if args.aws else aws_session(region)
@@ -95,6 +97,8 @@ def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str], str, str]:
 
 
 def command_dlq(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     sqs, outputs, where, stack = _target(args)
     try:
         queues = dead_letter_queues(sqs, outputs)
@@ -138,6 +142,8 @@ def render_listing(listing: DeadLetterListing, now: datetime) -> str:
 
 
 def command_redrive(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     sqs, outputs, where, _ = _target(args)
     try:
         queue = find_queue(dead_letter_queues(sqs, outputs), args.dlq)

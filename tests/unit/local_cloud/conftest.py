@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local_cloud import cli
+from local_cloud import cli, cloud
 from local_cloud.cloud import Settings
 from local_cloud.errors import StartError
 
@@ -33,7 +33,7 @@ def up_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         def stop(self) -> None:
             pass
 
-    monkeypatch.setattr(cli, "LocalCloud", RecordingCloud)
+    monkeypatch.setattr(cloud, "LocalCloud", RecordingCloud)  # `up` imports it from there
     monkeypatch.setattr(cli, "read_state", lambda settings: None)
     monkeypatch.setattr(cli.signal, "signal", lambda *_: None)
     return calls

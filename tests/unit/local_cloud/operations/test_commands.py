@@ -36,7 +36,8 @@ from moto import mock_aws
 from moto.sqs.exceptions import SQSException
 from moto.sqs.responses import SQSResponse
 
-from local_cloud import cli, running_stack
+from local_cloud import cli
+from local_cloud import endpoint as endpoint_module
 from local_cloud.model import DeployedStack
 from local_cloud.operations.dlq import UNKNOWN_REASON
 
@@ -391,7 +392,7 @@ def test_dlq_uses_the_running_ups_outputs_and_endpoint(
             return self._session.client(service, **kwargs)
 
     monkeypatch.setattr("local_cloud.operations.commands.aws_session", InProcessSession)
-    monkeypatch.setattr(running_stack, "is_answering", lambda url: url == endpoint)
+    monkeypatch.setattr(endpoint_module, "is_answering", lambda url: url == endpoint)
     message_id = poison(sqs, dlq, "{}")
 
     assert run("dlq", "--stack", "up-stack") == 0

@@ -163,6 +163,32 @@ def test_other_scalars_and_short_form_intrinsics_load_as_before() -> None:
     }
 
 
+REPOSITORY = Path(__file__).resolve().parents[4]
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML here has no libyaml")
+@pytest.mark.parametrize(
+    "path",
+    [
+        REPOSITORY / "template.yaml",
+        *sorted((REPOSITORY / "tests/templates").glob("**/template*.yaml")),
+    ],
+    ids=lambda path: str(path.relative_to(REPOSITORY)),
+)
+def test_the_fast_loader_reads_a_template_as_the_python_loader_does(path: Path) -> None:
+    text = path.read_text()
+    assert template_module.FastTemplateLoader.__mro__[1] is yaml.CSafeLoader
+    fast = yaml.load(text, Loader=template_module.FastTemplateLoader)  # noqa: S506  # nosec B506
+    assert fast == yaml.load(text, Loader=template_module.TemplateLoader)  # noqa: S506  # nosec B506
+
+
+def test_a_yaml_error_quotes_the_line_it_points_at() -> None:
+    with pytest.raises(yaml.YAMLError) as raised:
+        parse_template("Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n   Properties: {}\n")
+    # the pure-Python loader's message (libyaml's names the line but does not quote it)
+    assert "line 4, column 4:\n       Properties: {}\n       ^" in str(raised.value)
+
+
 def test_yaml_safe_load_keeps_reading_dates_for_everyone_else() -> None:
     parse_template("Version: 2012-10-17")
     assert yaml.safe_load("Version: 2012-10-17") == {"Version": datetime.date(2012, 10, 17)}
