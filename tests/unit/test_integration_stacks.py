@@ -1,7 +1,7 @@
 """`make test` runs the integration modules side by side (pytest-xdist, a module whole in one
 worker). Two modules deploying the same stack name into the repository's .local-cloud at
 once would empty and refill one build directory under each other's Lambda workers, so every
-module names a stack of its own and the app tests' fixture one per worker."""
+module names a stack of its own, and the app tests share one per worker (session scope)."""
 
 from __future__ import annotations
 

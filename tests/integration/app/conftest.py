@@ -1,5 +1,11 @@
 """The deployed application, on the local cloud (always) or on LocalStack (opt-in).
 
+One stack serves every app module of a pytest process (`shared_stack`, session scope: one
+per pytest-xdist worker on the local cloud, the deployed one on LocalStack), as tests share
+a stack in an AWS account: each test keys what it checks by IDs of its own or reads shared
+state as of its own start, and each module cleans up after itself (`stack`). Two modules
+deploy a stack of their own instead: test_hostile_corpus and test_permissions_match_calls.
+
 Tests talk to the stack as they would on AWS: boto3 clients, resources found through
 the stack's Outputs, effects observed from outside (SES's sent-email listing, the
 payment provider's list of payment intents, the ledger table).
@@ -28,7 +34,7 @@ import pytest
 
 from local_cloud import observe
 from local_cloud.cloud import LocalCloud, load_settings
-from local_cloud.endpoint import is_answering
+from local_cloud.endpoint import EndpointFaults, is_answering
 from local_cloud.operations.dlq import dead_letter_queues, find_queue
 from local_cloud.operations.dlq import redrive as redrive_dlq
 from local_cloud.payment_provider.control import PaymentProviderControl
@@ -37,12 +43,13 @@ REPO = Path(__file__).resolve().parents[3]
 STACK = "delivery-guarantees"
 
 
-def stack_name(worker: str | None = None) -> str:
-    """The stack the app tests deploy on the local cloud: local-cloud.toml's, suffixed with
-    the pytest-xdist worker's name where one runs the module (`make test`), so that
-    modules in two workers never build the same stack's directory at once."""
+def stack_name(worker: str | None = None, base: str = STACK) -> str:
+    """The stack the app tests deploy on the local cloud: local-cloud.toml's (or `base`, for
+    a module's stack of its own), suffixed with the pytest-xdist worker's name where one
+    runs the modules (`make test`), so that the stacks of two workers never build the same
+    stack's directory at once."""
     worker = os.environ.get("PYTEST_XDIST_WORKER") if worker is None else worker
-    return f"{STACK}-{worker}" if worker else STACK
+    return f"{base}-{worker}" if worker else base
 
 
 TEST_KEY = "sk_test_local_not_a_real_key_0000000000"
@@ -197,8 +204,9 @@ def eventually(check: Callable[[], Any], timeout: float = 120.0, what: str = "")
         time.sleep(POLL_SECONDS)
 
 
-def _on_local_cloud() -> Iterator[StackUnderTest]:
-    settings = load_settings(REPO / "local-cloud.toml").with_overrides(stack=stack_name())
+def on_local_cloud(name: str) -> Iterator[StackUnderTest]:
+    """The app deployed as stack `name` on a LocalCloud of its own, for as long as this runs."""
+    settings = load_settings(REPO / "local-cloud.toml").with_overrides(stack=name)
     with LocalCloud(settings, endpoint_port=None, payment_provider_port=None) as cloud:
         assert cloud.endpoint is not None
         assert cloud.payment_provider is not None
@@ -220,7 +228,7 @@ def _on_local_cloud() -> Iterator[StackUnderTest]:
         )
 
 
-def _on_localstack() -> Iterator[StackUnderTest]:
+def on_localstack() -> Iterator[StackUnderTest]:
     endpoint_url = os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/")
     how = (
         "deploy the stack to LocalStack (samlocal deploy --stack-name delivery-guarantees) and "
@@ -259,9 +267,67 @@ def _on_localstack() -> Iterator[StackUnderTest]:
     )
 
 
-@pytest.fixture(scope="module", params=["local-cloud", "localstack"])
-def stack(request: pytest.FixtureRequest) -> Iterator[StackUnderTest]:
+# The app's queues, each source with its DLQ: what a module may leave messages on.
+APP_QUEUES = (
+    "BillingQueueUrl",
+    "BillingDeadLetterQueueUrl",
+    "WelcomeEmailQueueUrl",
+    "WelcomeEmailDeadLetterQueueUrl",
+)
+
+
+@pytest.fixture(scope="session", params=["local-cloud", "localstack"])
+def shared_stack(request: pytest.FixtureRequest) -> Iterator[StackUnderTest]:
+    """One stack for every app module of the process: on the local cloud, one LocalCloud
+    per pytest-xdist worker (its stack named by stack_name(), so workers never share a
+    build directory); on LocalStack, the one deployed stack. Starting a LocalCloud and
+    cold-starting its function workers cost most of an app module's CPU."""
     if request.param == "local-cloud":
-        yield from _on_local_cloud()
+        yield from on_local_cloud(stack_name())
     else:
-        yield from _on_localstack()
+        yield from on_localstack()
+
+
+def leave_for_the_next_module(stack: StackUnderTest) -> None:
+    """Undo what a module may leave behind on the shared stack, as a module sharing an AWS
+    account cleans up after itself: faults still pending (endpoint's and provider's), and
+    messages on the app's queues and DLQs, in flight ones included (a record that failed
+    waits out BillingQueue's 242 s visibility timeout; a poison message stays in its DLQ).
+    What else they leave is keyed by IDs of their own (transactions, emails, accounts) or
+    read as of a test's own start (alarm states, metrics, the call log)."""
+    if stack.name == "local cloud":
+        EndpointFaults(stack.endpoint_url).clear()
+    if stack.provider_url is not None:
+        PaymentProviderControl(stack.provider_url).clear_faults()
+    for output_key in APP_QUEUES:
+        empty_queue(stack, output_key)
+
+
+def empty_queue(stack: StackUnderTest, output_key: str) -> None:
+    """Delete every message on the queue: those waiting by receiving them, those in flight
+    (which cannot be received) with PurgeQueue. SQS allows one purge of a queue a minute,
+    so purge only for messages in flight, and wait out the minute if it comes to that."""
+    sqs, url = stack.client("sqs"), stack.outputs[output_key]
+
+    def emptied() -> bool:
+        visible, in_flight = stack.queue_depth(output_key)
+        if in_flight:
+            try:
+                sqs.purge_queue(QueueUrl=url)
+            except sqs.exceptions.PurgeQueueInProgress:
+                return False
+        elif visible:
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            ):
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return stack.queue_depth(output_key) == (0, 0)
+
+    eventually(emptied, timeout=120, what=f"{output_key} emptied after the module")
+
+
+@pytest.fixture(scope="module")
+def stack(shared_stack: StackUnderTest) -> Iterator[StackUnderTest]:
+    """The shared stack, for one module: cleaned up after it (leave_for_the_next_module)."""
+    yield shared_stack
+    leave_for_the_next_module(shared_stack)

@@ -69,6 +69,11 @@ class Inbox:
             self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
         return self.notifications
 
+    def forget(self) -> None:
+        """Drop what came before the test's own action (an earlier state change)."""
+        self.poll()
+        self.notifications.clear()
+
 
 def alarm_on(stack: StackUnderTest, namespace: str, metric: str, dimension: str) -> dict[str, Any]:
     """The stack's alarm on this metric with this dimension value."""
@@ -88,18 +93,35 @@ def queue_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def errors_datapoints(stack: StackUnderTest, function_name: str) -> list[dict[str, Any]]:
+def errors_since(stack: StackUnderTest, function_name: str, start: datetime) -> dict[str, float]:
+    """The function's Errors metric from `start` on: its Sum and SampleCount (invocations
+    measured). The stack is shared: earlier modules' invocations (a killed worker's
+    Runtime.ExitError among them) are before `start`."""
     now = datetime.now(UTC)
-    return list(
-        stack.client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Dimensions=[{"Name": "FunctionName", "Value": function_name}],
-            StartTime=now - timedelta(hours=1),
-            EndTime=now + timedelta(minutes=1),
-            Period=3600,
-            Statistics=["Sum", "SampleCount"],
-        )["Datapoints"]
+    datapoints = stack.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": function_name}],
+        StartTime=start,
+        EndTime=now + timedelta(minutes=1),
+        Period=3600,
+        Statistics=["Sum", "SampleCount"],
+    )["Datapoints"]
+    return {
+        "Sum": sum(d["Sum"] for d in datapoints),
+        "SampleCount": sum(d["SampleCount"] for d in datapoints),
+    }
+
+
+def not_in_alarm(stack: StackUnderTest, namespace: str, metric: str, dimension: str) -> None:
+    """Wait until the alarm is out of ALARM. The stack is shared: an earlier module may have
+    left its metric breaching (a dead letter, a function error) within the alarm's last
+    period; its notification then went out before this module's inbox subscribed."""
+    alarm = alarm_on(stack, namespace, metric, dimension)
+    eventually(
+        lambda: alarm_on(stack, namespace, metric, dimension)["StateValue"] != "ALARM",
+        timeout=ALARM_WAIT,
+        what=f"{alarm['AlarmName']} out of ALARM before the test",
     )
 
 
@@ -109,6 +131,8 @@ def test_a_dead_lettered_charge_fires_the_dlq_alarm_and_notifies_the_topic(
     dlq = queue_name(stack.outputs["BillingDeadLetterQueueUrl"])
     name = alarm_on(stack, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq)["AlarmName"]
     inbox = Inbox(stack, alarm_inbox)
+    not_in_alarm(stack, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq)
+    inbox.forget()
 
     # Invalid (amount 0): dead-lettered at its first failure, with its reason.
     stack.send("BillingQueueUrl", charge(unique("txn_alarm_poison"), amount=0))
@@ -139,6 +163,8 @@ def test_failed_records_do_not_move_the_function_errors_alarm(stack: StackUnderT
     minutes away); neither invocation is a function error."""
     function = stack.outputs["BillingFunctionName"]
     provider = stack.provider()
+    not_in_alarm(stack, "AWS/Lambda", "Errors", function)
+    start = datetime.now(UTC).replace(microsecond=0)
 
     stack.send("BillingQueueUrl", charge(unique("txn_alarm_mismatch"), currency="usx"))
     eventually(
@@ -154,12 +180,12 @@ def test_failed_records_do_not_move_the_function_errors_alarm(stack: StackUnderT
         what="the charge failed once and waits in flight for its redelivery",
     )
 
-    [datapoint] = eventually(
-        lambda: [d for d in errors_datapoints(stack, function) if d["SampleCount"] >= 2],
+    errors = eventually(
+        lambda: (e := errors_since(stack, function, start))["SampleCount"] >= 2 and e,
         timeout=60,
         what="Errors datapoints of both invocations",
     )
-    assert datapoint["Sum"] == 0  # measured, and none was a function error
+    assert errors["Sum"] == 0  # measured, and none was a function error
     assert alarm_on(stack, "AWS/Lambda", "Errors", function)["StateValue"] != "ALARM"
 
 
@@ -167,6 +193,8 @@ def test_a_function_error_fires_the_errors_alarm(stack: StackUnderTest, alarm_in
     function = stack.outputs["WelcomeEmailFunctionName"]
     name = alarm_on(stack, "AWS/Lambda", "Errors", function)["AlarmName"]
     inbox = Inbox(stack, alarm_inbox)
+    not_in_alarm(stack, "AWS/Lambda", "Errors", function)
+    inbox.forget()
 
     # Not an SQS event: the handler raises, an unhandled function error.
     error = stack.invoke_expecting_error("WelcomeEmailFunctionName", {"not": "an SQS event"})

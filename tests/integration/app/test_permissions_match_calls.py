@@ -36,7 +36,7 @@ import json
 import re
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,13 @@ import pytest
 from local_cloud.call_log import CALLS_PATH
 from local_cloud.endpoint import EndpointFaults
 from local_cloud.operations.dlq import dead_letter_queues, find_queue, list_dead_letters
-from tests.integration.app.conftest import StackUnderTest, eventually
+from tests.integration.app.conftest import (
+    StackUnderTest,
+    eventually,
+    on_local_cloud,
+    on_localstack,
+    stack_name,
+)
 from tests.support.events import load_event
 from tests.unit.billing.fakes import sqs_event, sqs_record
 
@@ -595,6 +601,18 @@ def drive_every_path(stack: StackUnderTest) -> None:
 class Observed:
     calls: list[Call]
     roles: dict[str, Role]
+
+
+@pytest.fixture(scope="module", params=["local-cloud", "localstack"])
+def stack(request: pytest.FixtureRequest) -> Iterator[StackUnderTest]:
+    """A stack of its own, not the app modules' shared one: a function's role is checked
+    against every call its code made, its cold start's included (the mapping's
+    GetQueueAttributes as it starts, BillingFunction's SSM read in a new worker), and each
+    grant must be used by a call this module drove, not by another module's."""
+    if request.param == "local-cloud":
+        yield from on_local_cloud(stack_name(base="dg-calls"))
+    else:
+        yield from on_localstack()
 
 
 @pytest.fixture(scope="module")
