@@ -19,12 +19,15 @@ as well, for nothing.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import multiprocessing
 import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.process import BaseProcess
@@ -90,6 +93,7 @@ def start_warm(argv: Sequence[str], listener: socket.socket, log_path: Path | No
     The caller closes its listener: the child has its own. The preload list is read when
     the server starts, on the first call."""
     multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
+    _reap_at_exit()
     log = None if log_path is None else str(log_path.resolve())
     process = _EndpointProcess(
         target=_serve,
@@ -155,6 +159,32 @@ def _serve(
     arguments = [*argv, "--fd", str(fd), "--parent-pid", str(os.getppid())]
     sys.argv = [endpoint_server.__file__, *arguments]  # as `python -m` (usage lines)
     endpoint_server.main(arguments)
+
+
+@functools.cache
+def _reap_at_exit() -> None:
+    """At exit, once multiprocessing has stopped the endpoints still running (daemons),
+    stop the fork server and wait for it: it has waited for its endpoints, so their CPU
+    and its own count in this process's children's usage (/usr/bin/time), as a spawned
+    endpoint's does. Not waited for, it would exit unseen, re-parented to init."""
+    util.Finalize(None, _reap_fork_server, exitpriority=-100)  # after the daemons
+
+
+def _reap_fork_server(timeout: float = 10.0) -> None:
+    server: Any = forkserver._forkserver
+    with server._lock:
+        pid, alive = server._forkserver_pid, server._forkserver_alive_fd
+        if pid is None:
+            return
+        server._forkserver_pid = server._forkserver_alive_fd = None
+    os.close(alive)  # the server exits once no process holds the pipe
+    deadline = time.monotonic() + timeout  # another user's children may still hold it
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                time.sleep(0.01)
+                continue
+        return
 
 
 def _leave_fork_server() -> None:
