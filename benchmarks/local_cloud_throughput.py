@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from local_cloud.aws_session import aws_session
 from local_cloud.cloud import LocalCloud, load_settings
+from local_cloud.endpoint import use_warm_starts
 from local_cloud.event_sources import SqsEventSourcePoller
 
 if TYPE_CHECKING:
@@ -334,6 +335,7 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.10)
     args = parser.parse_args()
 
+    use_warm_starts()  # two local clouds: their endpoints forked from one warm server
     settings = load_settings(ROOT / "local-cloud.toml").with_overrides(stack="bench")
     started = time.perf_counter()
     with LocalCloud(

@@ -45,6 +45,8 @@ from local_cloud.endpoint_faults import (
     LambdaAction,
     load_fault_file,
 )
+from local_cloud.endpoint_warm import WarmProcess, start_warm, warm_starts_enabled
+from local_cloud.endpoint_warm import use_warm_starts as use_warm_starts  # the switch
 from local_cloud.errors import EndpointError, FaultControlError, PortUnavailable
 from local_cloud.http_guard import is_loopback_name
 from local_cloud.serving import bind_loopback
@@ -101,7 +103,8 @@ class Endpoint:
     """An endpoint we use; `process` is set only if we started it (and so must stop it)."""
 
     url: str
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # subprocess.Popen, or its stand-in for a warm start (local_cloud/endpoint_warm.py)
+    process: subprocess.Popen[bytes] | WarmProcess | None = field(default=None, repr=False)
     # Set only on an endpoint we started: see LambdaFaultFlag in endpoint_faults.py.
     lambda_fault_flag: Path | None = None
 
@@ -226,38 +229,21 @@ def _start_process(
     fault_args += ["--lambda-fault-flag", str(flag)]
     if preload:
         fault_args += ["--preload", ",".join(preload)]
-    output: Any = subprocess.DEVNULL
+    arguments = ["-H", host, "-p", str(port), *fault_args]
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        output = log_path.open("ab")  # the child keeps its own descriptor
     try:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [
-                sys.executable,
-                "-m",
-                "local_cloud.endpoint_server",
-                "-H",
-                host,
-                "-p",
-                str(port),
-                "--fd",
-                str(listener.fileno()),
-                "--parent-pid",
-                str(os.getpid()),
-                *fault_args,
-            ],
-            pass_fds=(listener.fileno(),),
-            stdout=output,
-            stderr=output,
-            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID
-        )
+        if warm_starts_enabled():  # a fork of a server that imported moto once
+            process: subprocess.Popen[bytes] | WarmProcess = start_warm(
+                arguments, listener, log_path
+            )
+        else:
+            process = _spawn(arguments, listener, log_path)
     except BaseException:
         flag.unlink(missing_ok=True)
         raise
     finally:
         listener.close()  # the endpoint process has its own: if it dies, connections fail
-        if output is not subprocess.DEVNULL:
-            output.close()
     endpoint = Endpoint(url=url, process=process, lambda_fault_flag=flag)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
@@ -272,6 +258,35 @@ def _start_process(
         time.sleep(0.1)
     endpoint.stop()
     raise EndpointError(f"moto server did not answer on {url} within {startup_timeout:.0f} s")
+
+
+def _spawn(
+    arguments: Sequence[str], listener: socket.socket, log_path: Path | None
+) -> subprocess.Popen[bytes]:
+    """The endpoint as a process of its own: `python -m local_cloud.endpoint_server`."""
+    output: Any = subprocess.DEVNULL
+    if log_path is not None:
+        output = log_path.open("ab")  # the child keeps its own descriptor
+    try:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [
+                sys.executable,
+                "-m",
+                "local_cloud.endpoint_server",
+                *arguments,
+                "--fd",
+                str(listener.fileno()),
+                "--parent-pid",
+                str(os.getpid()),
+            ],
+            pass_fds=(listener.fileno(),),
+            stdout=output,
+            stderr=output,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it by PID
+        )
+    finally:
+        if output is not subprocess.DEVNULL:
+            output.close()
 
 
 class EndpointFaultsError(FaultControlError):

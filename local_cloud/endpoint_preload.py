@@ -111,6 +111,8 @@ def share_region_lookups() -> None:
     import boto3
 
     original = boto3.Session.get_available_regions
+    if getattr(original, "shares_region_lookups", False):
+        return  # installed already (the warm endpoint's fork server did it)
     lock = threading.Lock()
     shared: list[boto3.Session] = []
 
@@ -131,6 +133,7 @@ def share_region_lookups() -> None:
     ) -> list[str]:
         return list(regions(service_name, partition_name, allow_non_regional))
 
+    get_available_regions.shares_region_lookups = True  # type: ignore[attr-defined]
     boto3.Session.get_available_regions = get_available_regions
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local_cloud import cli, cloud, endpoint
+from local_cloud import cli, cloud, endpoint, endpoint_warm
 from local_cloud.cloud import LocalCloud, Settings
 from local_cloud.endpoint import EndpointError, start_endpoint
 
@@ -57,8 +57,9 @@ def test_the_local_cloud_passes_them_to_its_endpoint(
     assert (seen["faults_file"], seen["fault_seed"]) == (faults_file, 7)
 
 
+@pytest.mark.parametrize("starts", ["spawned", "warm"])
 def test_the_endpoint_process_gets_them_as_arguments(
-    monkeypatch: pytest.MonkeyPatch, faults_file: Path
+    monkeypatch: pytest.MonkeyPatch, faults_file: Path, starts: str
 ) -> None:
     argv: list[str] = []
 
@@ -89,7 +90,12 @@ def test_the_endpoint_process_gets_them_as_arguments(
 
     monkeypatch.setattr(endpoint, "is_answering", lambda *_a, **_k: False)
     monkeypatch.setattr(endpoint, "bind_loopback", lambda *_a: Listener())
-    monkeypatch.setattr(endpoint.subprocess, "Popen", ExitedProcess)
+    if starts == "spawned":
+        monkeypatch.setattr(endpoint_warm, "_chosen", False)
+        monkeypatch.setattr(endpoint.subprocess, "Popen", ExitedProcess)
+    else:  # local_cloud/endpoint_warm.py: the same arguments, less --fd and --parent-pid
+        monkeypatch.setattr(endpoint_warm, "_chosen", True)
+        monkeypatch.setattr(endpoint, "start_warm", lambda args, *_: ExitedProcess(args))
     with pytest.raises(EndpointError, match="exited with code 1"):
         start_endpoint(port=4599, reuse_from_env=False, faults_file=faults_file, fault_seed=9)
 

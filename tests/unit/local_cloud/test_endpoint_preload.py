@@ -117,6 +117,9 @@ def test_region_lookups_give_botocores_answers_loading_its_data_once(
     # restored after the test: share_region_lookups replaces it for the whole process
     monkeypatch.setattr(boto3.Session, "get_available_regions", boto3.Session.get_available_regions)
     share_region_lookups()
+    installed = boto3.Session.get_available_regions
+    share_region_lookups()  # again, as main() does in a fork of the warm server
+    assert boto3.Session.get_available_regions is installed  # not a wrapper around it
     for _ in range(2):  # moto asks fresh sessions, again and again
         answers = [boto3.Session().get_available_regions(*question) for question in questions]
         assert answers == expected

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from local_cloud import endpoint as endpoint_module
+from local_cloud import endpoint_warm
 from local_cloud.endpoint import Endpoint, start_endpoint
 from local_cloud.endpoint_faults import FAULTS_PATH
 from tests.integration.local_cloud.listening import listening_addresses, needs_proc
@@ -94,11 +95,39 @@ def test_its_port_is_bound_once_here_and_handed_to_the_process(
             seen.append(handed.getsockname())
         return real_popen(args, **options)
 
+    monkeypatch.setattr(endpoint_warm, "_chosen", False)
     monkeypatch.setattr(endpoint_module.subprocess, "Popen", popen)
     with start_endpoint(port=None, reuse_from_env=False) as started:
         assert started.is_moto
         [(host, bound_port)] = seen
         assert started.url == f"http://{host}:{bound_port}"
+
+
+@needs_proc
+def test_a_warm_endpoint_is_handed_the_bound_socket_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for an endpoint forked from the warm server (local_cloud/endpoint_warm.py):
+    it gets the listening socket itself, and --fd only in the child, naming its copy."""
+    seen: list[tuple[str, int]] = []
+    real_start_warm = endpoint_module.start_warm
+
+    def start_warm(args: list[str], listener: socket.socket, log_path: Any) -> Any:
+        assert "--fd" not in args
+        assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        seen.append(listener.getsockname())
+        return real_start_warm(args, listener, log_path)
+
+    monkeypatch.setattr(endpoint_warm, "_chosen", True)
+    monkeypatch.setattr(endpoint_module, "start_warm", start_warm)
+    with start_endpoint(port=None, reuse_from_env=False) as started:
+        assert started.is_moto
+        [(host, bound_port)] = seen
+        assert started.url == f"http://{host}:{bound_port}"
+        assert started.process is not None
+        assert listening_addresses(started.process.pid, bound_port) == {"127.0.0.1"}
+        with open(f"/proc/{started.process.pid}/stat") as stat:
+            server = int(stat.read().rsplit(")", 1)[1].split()[1])
+        assert server != os.getpid()
+        assert listening_addresses(server, bound_port) == set()  # the fork server kept none
 
 
 def test_a_web_page_cannot_add_faults_or_clear_emails(endpoint: Endpoint, port: int) -> None:

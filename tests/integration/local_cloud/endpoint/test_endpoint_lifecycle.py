@@ -11,7 +11,9 @@ import pytest
 
 STARTER = """
 import os
-from local_cloud.endpoint import start_endpoint
+import sys
+from local_cloud.endpoint import start_endpoint, use_warm_starts
+use_warm_starts(sys.argv[1] == "warm")  # spawned: the default
 endpoint = start_endpoint(port=None, reuse_from_env=False)
 print(endpoint.process.pid, flush=True)
 os.kill(os.getpid(), 9)  # no chance to stop it: a crash, a CI timeout
@@ -26,9 +28,19 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_the_endpoint_exits_when_its_parent_is_killed() -> None:
+@pytest.fixture(params=["spawned", "warm"])
+def starts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test for both ways of starting an endpoint (local_cloud/endpoint_warm.py)."""
+    from local_cloud import endpoint_warm
+
+    monkeypatch.setattr(endpoint_warm, "_chosen", request.param == "warm")
+    return str(request.param)
+
+
+def test_the_endpoint_exits_when_its_parent_is_killed(starts: str) -> None:
+    """Warm, the endpoint's parent is the fork server, which exits with the starter."""
     starter = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", STARTER], capture_output=True, text=True, check=False
+        [sys.executable, "-c", STARTER, starts], capture_output=True, text=True, check=False
     )
     assert starter.returncode == -9
     endpoint_pid = int(starter.stdout.strip())
@@ -39,7 +51,7 @@ def test_the_endpoint_exits_when_its_parent_is_killed() -> None:
 
 
 def test_a_local_cloud_on_a_free_port_never_deploys_onto_aws_endpoint_url(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, starts: str
 ) -> None:
     from pathlib import Path
 
