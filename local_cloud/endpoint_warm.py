@@ -154,6 +154,14 @@ def _serve(
     os.dup2(output, 2)
     os.close(output)
     fd = listener.detach()  # main() serves it and closes it
+    # Whether the fork server's preload took (multiprocessing ignores a preload that fails
+    # to import): in the log, for whoever wonders why a warm start was slow.
+    preloaded = PRELOAD_MODULE in sys.modules
+    print(
+        "warm start: forked from the fork server, "
+        + ("moto preloaded" if preloaded else "preload missing: importing now"),
+        flush=True,
+    )
     from local_cloud import endpoint_server
 
     arguments = [*argv, "--fd", str(fd), "--parent-pid", str(os.getppid())]

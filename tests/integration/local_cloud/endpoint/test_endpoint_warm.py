@@ -24,17 +24,11 @@ def stat_fields(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = stat_fields(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def test_a_warm_endpoint_is_a_fork_of_the_single_threaded_warm_server(tmp_path: Path) -> None:
     log = tmp_path / "endpoint.log"
     with start_endpoint(port=None, reuse_from_env=False, log_path=log) as endpoint:
         assert isinstance(endpoint.process, WarmProcess)
         pid = endpoint.process.pid
-        spent = cpu_seconds(pid)
         server = int(stat_fields(pid)[1])  # its parent
         assert server != os.getpid()
         command = Path(f"/proc/{server}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -44,8 +38,9 @@ def test_a_warm_endpoint_is_a_fork_of_the_single_threaded_warm_server(tmp_path: 
         assert "\nThreads:\t1\n" in status  # fork() in a threaded process is unsafe
         assert os.getsid(pid) == pid  # its own session, as start_new_session=True
         # a spawned endpoint spends ~1.75 s importing before it answers; a fork of the
-        # warm server has that done (if the server's preload failed, it would import)
-        assert spent < 0.8, f"{spent:.2f} s of CPU before it answered"
+        # warm server has that done, unless the server's preload failed (multiprocessing
+        # ignores a failing preload): the child says which in its log
+        assert "warm start: forked from the fork server, moto preloaded" in log.read_text()
         assert endpoint.is_moto
         assert endpoint.process.poll() is None
         assert endpoint.process.returncode is None
