@@ -60,16 +60,17 @@ $(CHECKOV_VENV)/.installed: tools/checkov.txt
 install: $(VENV)/.installed ## Create .venv (python3.13) with the pinned dependencies
 
 # `make test` runs three lanes side by side and prints each one's output whole, in turn:
-# the unit tests (one process, CPU-bound: ~100 s of CPU), the model-based tests (one
-# process, ~65 s of CPU), and the integration tests then the fast acceptance apps. The
-# integration tests mostly wait (243 s of CPU in 846 s of wall time at load 10), so they
-# run in INTEGRATION_WORKERS pytest-xdist workers, a module whole in one worker
-# (tests/integration/conftest.py says why); 0 runs them in-process.
-# One after another the parts took ~125 s (unit beside model) + 440 + 6 s in CI; side by
-# side the suite is bound by its CPU instead. Any lane failing fails `make test`.
+# the unit tests (one process, ~65 s of CPU), the model-based tests (one process, ~84 s
+# of CPU), and the integration tests then the fast acceptance apps. The integration tests
+# mostly wait (with warm endpoint starts, ~180 s of CPU in ~200 s of wall time alone on
+# an idle 2-core machine), so they run in INTEGRATION_WORKERS pytest-xdist workers, a
+# module whole in one worker (tests/integration/conftest.py says why); 0 runs them
+# in-process. On an idle 2-core machine, one run each: 3 workers 208 s for make test
+# (76 s of core time idle), 4 workers 169 s, 5 workers 182 s (the unit lane then ends
+# last). Any lane failing fails `make test`.
 MODEL_LOG := .local-cloud/model-tests.log
 INTEGRATION_LOG := .local-cloud/integration-tests.log
-INTEGRATION_WORKERS ?= 3
+INTEGRATION_WORKERS ?= 4
 XDIST := -n $(INTEGRATION_WORKERS) --dist loadfile
 
 test: $(VENV)/.installed ## Run the whole suite: unit, model-based and integration tests (then acceptance_fast) side by side
