@@ -66,9 +66,8 @@ def parse_template(text: str) -> Any:
     error (the one raised) quotes the line it points at, as it always did."""
     try:
         return yaml.load(text, Loader=FastTemplateLoader)  # noqa: S506 - a SafeLoader's  # nosec B506
-    except Exception:  # noqa: S110 - TemplateLoader decides, and says why
-        pass
-    return yaml.load(text, Loader=TemplateLoader)  # noqa: S506 - a SafeLoader subclass  # nosec B506
+    except Exception:  # TemplateLoader decides, and its error says why
+        return yaml.load(text, Loader=TemplateLoader)  # noqa: S506 - a SafeLoader subclass  # nosec B506
 
 
 def load_template(path: Path) -> dict[str, Any]:
