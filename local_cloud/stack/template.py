@@ -24,7 +24,6 @@ from typing import Any
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
-from local_cloud.settings import parse_parameter_overrides as parse_parameter_overrides
 from local_cloud.stack.errors import TemplateError
 from local_cloud.stack.parameters import parameter_values
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
+from local_cloud.settings import parse_parameter_overrides
 from local_cloud.stack import template as template_module
 from local_cloud.stack.errors import TemplateError
 from local_cloud.stack.template import (
     effective_parameters,
     load_template,
-    parse_parameter_overrides,
     parse_template,
     translate,
     typed_parameters,
